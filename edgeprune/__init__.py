@@ -1,0 +1,29 @@
+"""edgeprune: architecture-aware structured pruning of image-quality CNNs for phones.
+
+The public API re-exports the library functions; importing it selects tf_keras (see :mod:`edgeprune.backend`).
+"""
+
+__version__ = "0.1.0"
+
+from edgeprune.errors import (  # noqa: E402
+    EdgepruneError, InvalidArgumentError, ModelLoadError, ShapeError, UnsupportedModelError,
+)
+
+
+def __getattr__(name):  # lazy: `import edgeprune` stays light until TensorFlow is needed
+    if name in ("analyze",):
+        from edgeprune.analyze import analyze
+        return analyze
+    if name in ("model_cost", "CostReport"):
+        from edgeprune import cost
+        return getattr(cost, name)
+    if name in ("load_model", "save_model"):
+        from edgeprune import modelio
+        return getattr(modelio, name)
+    raise AttributeError(f"module 'edgeprune' has no attribute {name!r}")
+
+
+__all__ = [
+    "EdgepruneError", "InvalidArgumentError", "ModelLoadError", "ShapeError", "UnsupportedModelError",
+    "analyze", "model_cost", "CostReport", "load_model", "save_model",
+]

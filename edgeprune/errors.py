@@ -1,0 +1,26 @@
+"""Exception types for edgeprune.
+
+Every error a user can cause (bad file, bad option, a model the engine cannot handle) is an
+:class:`EdgepruneError`. Its message is one line that says what is wrong and what to do; the CLI prints
+it as ``Error: <message>`` and exits with code 2, without a traceback.
+"""
+
+
+class EdgepruneError(Exception):
+    """Base class of every user-facing edgeprune error."""
+
+
+class InvalidArgumentError(EdgepruneError, ValueError):
+    """An argument is out of range or malformed (an input size, a ratio, a width)."""
+
+
+class ModelLoadError(EdgepruneError):
+    """A model file is missing, is not a tf_keras model, or cannot be loaded safely."""
+
+
+class UnsupportedModelError(EdgepruneError):
+    """The model has a structure edgeprune cannot reason about (a nested model, a dynamic shape, ...)."""
+
+
+class ShapeError(EdgepruneError):
+    """The model cannot be evaluated at the requested input size."""

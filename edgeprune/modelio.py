@@ -1,0 +1,97 @@
+"""Loading and saving models, and resolving what the user names on the command line.
+
+A model is either a registered reference name (``edsr``, ``sid``, ...: built with random weights, for cost and
+speed work) or a path to a ``.keras`` (or legacy ``.h5``) file saved by tf_keras. Loading is always safe
+(``safe_mode=True``: no Lambda or arbitrary code); saving is atomic (no half-written file on failure).
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeprune.backend import keras
+from edgeprune.errors import ModelLoadError, UnsupportedModelError
+
+MODEL_SUFFIXES = (".keras", ".h5")
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    model: keras.Model
+    name: str
+    default_input_size: tuple[int, int] | None = None
+    input_multiple: int = 1
+
+
+def _keras_version_of_archive(path: Path) -> str | None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return json.loads(archive.read("metadata.json")).get("keras_version")
+    except (KeyError, ValueError, zipfile.BadZipFile, OSError):
+        return None
+
+
+def load_model(path: str | os.PathLike) -> keras.Model:
+    """Safely loads a functional tf_keras model, or raises ModelLoadError saying what is wrong."""
+    import keras_models  # noqa: F401  registers our custom layers for deserialisation
+
+    path = Path(path)
+    if not path.exists():
+        raise ModelLoadError(f"model file '{path}' does not exist")
+    if path.is_dir():
+        raise ModelLoadError(f"'{path}' is a directory: give a .keras file saved by tf_keras")
+    if path.suffix.lower() not in MODEL_SUFFIXES:
+        raise ModelLoadError(f"'{path}' is not a model file: expected a .keras (or .h5) file saved by tf_keras")
+    if path.suffix.lower() == ".keras":
+        if not zipfile.is_zipfile(path):
+            raise ModelLoadError(f"'{path}' is not a valid .keras archive (not a zip file): is it truncated?")
+        version = _keras_version_of_archive(path)
+        if version and not version.startswith("2."):
+            raise ModelLoadError(f"'{path}' was saved by Keras {version}; edgeprune uses tf_keras (Keras 2): "
+                                 "re-save it with tf_keras")
+    try:
+        model = keras.models.load_model(path, custom_objects=keras_models.CUSTOM_OBJECTS, compile=False,
+                                        safe_mode=True)
+    except Exception as exc:  # Keras raises many unrelated types for a bad file; all mean the same to a user
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise ModelLoadError(f"cannot load '{path}' as a tf_keras model: {reason}") from exc
+    if not getattr(model, "_is_graph_network", False):
+        raise UnsupportedModelError(f"'{path}' holds a subclassed model; edgeprune needs a functional model")
+    return model
+
+
+def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
+    """Saves to ``path`` (.keras) atomically: a failure leaves no file behind."""
+    path = Path(path)
+    if path.suffix.lower() != ".keras":
+        raise ModelLoadError(f"output '{path}' must end in .keras")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial.keras", dir=path.parent)
+    os.close(fd)
+    try:
+        model.save(tmp, save_format="keras")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def resolve_model(spec, **build_kwargs) -> ResolvedModel:
+    """A keras.Model, a reference name or a path, as a :class:`ResolvedModel`."""
+    from keras_models import REFERENCE_MODELS, build_reference
+
+    if isinstance(spec, keras.Model):
+        return ResolvedModel(spec, spec.name)
+    text = str(spec)
+    if text in REFERENCE_MODELS:
+        ref = REFERENCE_MODELS[text]
+        return ResolvedModel(build_reference(text, **build_kwargs), text, ref.default_input_size, ref.input_multiple)
+    path = Path(text)
+    if not path.exists() and path.suffix.lower() not in MODEL_SUFFIXES and os.sep not in text:
+        raise ModelLoadError(f"unknown model '{text}': use one of {', '.join(REFERENCE_MODELS)} or a path to a "
+                             ".keras file")
+    return ResolvedModel(load_model(path), text)

@@ -1,0 +1,59 @@
+"""Plain-text tables for people (the JSON outputs are for machines)."""
+
+from collections.abc import Sequence
+
+_SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
+
+
+def si(value: float) -> str:
+    """4 significant digits with an SI suffix: 1428061363200 -> '1.428T'."""
+    for scale, suffix in _SI:
+        if abs(value) >= scale:
+            return f"{value / scale:.4g}{suffix}"
+    return f"{value:g}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence], align: str | None = None) -> str:
+    """A fixed-width table; ``align`` has one 'l' or 'r' per column (default: first left, rest right)."""
+    align = align or "l" + "r" * (len(headers) - 1)
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def fmt(row):
+        return "  ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align)).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([fmt(cells[0]), rule] + [fmt(r) for r in cells[1:]])
+
+
+def cost_table(report, all_layers: bool = False) -> str:
+    """Per-layer table and both totals of a :class:`edgeprune.cost.CostReport`."""
+    conv_mac = report.totals.mac or 1
+    rows = []
+    for c in report.layers:
+        if not (c.costed or all_layers):
+            continue
+        out = "x".join(str(d) for d in c.output_shapes[0][1:]) if c.output_shapes else ""
+        rows.append([c.name, c.type, out, si(c.mac) if c.costed else "-", f"{100 * c.mac / conv_mac:.1f}",
+                     f"{c.weights:,}", f"{c.bias:,}", si(c.activations_in), si(c.activations_out)])
+    size = "x".join(map(str, report.input_size)) if report.input_size else "static"
+    nbytes = report.totals.bw_bytes // max(report.totals.bw_elements, 1)
+    lines = [
+        f"{report.model} at input {size}, {report.dtype} ({nbytes} bytes per element), batch 1",
+        "",
+        table(["layer", "type", "output HxWxC", "MAC", "MAC %", "weights", "bias", "act in", "act out"], rows,
+              "lllrrrrrr"),
+        "",
+    ]
+    t, a = report.totals, report.totals_all_layers
+    lines.append(table(
+        ["totals", "MAC", "weights", "bias", "activations", "BW elements", "BW bytes"],
+        [["conv layers (paper's Table 1)", f"{t.mac:,} ({si(t.mac)})", f"{t.weights:,}", f"{t.bias:,}",
+          f"{t.activations:,} ({si(t.activations)})", si(t.bw_elements), si(t.bw_bytes) + "B"],
+         ["all layers", f"{a.mac:,} ({si(a.mac)})", f"{a.weights:,}", f"{a.bias:,}",
+          f"{a.activations:,} ({si(a.activations)})", si(a.bw_elements), si(a.bw_bytes) + "B"]],
+    ))
+    lines.append("")
+    lines.append("BW = weights + activations (conv totals exclude bias, as the paper does; the all-layer BW adds bias "
+                 "and other parameters). Table 1's 'BW (MByte)' equals BW elements in millions.")
+    return "\n".join(lines)

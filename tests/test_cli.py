@@ -1,0 +1,120 @@
+"""The command line: the acceptance figures of `analyze`, its table, and one-line errors with exit code 2."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edgeprune.backend import keras
+from edgeprune.cli import cli
+from edgeprune.modelio import save_model
+from keras_models import build_edsr
+
+EDGEPRUNE = str(Path(sys.executable).with_name("edgeprune"))
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args), prog_name="edgeprune")
+
+
+def test_analyze_edsr_json_matches_table1():
+    result = run("analyze", "edsr", "--input-size", "1020x1020", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    t = report["totals"]
+    assert report["model"] == "edsr" and report["input_size"] == [1020, 1020] and report["dtype"] == "fp32"
+    assert abs(t["mac"] / 1.428e12 - 1) < 0.005
+    assert abs(t["weights"] / 1_367_424 - 1) < 0.005
+    assert abs(t["activations"] / 5.076e9 - 1) < 0.015
+    assert t["bw_elements"] == t["weights"] + t["activations"] and t["bw_bytes"] == 4 * t["bw_elements"]
+    assert report["totals_all_layers"]["activations"] > t["activations"]
+    layer = report["layers"][1]
+    assert {"name", "type", "mac", "weights", "activations_in", "activations_out"} <= set(layer)
+    assert (layer["name"], layer["type"], layer["weights"]) == ("head", "Conv2D", 1728)
+
+
+def test_analyze_sid_json_matches_table1():
+    result = run("analyze", "sid", "--input-size", "1424x2128", "--json", "--dtype", "fp16")
+    t = json.loads(result.stdout)["totals"]
+    assert abs(t["mac"] / 560.09e9 - 1) < 0.005
+    assert abs(t["weights"] / 7_757_312 - 1) < 0.005
+    assert abs(t["activations"] / 1.915e9 - 1) < 0.015
+    assert t["bw_bytes"] == 2 * t["bw_elements"]
+
+
+def test_analyze_table_for_people(tmp_path):
+    result = run("analyze", "edsr")
+    assert result.exit_code == 0
+    assert "edsr at input 1020x1020, fp32 (4 bytes per element), batch 1" in result.output
+    assert "conv layers (paper's Table 1)  1,428,061,363,200 (1.428T)  1,367,424" in result.output
+    assert "block15_conv2" in result.output and "block15_add" not in result.output
+    assert "block15_add" in run("analyze", "edsr", "--all-layers").output
+    path = save_model(build_edsr(num_blocks=1, num_features=2), tmp_path / "tiny.keras")
+    result = run("analyze", str(path), "--input-size", "8x8")
+    assert result.exit_code == 0 and "at input 8x8" in result.output
+
+
+def test_analyze_never_runs_the_model(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was run")
+
+    for name in ("__call__", "predict", "call"):
+        monkeypatch.setattr(keras.Model, name, refuse)
+    assert run("analyze", "sid", "--json").exit_code == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["analyze", "edsr", "--input-size", "12x"], "input size must be HxW with positive integers"),
+    (["analyze", "edsr", "--input-size", "0x5"], "input size must be positive, got 0x5"),
+    (["analyze", "edsr", "--input-size", "abc"], "input size must be HxW with positive integers"),
+    (["analyze", "missing.keras"], "model file 'missing.keras' does not exist"),
+    (["analyze", "edsrr"], "unknown model 'edsrr'"),
+    (["analyze", "sid", "--input-size", "100x100"], "multiple of 16"),
+    (["analyze", "edsr", "--dtype", "bf16"], "Invalid value for '--dtype'"),
+    (["analyse", "edsr"], "No such command 'analyse'"),
+])
+def test_errors_are_one_line_with_exit_code_2(args, message):
+    result = run(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
+    assert result.stdout == ""
+
+
+def test_non_model_files(tmp_path):
+    text = tmp_path / "readme.txt"
+    text.write_text("not a model")
+    fake = tmp_path / "fake.keras"
+    fake.write_bytes(b"\x00\x01garbage")
+    for path, message in ((text, "is not a model file"), (fake, "not a valid .keras archive")):
+        result = run("analyze", str(path), "--input-size", "8x8")
+        assert result.exit_code == 2 and message in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_console_script_errors_and_timing(tmp_path):
+    """The installed `edgeprune` script: real exit codes and stderr, no traceback, no TF start-up noise."""
+    bad = tmp_path / "bad.keras"
+    bad.write_text("nonsense")
+    proc = subprocess.run([EDGEPRUNE, "analyze", str(bad)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"Error: '{bad}' is not a valid .keras archive (not a zip file): "
+                                                "is it truncated?"]
+    start = time.perf_counter()
+    proc = subprocess.run([EDGEPRUNE, "analyze", "edsr", "--input-size", "1020x1020", "--json"],
+                          capture_output=True, text=True, timeout=120)
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert json.loads(proc.stdout)["totals"]["weights"] == 1_367_424
+    assert elapsed < 15, f"analyze took {elapsed:.1f}s"  # ~3.5 s on an idle 2-core machine; bound allows noise
+
+
+def test_help_explains():
+    result = run("analyze", "--help")
+    assert result.exit_code == 0
+    assert "the packed raw" in result.output and "--json" in result.output
+    assert run("--help").exit_code == 0
