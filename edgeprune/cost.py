@@ -147,8 +147,8 @@ def _layer_mac_weights(layer, in_shape, out_shape) -> tuple[int, int, int, int]:
     """(mac, weights, bias, internal activation elements) of one call of a costed layer."""
     if isinstance(layer, keras.layers.Dense):
         positions = _numel(in_shape[1:-1])
-        weights = in_shape[-1] * layer.units
-        return weights * positions, weights, layer.units if layer.use_bias else 0, 0
+        weights = in_shape[-1] * out_shape[-1]
+        return weights * positions, weights, out_shape[-1] if layer.use_bias else 0, 0
     c_in = in_shape[_channel_axis(layer)]
     c_out = out_shape[_channel_axis(layer)]
     k = _numel(layer.kernel_size)
@@ -168,11 +168,17 @@ def _layer_mac_weights(layer, in_shape, out_shape) -> tuple[int, int, int, int]:
     return weights * out_positions, weights, c_out if layer.use_bias else 0, 0
 
 
-def _param_count(layer) -> int:
-    return sum(_numel(w.shape) for w in layer.weights)
+_KERNEL_AND_BIAS = {"kernel", "bias", "depthwise_kernel", "pointwise_kernel"}
 
 
-def layer_costs(graph: ModelGraph, shapes: dict[str, NodeShapes], bytes_per_element: int) -> list[LayerCost]:
+def _param_count(layer, exclude=frozenset()) -> int:
+    return sum(_numel(w.shape) for w in layer.weights if w.name.split("/")[-1].split(":")[0] not in exclude)
+
+
+def layer_costs(graph: ModelGraph, shapes: dict[str, NodeShapes], bytes_per_element: int,
+                param_scale: dict[str, float] | None = None) -> list[LayerCost]:
+    """Per-call costs from concrete shapes. ``param_scale`` scales the parameters of non-costed layers (their
+    per-channel parameters shrink with their channels when a plan is predicted)."""
     costs = []
     for node in graph:
         if node.is_input:
@@ -182,15 +188,17 @@ def layer_costs(graph: ModelGraph, shapes: dict[str, NodeShapes], bytes_per_elem
         act_out = sum(_numel(x) for x in s.outputs)
         first_call = node.call_index == 0
         shared_with = None if first_call else node.layer.name
-        params = _param_count(node.layer) if first_call else 0
         if isinstance(node.layer, COSTED_TYPES):
             mac, weights, bias, internal = _layer_mac_weights(node.layer, s.inputs[0], s.outputs[0])
+            other = _param_count(node.layer, _KERNEL_AND_BIAS)
             if not first_call:
-                weights = bias = 0
-            other = max(params - weights - bias, 0)
+                weights = bias = other = 0
             costs.append(LayerCost(node.id, node.type, True, s.inputs, s.outputs, mac, weights, bias, other,
                                    act_in, act_out, internal, bytes_per_element, shared_with))
         else:
+            params = _param_count(node.layer) if first_call else 0
+            if param_scale and node.id in param_scale:
+                params = round(params * param_scale[node.id])
             costs.append(LayerCost(node.id, node.type, False, s.inputs, s.outputs, 0, 0, 0, params,
                                    act_in, act_out, 0, bytes_per_element, shared_with))
     return costs
@@ -215,3 +223,31 @@ def model_cost(model: keras.Model, input_size: Sequence[int] | None = None, dtyp
     first = shapes[graph.input_ids[0]].outputs[0]
     size = (first[1], first[2]) if len(first) == 4 else None
     return CostReport(name or model.name, size, dtype, tuple(layer_costs(graph, shapes, nbytes)))
+
+
+def predicted_cost(model: keras.Model, channels: dict, input_size: Sequence[int] | None = None,
+                   dtype: str = "fp32", name: str | None = None) -> CostReport:
+    """The cost ``model`` would have if tensor ``ref`` had ``channels[ref]`` channels (a TensorRef -> int map).
+
+    Computed from the original model's shapes alone, so comparing it with the cost of a model rebuilt by surgery
+    checks the surgery.
+    """
+    nbytes = parse_dtype(dtype)
+    graph = ModelGraph(model)
+    shapes = graph.shapes_at(input_size)
+    from edgeprune.graph import TensorRef
+
+    def resize(shape, ref):
+        return shape[:-1] + (channels.get(ref, shape[-1]),)
+
+    new_shapes, scale = {}, {}
+    for node in graph:
+        s = shapes[node.id]
+        outs = tuple(resize(shape, TensorRef(node.id, i)) for i, shape in enumerate(s.outputs))
+        ins = tuple(resize(shape, ref) for shape, ref in zip(s.inputs, node.inputs))
+        new_shapes[node.id] = NodeShapes(ins, outs)
+        if s.outputs and s.outputs[0][-1]:
+            scale[node.id] = outs[0][-1] / s.outputs[0][-1]
+    first = new_shapes[graph.input_ids[0]].outputs[0]
+    size = (first[1], first[2]) if len(first) == 4 else None
+    return CostReport(name or model.name, size, dtype, tuple(layer_costs(graph, new_shapes, nbytes, scale)))

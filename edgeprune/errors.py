@@ -24,3 +24,7 @@ class UnsupportedModelError(EdgepruneError):
 
 class ShapeError(EdgepruneError):
     """The model cannot be evaluated at the requested input size."""
+
+
+class PlanError(EdgepruneError):
+    """A pruning plan does not fit the model, or its contents are invalid."""

@@ -127,6 +127,14 @@ class ModelGraph:
         """Nodes that read any output of ``node_id``, with the input position they read it at."""
         return list(self._consumers[node_id])
 
+    def output_channels(self, ref: TensorRef) -> int | None:
+        """Static size of the last axis of a node output (None when dynamic)."""
+        tensor = tf.nest.flatten(self._keras_nodes[ref.node].outputs)[ref.index]
+        return tensor.shape[-1] if tensor.shape.rank else None
+
+    def output_refs(self, node: GraphNode) -> list[TensorRef]:
+        return [TensorRef(node.id, i) for i in range(node.num_outputs)]
+
     def is_shared(self, node: GraphNode) -> bool:
         return self._calls_seen[id(node.layer)] > 1
 

@@ -73,11 +73,19 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     os.close(fd)
     try:
         model.save(tmp, save_format="keras")
+        make_readable(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def make_readable(path) -> None:
+    """Gives a temporary file the permissions a normally created file would have (mkstemp makes them 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def resolve_model(spec, **build_kwargs) -> ResolvedModel:

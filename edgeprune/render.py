@@ -57,3 +57,12 @@ def cost_table(report, all_layers: bool = False) -> str:
     lines.append("BW = weights + activations (conv totals exclude bias, as the paper does; the all-layer BW adds bias "
                  "and other parameters). Table 1's 'BW (MByte)' equals BW elements in millions.")
     return "\n".join(lines)
+
+
+def before_after(original: dict, pruned: dict) -> str:
+    """A table of totals (``analyze --json`` schema) before and after pruning."""
+    rows = []
+    for key in ("mac", "weights", "activations", "bw_elements", "bw_bytes"):
+        a, b = original[key], pruned[key]
+        rows.append([key, f"{a:,}", f"{b:,}", f"{100 * b / a:.1f}%" if a else "-"])
+    return table(["conv totals", "original", "pruned", "pruned/original"], rows)

@@ -118,3 +118,73 @@ def test_help_explains():
     assert result.exit_code == 0
     assert "the packed raw" in result.output and "--json" in result.output
     assert run("--help").exit_code == 0
+
+
+def test_prune_one_shot_writes_the_three_files_and_reports(tmp_path):
+    out = tmp_path / "run"
+    result = run("prune", "--model", "edsr", "--one-shot", "--channel-ratio", "0.3", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "mac          1,428,061,363,200  707,888,160,000            49.6%" in result.output
+    assert "plan prediction matches the slim model: True" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["plan.json", "pruned.keras", "report.json"]
+    report = json.loads((out / "report.json").read_text())
+    assert {"original", "pruned", "equivalence"} <= set(report)
+    assert report["equivalence"]["max_rel_diff"] <= 1e-5
+    assert set(report["pruned"]["totals"]) >= {"mac", "weights", "activations", "bw_elements", "bw_bytes"}
+    as_json = json.loads(run("prune", "--model", "edsr", "--one-shot", "--channel-ratio", "0.3", "--out",
+                             str(tmp_path / "j"), "--json").stdout)
+    assert as_json["pruned"]["totals"] == report["pruned"]["totals"]
+
+
+def test_slim_replays_a_plan_on_a_fresh_model(tmp_path):
+    run("prune", "--model", "sid", "--one-shot", "--channel-ratio", "0.5", "--out", str(tmp_path),
+        "--input-size", "32x32")
+    result = run("slim", "sid", "--plan", str(tmp_path / "plan.json"), "--out", str(tmp_path / "again.keras"),
+                 "--input-size", "32x32", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert summary["pruned"]["totals"] == report["pruned"]["totals"]
+    assert (tmp_path / "again.keras").is_file()
+
+
+def _plan_with(tmp_path, keep):
+    run("prune", "--model", "edsr", "--one-shot", "--channel-ratio", "0.5", "--out", str(tmp_path / "p"),
+        "--input-size", "8x8")
+    plan = json.loads((tmp_path / "p" / "plan.json").read_text())
+    plan["groups"]["head"]["keep"] = keep
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(plan))
+    return path
+
+
+@pytest.mark.parametrize("args_of, message", [
+    (lambda d: ["slim", "sid", "--plan", str(_plan_with(d, [0])), "--out", str(d / "o.keras")],
+     "this plan was made for model 'edsr'"),
+    (lambda d: ["slim", "edsr", "--plan", str(_plan_with(d, [0, 64])), "--out", str(d / "o.keras")],
+     "group 'head' has out-of-range indices [64]"),
+    (lambda d: ["slim", "edsr", "--plan", str(_plan_with(d, [3, 3])), "--out", str(d / "o.keras")],
+     "group 'head' lists indices [3] more than once"),
+    (lambda d: ["slim", "edsr", "--plan", str(d / "none.json"), "--out", str(d / "o.keras")],
+     "does not exist"),
+    (lambda d: ["prune", "--model", "edsr", "--one-shot", "--channel-ratio", "1.2", "--out", str(d / "o")],
+     "channel ratio must be strictly between 0 and 1, got 1.2"),
+    (lambda d: ["prune", "--model", "edsr", "--one-shot", "--channel-ratio", "0", "--out", str(d / "o")],
+     "channel ratio must be strictly between 0 and 1, got 0.0"),
+    (lambda d: ["prune", "--model", "edsr", "--one-shot", "--out", str(d / "o")], "needs --channel-ratio"),
+    (lambda d: ["prune", "--model", str(d / "custom.keras"), "--one-shot", "--channel-ratio", "0.3", "--out",
+                str(d / "o")], "cannot load"),
+])
+def test_prune_and_slim_errors_leave_no_output(tmp_path, args_of, message):
+    inputs = keras.Input((4, 4, 3))
+
+    class Unregistered(keras.layers.Layer):
+        def call(self, x):
+            return x
+
+    keras.Model(inputs, Unregistered(name="mystery")(inputs)).save(tmp_path / "custom.keras")
+    result = run(*args_of(tmp_path))
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not (tmp_path / "o.keras").exists() and not (tmp_path / "o").exists()

@@ -1,0 +1,170 @@
+"""Channel masks driven through tensorflow-model-optimization (tfmot).
+
+Prunable layers are wrapped with tfmot's ``PruneLowMagnitude`` wrapper and a schedule that never prunes on its own
+(:class:`NeverPrune`), so tfmot never recomputes the masks: we set whole-channel masks ourselves, and tfmot applies
+them (``weights = weights * mask``) on every forward pass and at epoch ends through ``UpdatePruningStep``. tfmot masks
+only the weights its registry lists (kernels); :class:`ChannelMaskCallback` also keeps biases and depthwise kernels of
+removed channels at exactly zero after every training step.
+
+A channel removed from a layer's output is also masked out of every consumer's input (through the couplings), so a
+masked model computes exactly what the slim model from :mod:`edgeprune.surgery` computes.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow_model_optimization as tfmot
+from tensorflow_model_optimization.python.core.sparsity.keras import pruning_schedule, pruning_wrapper
+from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry
+
+from edgeprune.backend import keras
+from edgeprune.coupling import Coupling
+from edgeprune.graph import TensorRef
+from edgeprune.layers import DEPTHWISE, MIXING, SEPARABLE, TRANSPOSED
+from edgeprune.plan import PruningPlan
+
+WRAPPER_PREFIX = "prune_low_magnitude_"
+
+
+@keras.saving.register_keras_serializable(package="edgeprune")
+class NeverPrune(pruning_schedule.PruningSchedule):
+    """A tfmot pruning schedule that never updates masks: masks change only when edgeprune sets them."""
+
+    def __call__(self, step):
+        import tensorflow as tf
+
+        return tf.constant(False), tf.constant(0.0, tf.float32)
+
+    def get_config(self):
+        return {"class_name": type(self).__name__, "config": {}}
+
+
+def _wrappable(layer) -> bool:
+    return isinstance(layer, MIXING) and PruneRegistry.supports(layer) and bool(PruneRegistry._weight_names(layer))
+
+
+def wrap(model: keras.Model) -> keras.Model:
+    """A copy of ``model`` with tfmot pruning wrappers on its prunable layers (same weights, masks all ones)."""
+
+    def clone(layer):
+        fresh = layer.__class__.from_config(layer.get_config())
+        if _wrappable(layer):
+            return tfmot.sparsity.keras.prune_low_magnitude(fresh, pruning_schedule=NeverPrune())
+        return fresh
+
+    import keras_models
+
+    with keras.utils.custom_object_scope(keras_models.CUSTOM_OBJECTS):
+        wrapped = keras.models.clone_model(model, clone_function=clone)
+    for layer in model.layers:
+        if layer.weights:
+            inner(wrapped, layer.name).set_weights(layer.get_weights())
+    return wrapped
+
+
+def inner(wrapped: keras.Model, name: str):
+    """The layer called ``name`` inside a wrapped model (unwrapped)."""
+    try:
+        layer = wrapped.get_layer(WRAPPER_PREFIX + name)
+        return layer.layer
+    except ValueError:
+        return wrapped.get_layer(name)
+
+
+def wrappers(wrapped: keras.Model) -> list:
+    return [l for l in wrapped.layers if isinstance(l, pruning_wrapper.PruneLowMagnitude)]
+
+
+def strip(wrapped: keras.Model) -> keras.Model:
+    """The plain model (masks already applied to the weights), as tfmot's ``strip_pruning``."""
+    return tfmot.sparsity.keras.strip_pruning(wrapped)
+
+
+@dataclass
+class LayerMask:
+    removed_in: np.ndarray
+    removed_out: np.ndarray
+
+
+class ChannelMasks:
+    """Per-layer removed input/output channels of a plan, and how to impose them on a wrapped model."""
+
+    def __init__(self, coupling: Coupling, plan: PruningPlan):
+        plan.validate(coupling)
+        kept = coupling.kept_channels({n: plan.kept_units(n) for n in coupling.groups})
+        self.layers: dict[str, LayerMask] = {}
+        for node in coupling.graph:
+            if node.is_input or not isinstance(node.layer, MIXING + DEPTHWISE):
+                continue
+            in_ref, out_ref = node.inputs[0], TensorRef(node.id, 0)
+            removed_in = np.setdiff1d(np.arange(coupling.channels[in_ref]), kept[in_ref])
+            removed_out = np.setdiff1d(np.arange(coupling.channels[out_ref]), kept[out_ref])
+            if len(removed_in) or len(removed_out):
+                self.layers[node.layer.name] = LayerMask(removed_in, removed_out)
+
+    def _zero_slices(self, layer, mask: LayerMask) -> list[tuple[str, tuple]]:
+        """(weight name, index) pairs to zero in ``layer`` for ``mask``."""
+        rin, rout = mask.removed_in, mask.removed_out
+        e = Ellipsis
+        if isinstance(layer, SEPARABLE):
+            m = layer.depth_multiplier
+            expanded = (rin[:, None] * m + np.arange(m)[None, :]).ravel()
+            return [("depthwise_kernel", (e, rin, slice(None))), ("pointwise_kernel", (e, expanded, slice(None))),
+                    ("pointwise_kernel", (e, rout)), ("bias", (rout,))]
+        if isinstance(layer, DEPTHWISE):
+            return [("depthwise_kernel", (e, rin, slice(None))), ("bias", (rout,))]
+        if isinstance(layer, TRANSPOSED):
+            return [("kernel", (e, rout, slice(None))), ("kernel", (e, rin)), ("bias", (rout,))]
+        return [("kernel", (e, rin, slice(None))), ("kernel", (e, rout)), ("bias", (rout,))]
+
+    def apply(self, wrapped: keras.Model) -> None:
+        """Sets tfmot masks and zeros every removed channel's weights in ``wrapped`` (exactly)."""
+        for name, mask in self.layers.items():
+            layer = inner(wrapped, name)
+            variables = {w.name.split("/")[-1].split(":")[0]: w for w in layer.weights}
+            tfmot_masks = {}
+            try:
+                wrapper = wrapped.get_layer(WRAPPER_PREFIX + name)
+                tfmot_masks = {id(w): m for w, m, _ in wrapper.pruning_vars}
+            except ValueError:
+                pass
+            for weight_name, index in self._zero_slices(layer, mask):
+                var = variables.get(weight_name)
+                if var is None:
+                    continue
+                value = var.numpy()
+                value[index] = 0
+                var.assign(value)
+                if id(var) in tfmot_masks:
+                    mvar = tfmot_masks[id(var)]
+                    mvalue = mvar.numpy()
+                    mvalue[index] = 0
+                    mvar.assign(mvalue)
+
+
+class ChannelMaskCallback(keras.callbacks.Callback):
+    """Imposes channel masks when training starts and keeps masked weights exactly zero after every step.
+
+    Use it with tfmot's ``UpdatePruningStep`` (which tfmot's wrappers require during ``fit``).
+    """
+
+    def __init__(self, masks: ChannelMasks):
+        super().__init__()
+        self.masks = masks
+
+    def on_train_begin(self, logs=None):
+        self.masks.apply(self.model)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.masks.apply(self.model)
+
+    def on_train_end(self, logs=None):
+        self.masks.apply(self.model)
+
+
+def masked_model(model: keras.Model, plan: PruningPlan, coupling: Coupling | None = None) -> keras.Model:
+    """A tfmot-wrapped copy of ``model`` with ``plan``'s channel masks imposed."""
+    coupling = coupling or Coupling(model)
+    wrapped = wrap(model)
+    ChannelMasks(coupling, plan).apply(wrapped)
+    return wrapped

@@ -1,0 +1,68 @@
+import json
+
+import numpy as np
+import pytest
+
+from edgeprune.errors import InvalidArgumentError, UnsupportedModelError
+from edgeprune.modelio import load_model
+from edgeprune.oneshot import OUTPUT_FILES, one_shot_prune
+from edgeprune.backend import keras
+
+
+def test_edsr_at_0_3_shrinks_the_trunk_uniformly_and_matches_the_plan(tmp_path):
+    report = one_shot_prune("edsr", 0.3, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(OUTPUT_FILES)
+    slim = load_model(tmp_path / "pruned.keras")
+    assert slim.get_layer("head").filters == 45  # 64 - floor(0.3 * 64)
+    assert {slim.get_layer(f"block{i:02d}_conv2").filters for i in range(16)} == {45}
+    assert {slim.get_layer(f"block{i:02d}_conv1").filters for i in range(16)} == {45}
+    assert slim.get_layer("up0_conv").filters == 45 * 4 and slim.get_layer("tail").filters == 3
+    assert report["plan_prediction"]["matches_pruned"]
+    assert report["pruned"]["totals"]["mac"] == report["plan_prediction"]["totals"]["mac"]
+    # closed form at 1020x1020: every 64-wide layer is now 45 wide
+    f, hw = 45, 1020 * 1020
+    mac = hw * (27 * f + 32 * 9 * f * f + 9 * f * f + 9 * f * 4 * f + 4 * 9 * f * 3)
+    assert report["pruned"]["totals"]["mac"] == mac
+    assert report["equivalence"]["max_rel_diff"] <= 1e-5
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["original"]["totals"]["mac"] == 1_428_061_363_200
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert len(plan["groups"]["head"]["keep"]) == 45
+
+
+def test_sid_keeps_its_input_and_output_channels(tmp_path):
+    report = one_shot_prune("sid", 0.5, tmp_path, input_size=(64, 64))
+    slim = load_model(tmp_path / "pruned.keras")
+    assert slim.input_shape[-1] == 4 and slim.get_layer("conv10").filters == 12
+    assert slim.get_layer("conv1_1").filters == 16 and slim.get_layer("conv5_2").filters == 256
+    assert report["pruned"]["input_size"] == [64, 64]
+    assert report["mac_ratio"] < 0.3
+
+
+@pytest.mark.parametrize("ratio", [0, 1, -0.1, 1.5, float("nan")])
+def test_ratio_outside_0_1_writes_nothing(tmp_path, ratio):
+    with pytest.raises(InvalidArgumentError, match="channel ratio must be strictly between 0 and 1"):
+        one_shot_prune("edsr", ratio, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_failure_while_writing_leaves_no_file(tmp_path, monkeypatch):
+    import edgeprune.oneshot as oneshot
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(oneshot, "write_json_atomic", broken)
+    with pytest.raises(OSError):
+        one_shot_prune("edsr", 0.3, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_model_with_nothing_prunable(tmp_path):
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, name="a")(inputs)
+    x = keras.layers.LayerNormalization(name="ln")(x)
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1, name="out")(x))
+    with pytest.raises(UnsupportedModelError, match="has no prunable channel group .*LayerNormalization 'ln'"):
+        one_shot_prune(model, 0.3, tmp_path / "o")
+    assert not (tmp_path / "o").exists()
