@@ -7,11 +7,11 @@ speed work) or a path to a ``.keras`` (or legacy ``.h5``) file saved by tf_keras
 
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeprune.atomic import atomic_path
 from edgeprune.backend import keras
 from edgeprune.errors import ModelLoadError, UnsupportedModelError
 
@@ -68,24 +68,9 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".keras":
         raise ModelLoadError(f"output '{path}' must end in .keras")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial.keras", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".partial.keras") as tmp:  # tf_keras picks the format from the suffix
         model.save(tmp, save_format="keras")
-        make_readable(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
-
-
-def make_readable(path) -> None:
-    """Gives a temporary file the permissions a normally created file would have (mkstemp makes them 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def resolve_model(spec, **build_kwargs) -> ResolvedModel:

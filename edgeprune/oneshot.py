@@ -90,7 +90,9 @@ def one_shot_prune(model, channel_ratio: float, out_dir: str | os.PathLike, inpu
 
 
 def write_outputs(out_dir: Path, slim_model, plan: PruningPlan, report: dict) -> None:
-    """Writes all three files into a staging folder first, then moves them in: all or nothing."""
+    """Writes all three files into a staging folder first, then moves them in: all or nothing (a folder this
+    call created is removed again on failure)."""
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".edgeprune-", dir=out_dir))
     try:
@@ -99,5 +101,9 @@ def write_outputs(out_dir: Path, slim_model, plan: PruningPlan, report: dict) ->
         write_json_atomic(stage / "report.json", report)
         for name in OUTPUT_FILES:
             os.replace(stage / name, out_dir / name)
-    finally:
+    except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
+        if created:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    shutil.rmtree(stage, ignore_errors=True)

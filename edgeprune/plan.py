@@ -7,15 +7,14 @@ layers), so replaying it on another architecture, or on an already-slimmed model
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from edgeprune.atomic import atomic_path
 from edgeprune.coupling import Coupling
 from edgeprune.errors import PlanError
-from edgeprune.modelio import make_readable
 
 PLAN_FORMAT = "edgeprune.plan"
 PLAN_VERSION = 1
@@ -109,16 +108,6 @@ class PruningPlan:
 
 
 def write_json_atomic(path: str | os.PathLike, data) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-            f.write("\n")
-        make_readable(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
+    return Path(path)

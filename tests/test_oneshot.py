@@ -56,6 +56,9 @@ def test_failure_while_writing_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         one_shot_prune("edsr", 0.3, tmp_path)
     assert list(tmp_path.iterdir()) == []
+    with pytest.raises(OSError):
+        one_shot_prune("edsr", 0.3, tmp_path / "new")
+    assert not (tmp_path / "new").exists()
 
 
 def test_model_with_nothing_prunable(tmp_path):
