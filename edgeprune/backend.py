@@ -25,8 +25,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @contextlib.contextmanager
-def _quiet_stderr_fd():
-    if os.environ.get("EDGEPRUNE_TF_LOGS") or "tensorflow" in sys.modules:
+def quiet_native_stderr():
+    """Silences file descriptor 2 (C++ log lines of TensorFlow, the TFLite converter and LiteRT) inside the block.
+
+    Python exceptions still propagate; set ``EDGEPRUNE_TF_LOGS=1`` to see everything."""
+    if os.environ.get("EDGEPRUNE_TF_LOGS"):
         yield
         return
     try:
@@ -45,7 +48,7 @@ def _quiet_stderr_fd():
         os.close(devnull)
 
 
-with _quiet_stderr_fd():
+with quiet_native_stderr():
     import tensorflow as tf  # noqa: E402
     import tf_keras as keras  # noqa: E402
 
@@ -54,4 +57,4 @@ with _quiet_stderr_fd():
 if not keras.__version__.startswith("2."):  # pragma: no cover - guarded by the pinned dependencies
     raise EdgepruneError(f"tf_keras {keras.__version__} is not Keras 2: reinstall edgeprune's pinned dependencies")
 
-__all__ = ["tf", "keras"]
+__all__ = ["tf", "keras", "quiet_native_stderr"]

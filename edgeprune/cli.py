@@ -72,7 +72,9 @@ def cli():
               help="Bytes per element for the BW figures: fp32=4, fp16=2, int8=1 (weights and activations).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of the table.")
 @click.option("--all-layers", is_flag=True, help="List every layer in the table, not only conv/dense layers.")
-def analyze(model, input_size, dtype, as_json, all_layers):
+@click.option("--latency-profile", type=click.Path(), default=None, metavar="PROFILE.json",
+              help="Also predict per-layer and total latency with a profile from 'edgeprune calibrate'.")
+def analyze(model, input_size, dtype, as_json, all_layers, latency_profile):
     """Per-layer MAC, weights, activations and memory bandwidth of MODEL, without running it.
 
     MODEL is a reference name (edsr, edsr_x3, edsr_x4, sid) or a path to a .keras file. Totals follow the paper's
@@ -82,10 +84,20 @@ def analyze(model, input_size, dtype, as_json, all_layers):
     from edgeprune.render import cost_table
 
     report = run_analyze(model, input_size, dtype)
+    latency = None
+    if latency_profile:
+        from edgeprune.latency import LatencyProfile, predict_report
+
+        latency = predict_report(LatencyProfile.load(latency_profile), report)
     if as_json:
-        click.echo(json.dumps(report.to_dict()))
-    else:
-        click.echo(cost_table(report, all_layers=all_layers))
+        click.echo(json.dumps(report.to_dict() | ({"latency": latency} if latency else {})))
+        return
+    click.echo(cost_table(report, all_layers=all_layers))
+    if latency:
+        from edgeprune.render import latency_table
+
+        click.echo("")
+        click.echo(latency_table(latency, all_layers=all_layers))
 
 
 @cli.command()
@@ -115,11 +127,14 @@ def slim(model, plan_path, out_path, input_size, as_json):
 @click.option("--one-shot", is_flag=True, help="Prune once by L1 filter norm, without fine-tuning.")
 @click.option("--channel-ratio", type=float, default=None,
               help="With --one-shot: fraction of the units of every prunable channel group to remove, in (0, 1).")
+@click.option("--channel-multiple", type=int, default=1, show_default=True,
+              help="Round every kept width to a multiple of N (for example 8 for ARM NEON kernels, 32 for AVX-512 "
+                   "XNNPACK on x86): widths between multiples cost as much as the next multiple.")
 @click.option("--out", "out_dir", required=True, metavar="DIR",
               help="Output folder for pruned.keras, plan.json and report.json.")
 @click.option("--input-size", type=InputSize(), default=None, help="Input size for the cost figures (HxW).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a summary.")
-def prune(model, one_shot, channel_ratio, out_dir, input_size, as_json):
+def prune(model, one_shot, channel_ratio, channel_multiple, out_dir, input_size, as_json):
     """Prune whole channels of MODEL and write the physically slimmer model, its plan and a report.
 
     Channels are pruned in coupled groups (residual trunks, concatenations and depth-to-space blocks stay
@@ -135,7 +150,7 @@ def prune(model, one_shot, channel_ratio, out_dir, input_size, as_json):
                                    "--channel-ratio R")
     if channel_ratio is None:
         raise InvalidArgumentError("--one-shot needs --channel-ratio R with 0 < R < 1")
-    report = one_shot_prune(model, channel_ratio, out_dir, input_size)
+    report = one_shot_prune(model, channel_ratio, out_dir, input_size, channel_multiple=channel_multiple)
     if as_json:
         click.echo(json.dumps({k: v for k, v in report.items() if k not in ("original", "pruned")} |
                               {"original": {"totals": report["original"]["totals"]},
@@ -149,6 +164,113 @@ def prune(model, one_shot, channel_ratio, out_dir, input_size, as_json):
                f"{eq['max_rel_diff']:.2e}; plan prediction matches the slim model: "
                f"{report['plan_prediction']['matches_pruned']}")
     click.echo(f"wrote {out_dir}/pruned.keras, plan.json, report.json")
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--tflite", "to_tflite", is_flag=True, default=True, help="Export to TFLite (the only format; "
+              "accepted for clarity).")
+@click.option("--out", "out_path", required=True, metavar="MODEL.tflite", help="Where to write the .tflite file; "
+              "the verification report goes beside it as MODEL.tflite.json.")
+@click.option("--input-size", type=InputSize(), default=None,
+              help="Fixed input size HxW of the exported graph (needed when the model's input is dynamic; "
+                   "reference models default to the paper's size).")
+@click.option("--quantize", type=click.Choice(["none", "fp16", "dynamic", "int8"]), default="none",
+              show_default=True, help="none = fp32; fp16 = fp16 weights; dynamic = int8 weights, float "
+                                      "activations; int8 = full integer (float input/output), needs --calib-data.")
+@click.option("--calib-data", type=click.Path(), default=None, metavar="DIR",
+              help="Representative inputs for int8: images (RGB, or packed to RGGB raw for 4-channel models) or "
+                   ".npy arrays HxWxC.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verification report as JSON.")
+def export(model, to_tflite, out_path, input_size, quantize, calib_data, as_json):
+    """Convert MODEL (a .keras file, or edsr/sid with random weights) to TFLite and verify the result.
+
+    Verification runs the .tflite with LiteRT on a real photo and compares it with Keras (max abs error, PSNR),
+    counts the ops (Flex ops are refused) and checks that the flatbuffer's conv weights, MAC and conv tensor
+    shapes equal the cost model's. A failed check writes nothing.
+    """
+    from edgeprune.export import export_tflite
+    from edgeprune.render import table
+
+    result = export_tflite(model, out_path, input_size, quantize, calib_data)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    n, c = result["numeric"], result["census"]
+    psnr = "identical" if n["psnr_db"] is None else f"{n['psnr_db']:.1f} dB"
+    click.echo(f"{result['model']} -> {result['tflite']} ({quantize}, input {result['input_shape']}, "
+               f"{result['size_bytes']:,} bytes)")
+    click.echo(f"numeric: TFLite vs Keras on {n['input']}: PSNR {psnr} (>= {n['min_psnr_db']} required), "
+               f"max abs error {n['max_abs_err']:.3g}")
+    click.echo(f"census: {c['conv_ops']} conv ops; conv weights {c['conv_weights_tflite']:,} = cost model; "
+               f"MAC {c['mac_tflite']:,} = cost model; {c['layers_checked']} layers' shapes match")
+    click.echo(table(["op", "count"], sorted(result["ops"].items())))
+
+
+@cli.command()
+@click.argument("model_paths", metavar="MODEL.tflite...", nargs=-1, required=True)
+@click.option("--host", is_flag=True, help="Benchmark on this machine through LiteRT with XNNPACK.")
+@click.option("--num-threads", type=int, default=1, show_default=True)
+@click.option("--warmup-runs", type=int, default=1, show_default=True)
+@click.option("--num-runs", type=int, default=50, show_default=True)
+@click.option("--max-secs", type=float, default=0.0, help="Stop the timed runs after this many seconds (0: no "
+              "limit).")
+@click.option("--latency-profile", "--compare-model", "latency_profile", type=click.Path(), default=None,
+              metavar="PROFILE.json", help="Print the calibrated model's predicted latency beside the measured one "
+                                           "for each model (models are then timed interleaved in one process).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (same schema as device runs).")
+def bench(model_paths, host, num_threads, warmup_runs, num_runs, max_secs, latency_profile, as_json):
+    """Measure latency and memory of .tflite models, with benchmark_model's semantics.
+
+    Reports init time, first inference, warm-up average, inference avg/std/min/max/median/p5/p95 (us) and memory.
+    With --latency-profile, also the predicted latency of each model and the prediction error.
+    """
+    from edgeprune.bench.host import bench_models
+    from edgeprune.errors import InvalidArgumentError
+    from edgeprune.render import bench_table
+
+    if not host:
+        raise InvalidArgumentError("choose where to run: --host (device runs are not available in this version)")
+    results = bench_models(model_paths, num_threads, warmup_runs, num_runs, max_secs, latency_profile)
+    if as_json:
+        click.echo(json.dumps(results[0] if len(results) == 1 else results))
+        return
+    click.echo(bench_table(results))
+
+
+@cli.command()
+@click.option("--host", is_flag=True, help="Calibrate this machine (LiteRT with XNNPACK).")
+@click.option("--out", "out_path", required=True, metavar="PROFILE.json", help="Where to write the profile.")
+@click.option("--model", "models", multiple=True, help="Also cover this model's layer shapes (.keras or a "
+              "reference name; repeatable). EDSR and SID are always covered.")
+@click.option("--input-size", type=InputSize(), default="128x128", show_default=True,
+              help="Input size at which the single-layer models are built.")
+@click.option("--num-threads", type=int, default=1, show_default=True)
+@click.option("--runs", type=int, default=5, show_default=True, help="Timed runs per layer (median kept).")
+@click.option("--only-given-models", is_flag=True, help="Cover only the --model layers (and the channel sweep), "
+              "not EDSR and SID.")
+def calibrate(host, out_path, models, input_size, num_threads, runs, only_given_models):
+    """Time single-layer TFLite models and fit a roofline latency model (MAC/s, bytes/s, per-op overhead).
+
+    Use the profile with 'edgeprune analyze --latency-profile' and 'edgeprune bench --latency-profile'.
+    """
+    from edgeprune.errors import InvalidArgumentError
+    from edgeprune.latency import calibrate_command
+
+    if not host:
+        raise InvalidArgumentError("choose what to calibrate: --host (device calibration is not available in this "
+                                   "version)")
+    with click.progressbar(length=1, label="timing single-layer models", file=sys.stderr) as bar:
+        def progress(done, total):
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        profile = calibrate_command(out_path, list(models), input_size, num_threads, runs, progress,
+                                    include_references=not only_given_models)
+    from edgeprune.render import profile_table
+
+    click.echo(profile_table(profile))
+    click.echo(f"wrote {out_path}")
 
 
 def main():

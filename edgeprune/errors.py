@@ -28,3 +28,7 @@ class ShapeError(EdgepruneError):
 
 class PlanError(EdgepruneError):
     """A pruning plan does not fit the model, or its contents are invalid."""
+
+
+class ExportError(EdgepruneError):
+    """A TFLite conversion failed, or its verification found a disagreement with the Keras model."""

@@ -28,13 +28,23 @@ def check_ratio(ratio: float) -> float:
     return float(ratio)
 
 
-def l1_plan(coupling: Coupling, ratio: float, model_name: str) -> PruningPlan:
-    """Each group keeps its ``size - floor(ratio*size)`` highest-scoring units (at least one)."""
+def kept_count(size: int, ratio: float, multiple: int = 1) -> int:
+    """Units a group of ``size`` keeps: ``size - floor(ratio * size)``, rounded to the nearest multiple of
+    ``multiple`` (never below one multiple, never above ``size``; a group smaller than the multiple is kept whole)."""
+    keep = max(size - int(math.floor(ratio * size)), 1)
+    if multiple > 1:
+        if size <= multiple:
+            return size
+        keep = min(max(multiple, int(round(keep / multiple)) * multiple), size)
+    return keep
+
+
+def l1_plan(coupling: Coupling, ratio: float, model_name: str, channel_multiple: int = 1) -> PruningPlan:
+    """Each group keeps its ``kept_count`` highest-scoring units."""
     plan = PruningPlan.keep_all(coupling, model_name)
     for name, group in coupling.groups.items():
-        n_prune = min(int(math.floor(ratio * group.size)), group.size - 1)
         scores = l1_scores(coupling, group)
-        keep = np.sort(np.argsort(-scores, kind="stable")[: group.size - n_prune])
+        keep = np.sort(np.argsort(-scores, kind="stable")[: kept_count(group.size, ratio, channel_multiple)])
         plan.keep[name] = keep.tolist()
     return plan
 
@@ -49,10 +59,12 @@ def equivalence(masked, slim_model, input_shape, seed: int = 0) -> dict:
 
 
 def one_shot_prune(model, channel_ratio: float, out_dir: str | os.PathLike, input_size=None,
-                   check_size=(32, 32), seed: int = 0) -> dict:
+                   check_size=(32, 32), seed: int = 0, channel_multiple: int = 1) -> dict:
     """Prunes ``model`` (reference name, .keras path or keras.Model) one-shot and writes ``OUTPUT_FILES`` to
     ``out_dir``. Returns the report. On any error nothing is left in ``out_dir``."""
     ratio = check_ratio(channel_ratio)
+    if isinstance(channel_multiple, bool) or not isinstance(channel_multiple, int) or channel_multiple < 1:
+        raise InvalidArgumentError(f"channel multiple must be an integer >= 1, got {channel_multiple!r}")
     resolved = resolve_model(model)
     size = tuple(input_size) if input_size else resolved.default_input_size
     if size is not None:
@@ -61,7 +73,7 @@ def one_shot_prune(model, channel_ratio: float, out_dir: str | os.PathLike, inpu
     if not coupling.groups:
         why = "; ".join(coupling.frozen_reasons) or "all its channels reach a model input or output"
         raise UnsupportedModelError(f"'{resolved.name}' has no prunable channel group ({why})")
-    plan = l1_plan(coupling, ratio, resolved.name)
+    plan = l1_plan(coupling, ratio, resolved.name, channel_multiple)
     slim_model = slim(resolved.model, plan, coupling)
     masked = masked_model(resolved.model, plan, coupling)
     static = [d for d in resolved.model.inputs[0].shape[1:3]]
@@ -71,6 +83,7 @@ def one_shot_prune(model, channel_ratio: float, out_dir: str | os.PathLike, inpu
         "model": resolved.name,
         "method": "one-shot L1 (no fine-tuning)",
         "channel_ratio": ratio,
+        "channel_multiple": channel_multiple,
         "original": model_cost(resolved.model, size, name=resolved.name).to_dict(),
         "pruned": model_cost(slim_model, size, name=resolved.name).to_dict(),
         "equivalence": equivalence(masked, slim_model, (1, *probe, channels_in), seed),

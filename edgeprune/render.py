@@ -66,3 +66,45 @@ def before_after(original: dict, pruned: dict) -> str:
         a, b = original[key], pruned[key]
         rows.append([key, f"{a:,}", f"{b:,}", f"{100 * b / a:.1f}%" if a else "-"])
     return table(["conv totals", "original", "pruned", "pruned/original"], rows)
+
+
+def bench_table(results: list[dict]) -> str:
+    """Benchmark results (bench result schema), one column per model."""
+    keys = ["init_us", "first_us", "warmup_avg_us", "avg_us", "std_us", "min_us", "median_us", "p5_us", "p95_us",
+            "max_us"]
+    rows = [[k] + [f"{r[k]:,.0f}" if r.get(k) is not None else "-" for r in results] for k in keys]
+    rows.append(["runs"] + [str(r["runs"]) for r in results])
+    rows += [[k] + [f"{r[k]:.1f}" if r.get(k) is not None else "-" for r in results]
+             for k in ("mem_overall_mb", "mem_peak_rss_mb")]
+    if all("latency_model" in r for r in results):
+        rows.append(["predicted_us"] + [f"{r['latency_model']['predicted_us']:,.0f}" for r in results])
+        rows.append(["interleaved_median_us"] + [f"{r['latency_model']['interleaved_median_us']:,.0f}"
+                                                  for r in results])
+        rows.append(["prediction error"] + [f"{100 * r['latency_model']['error']:+.1f}%" for r in results])
+    first = results[0]
+    head = (f"{first['target']} benchmark ({first['runner']}, {first['num_threads']} thread(s)); times in us")
+    names = [r["model"].rsplit("/", 1)[-1] for r in results]
+    return head + "\n" + table(["metric"] + names, rows)
+
+
+def latency_table(latency: dict, all_layers: bool = False) -> str:
+    rows = [[l["name"], l["type"], f"{l['us']:,.0f}", f"{100 * l['us'] / latency['total_us']:.1f}"]
+            for l in latency["layers"] if all_layers or l["mac"]]
+    return (table(["layer", "type", "predicted us", "%"], rows) +
+            f"\n\npredicted total latency: {latency['total_us'] / 1e3:,.1f} ms (all layers)")
+
+
+def profile_table(profile) -> str:
+    """A latency profile: one roofline per op type."""
+    rows = [[op, f"{r['mac_per_s'] / 1e9:.1f}", f"{r['bytes_per_s'] / 1e9:.1f}", f"{r['overhead_us']:.1f}",
+             str(sum(s["op"] == op for s in profile.samples))]
+            for op, r in sorted(profile.ops.items())]
+    d = profile.default
+    rows.append(["(other ops)", f"{d['mac_per_s'] / 1e9:.1f}", f"{d['bytes_per_s'] / 1e9:.1f}",
+                 f"{d['overhead_us']:.1f}", str(len(profile.samples))])
+    fit = profile.fit
+    return (f"{profile.runner}, {profile.num_threads} thread(s); conv output channels computed in tiles of "
+            f"{profile.channel_tile} ({profile.small_channel_tile} for layers of at most that many)\n"
+            + table(["op", "GMAC/s", "GB/s", "overhead us", "samples"], rows)
+            + f"\nfit over {fit['samples']} single-layer models: median |error| "
+              f"{100 * fit['median_abs_rel_err']:.1f}%, max {100 * fit['max_abs_rel_err']:.1f}%")

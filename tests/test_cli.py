@@ -188,3 +188,44 @@ def test_prune_and_slim_errors_leave_no_output(tmp_path, args_of, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert not (tmp_path / "o.keras").exists() and not (tmp_path / "o").exists()
+
+
+def test_export_and_bench_host_from_the_command_line(tmp_path):
+    model = save_model(build_edsr(num_blocks=1, num_features=4), tmp_path / "tiny.keras")
+    out = tmp_path / "tiny.tflite"
+    result = run("export", "--tflite", str(model), "--out", str(out), "--input-size", "16x16")
+    assert result.exit_code == 0, result.output
+    assert "census: 6 conv ops; conv weights" in result.output and "= cost model" in result.output
+    assert (tmp_path / "tiny.tflite.json").is_file()
+    result = run("bench", str(out), "--host", "--num-runs", "3", "--json")
+    assert result.exit_code == 0, result.output
+    bench = json.loads(result.stdout)
+    assert bench["runs"] == 3 and bench["target"] == "host" and bench["median_us"] > 0
+    assert "median_us" in run("bench", str(out), "--host", "--num-runs", "2").output
+
+
+@pytest.mark.parametrize("args_of, message", [
+    (lambda d: ["export", "--tflite", str(d / "missing.keras"), "--out", str(d / "o.tflite")], "does not exist"),
+    (lambda d: ["export", "--tflite", str(d / "notes.keras"), "--out", str(d / "o.tflite")],
+     "not a valid .keras archive"),
+    (lambda d: ["export", "--tflite", str(d / "dyn.keras"), "--out", str(d / "o.tflite")],
+     "dynamic: give --input-size"),
+    (lambda d: ["export", "--tflite", str(d / "dyn.keras"), "--out", str(d / "o.tflite"), "--input-size", "8x8",
+                "--quantize", "int8"], "int8 quantisation needs calibration data"),
+    (lambda d: ["bench", str(d / "missing.tflite"), "--host"], "does not exist"),
+    (lambda d: ["bench", str(d / "truncated.tflite"), "--host"], "is truncated or corrupt"),
+    (lambda d: ["bench", str(d / "notes.keras"), "--host"], "is not a TFLite flatbuffer"),
+    (lambda d: ["bench", str(d / "truncated.tflite")], "choose where to run: --host"),
+])
+def test_export_and_bench_errors(tmp_path, args_of, message):
+    (tmp_path / "notes.keras").write_text("not a model")
+    save_model(build_edsr(num_blocks=1, num_features=2), tmp_path / "dyn.keras")
+    from edgeprune.export import convert, fixed_shape_model
+
+    content = convert(fixed_shape_model(build_edsr(num_blocks=1, num_features=2), (8, 8)))
+    (tmp_path / "truncated.tflite").write_bytes(content[: len(content) // 3])
+    result = run(*args_of(tmp_path))
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not (tmp_path / "o.tflite").exists() and not (tmp_path / "o.tflite.json").exists()

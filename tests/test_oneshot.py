@@ -69,3 +69,20 @@ def test_model_with_nothing_prunable(tmp_path):
     with pytest.raises(UnsupportedModelError, match="has no prunable channel group .*LayerNormalization 'ln'"):
         one_shot_prune(model, 0.3, tmp_path / "o")
     assert not (tmp_path / "o").exists()
+
+
+def test_kept_count_rounds_to_hardware_multiples():
+    from edgeprune.oneshot import kept_count
+
+    assert kept_count(64, 0.3) == 45
+    assert kept_count(64, 0.3, 8) == 48 and kept_count(64, 0.2, 32) == 64 and kept_count(64, 0.5, 32) == 32
+    assert kept_count(64, 0.9, 16) == 16  # never below one multiple
+    assert kept_count(12, 0.5, 16) == 12  # a group smaller than the multiple stays whole
+    assert kept_count(3, 0.9) == 1
+
+
+def test_channel_multiple_in_one_shot(tmp_path):
+    report = one_shot_prune("edsr", 0.3, tmp_path, input_size=(32, 32), channel_multiple=16)
+    assert {g["kept"] for g in report["groups"].values()} == {48}
+    with pytest.raises(InvalidArgumentError, match="channel multiple must be an integer >= 1"):
+        one_shot_prune("edsr", 0.3, tmp_path / "x", channel_multiple=0)

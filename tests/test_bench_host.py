@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from edgeprune.bench.host import bench_host, interleaved_latency
+from edgeprune.bench.result import SCHEMA, timing_stats
+from edgeprune.errors import InvalidArgumentError
+from edgeprune.export import convert, fixed_shape_model
+from keras_models import build_edsr
+
+DEVICE_KEYS = {"runs", "avg_us", "std_us", "min_us", "max_us", "median_us", "p95_us", "init_us", "first_us",
+               "warmup_avg_us", "mem_overall_mb", "delegated_nodes", "total_nodes"}
+
+
+@pytest.fixture(scope="module")
+def tflite_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tfl")
+    paths = []
+    for width in (4, 8):
+        path = d / f"w{width}.tflite"
+        path.write_bytes(convert(fixed_shape_model(build_edsr(num_blocks=1, num_features=width), (16, 16))))
+        paths.append(path)
+    return paths
+
+
+def test_timing_stats_exact():
+    s = timing_stats([4, 1, 3, 2, 10])
+    assert (s["runs"], s["avg_us"], s["min_us"], s["max_us"], s["median_us"]) == (5, 4.0, 1.0, 10.0, 3.0)
+    assert s["std_us"] == pytest.approx(np.std([4, 1, 3, 2, 10]))
+    assert s["p95_us"] == pytest.approx(np.percentile([4, 1, 3, 2, 10], 95))
+    with pytest.raises(ValueError):
+        timing_stats([])
+
+
+def test_host_result_has_the_device_schema(tflite_files):
+    r = bench_host(tflite_files[0], num_threads=1, warmup_runs=2, num_runs=7).to_dict()
+    assert r["schema"] == SCHEMA and r["target"] == "host" and DEVICE_KEYS <= set(r)
+    assert r["runs"] == 7 and len(r["timings_us"]) == 7
+    assert r["min_us"] <= r["p5_us"] <= r["median_us"] <= r["p95_us"] <= r["max_us"]
+    assert r["init_us"] > 0 and r["first_us"] > 0 and r["mem_peak_rss_mb"] > r["mem_overall_mb"] > 0
+    assert r["input_shapes"] == [[1, 16, 16, 3]] and r["total_nodes"] > 0 and r["delegate_partitions"] >= 1
+
+
+def test_interleaved_latency_measures_every_model(tflite_files):
+    result = interleaved_latency(tflite_files, rounds=3)
+    assert set(result) == {str(p) for p in tflite_files}
+    assert all(len(v["timings_us"]) == 3 and v["median_us"] > 0 for v in result.values())
+
+
+def test_bad_files_and_counts(tmp_path, tflite_files):
+    with pytest.raises(InvalidArgumentError, match="does not exist"):
+        bench_host(tmp_path / "none.tflite")
+    text = tmp_path / "x.tflite"
+    text.write_text("hello world, not a model")
+    with pytest.raises(InvalidArgumentError, match="is not a TFLite flatbuffer"):
+        bench_host(text)
+    truncated = tmp_path / "t.tflite"
+    truncated.write_bytes(tflite_files[0].read_bytes()[:2000])
+    with pytest.raises(InvalidArgumentError, match="is truncated or corrupt"):
+        bench_host(truncated)
+    with pytest.raises(InvalidArgumentError, match="--num-runs must be an integer >= 1, got 0"):
+        bench_host(tflite_files[0], num_runs=0)

@@ -1,0 +1,88 @@
+import json
+
+import numpy as np
+import pytest
+
+from edgeprune.cost import model_cost
+from edgeprune.errors import InvalidArgumentError
+from edgeprune.export import convert, fixed_shape_model
+from edgeprune.latency import (LatencyProfile, Roofline, calibrate_command, choose_tiles, effective_mac, fit_roofline,
+                               predict_report, predict_tflite, tiled_channels)
+from edgeprune.modelio import save_model
+from edgeprune.tflite_graph import TfliteGraph
+from keras_models import build_edsr
+
+
+def test_tiled_channels():
+    assert [tiled_channels(c, (16, 32)) for c in (3, 16, 17, 32, 33, 52, 64)] == [16, 16, 32, 32, 64, 64, 64]
+    assert [tiled_channels(c, (1, 1)) for c in (3, 52)] == [3, 52]
+    assert effective_mac(1000, 52, (16, 32)) == pytest.approx(1000 * 64 / 52)
+    assert effective_mac(1000, 0, (16, 32)) == 1000
+
+
+def test_choose_tiles_recovers_a_synthetic_kernel():
+    sweep = [{"out_channels": c, "measured_us": 10.0 * tiled_channels(c, (16, 32))} for c in range(8, 65, 8)]
+    assert choose_tiles(sweep) == (16, 32)
+    linear = [{"out_channels": c, "measured_us": 3.0 * c} for c in range(8, 65, 8)]
+    assert choose_tiles(linear) == (1, 1)
+
+
+def test_fit_recovers_rooflines_per_op():
+    truth = {"CONV_2D": Roofline(50e9, 20e9, 2.0), "ADD": Roofline(1e9, 80e9, 5.0)}
+    samples = []
+    for mac, nbytes in [(1e8, 1e6), (5e8, 4e6), (2e9, 1e7), (3e7, 2e7), (1e9, 1e8)]:
+        samples.append({"op": "CONV_2D", "mac": mac, "bytes": nbytes, "out_channels": 0,
+                        "measured_us": truth["CONV_2D"].us(mac, nbytes)})
+    for nbytes in (1e5, 1e6, 1e7, 5e7):
+        samples.append({"op": "ADD", "mac": 0, "bytes": nbytes, "measured_us": truth["ADD"].us(0, nbytes)})
+    default, per_op, fit = fit_roofline(samples, (1, 1))
+    assert per_op["CONV_2D"]["mac_per_s"] == pytest.approx(50e9, rel=1e-3)
+    assert per_op["CONV_2D"]["bytes_per_s"] == pytest.approx(20e9, rel=1e-3)
+    assert per_op["ADD"]["bytes_per_s"] == pytest.approx(80e9, rel=1e-3)
+    assert per_op["ADD"]["overhead_us"] == pytest.approx(5.0, rel=1e-2)
+    assert fit["max_abs_rel_err"] < 1e-3 and all("predicted_us" in s for s in samples)
+
+
+def _profile():
+    return LatencyProfile("host", "test", 1, default={"mac_per_s": 1e10, "bytes_per_s": 1e10, "overhead_us": 1.0},
+                          ops={"CONV_2D": {"mac_per_s": 5e10, "bytes_per_s": 2e10, "overhead_us": 2.0}},
+                          channel_tile=32, small_channel_tile=16)
+
+
+def test_predictions_from_tflite_ops_and_from_the_cost_model_agree_on_convs():
+    model = build_edsr(num_blocks=1, num_features=8)
+    graph = TfliteGraph(convert(fixed_shape_model(model, (16, 16))))
+    profile = _profile()
+    from_tflite = predict_tflite(profile, graph)
+    from_keras = predict_report(profile, model_cost(model, (16, 16)))
+    conv_t = sorted(o["us"] for o in from_tflite["ops"] if o["op"] == "CONV_2D")
+    conv_k = sorted(l["us"] for l in from_keras["layers"] if l["op"] == "CONV_2D")
+    assert conv_t == pytest.approx(conv_k, rel=0.02)  # same MAC and tiles; bytes differ only by bias
+    head = next(l for l in from_keras["layers"] if l["name"] == "head")
+    assert head["us"] == pytest.approx(profile.op_us("CONV_2D", head["mac"], head["bytes"], 8))
+    assert from_keras["total_us"] == pytest.approx(sum(l["us"] for l in from_keras["layers"]))
+
+
+def test_profile_round_trip_and_bad_files(tmp_path):
+    path = _profile().save(tmp_path / "p.json")
+    loaded = LatencyProfile.load(path)
+    assert loaded.channel_tile == 32 and loaded.roofline("ADD").mac_per_s == 1e10
+    assert json.loads(path.read_text())["schema"] == "edgeprune.latency-profile/1"
+    with pytest.raises(InvalidArgumentError, match="does not exist: make one with 'edgeprune calibrate'"):
+        LatencyProfile.load(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text('{"schema": "other"}')
+    with pytest.raises(InvalidArgumentError, match="is not an edgeprune latency profile"):
+        LatencyProfile.load(tmp_path / "bad.json")
+
+
+def test_calibrate_a_tiny_model_for_real(tmp_path):
+    model = save_model(build_edsr(num_blocks=1, num_features=8), tmp_path / "tiny.keras")
+    out = tmp_path / "prof.json"
+    profile = calibrate_command(out, [str(model)], (16, 16), 1, 2, include_references=False,
+                                width_multipliers=(1.0,))
+    assert out.is_file() and profile.fit["samples"] == len(profile.samples) > 8
+    assert {s["op"] for s in profile.samples} >= {"CONV_2D", "ADD", "DEPTH_TO_SPACE"}
+    assert profile.channel_tile >= profile.small_channel_tile >= 1
+    assert all(s["measured_us"] > 0 and s["predicted_us"] > 0 for s in profile.samples)
+    with pytest.raises(InvalidArgumentError, match="nothing to calibrate"):
+        calibrate_command(tmp_path / "p.json", [], (16, 16), 1, 1, include_references=False)
