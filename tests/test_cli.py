@@ -229,3 +229,32 @@ def test_export_and_bench_errors(tmp_path, args_of, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert not (tmp_path / "o.tflite").exists() and not (tmp_path / "o.tflite.json").exists()
+
+
+def test_calibrate_then_predict_with_analyze_and_bench(tmp_path):
+    model = save_model(build_edsr(num_blocks=1, num_features=8), tmp_path / "tiny.keras")
+    profile = tmp_path / "prof.json"
+    result = run("calibrate", "--host", "--out", str(profile), "--model", str(model), "--only-given-models",
+                 "--input-size", "16x16", "--runs", "2")
+    assert result.exit_code == 0, result.output
+    assert "CONV_2D" in result.output and "fit over" in result.output and profile.is_file()
+    result = run("analyze", str(model), "--input-size", "16x16", "--latency-profile", str(profile), "--json")
+    latency = json.loads(result.stdout)["latency"]
+    assert latency["total_us"] > 0 and {l["name"] for l in latency["layers"]} >= {"head", "tail"}
+    assert "predicted total latency" in run("analyze", str(model), "--input-size", "16x16", "--latency-profile",
+                                            str(profile)).output
+    run("export", str(model), "--out", str(tmp_path / "t.tflite"), "--input-size", "16x16")
+    result = run("bench", str(tmp_path / "t.tflite"), "--host", "--num-runs", "3", "--latency-profile", str(profile),
+                 "--json")
+    assert result.exit_code == 0, result.output
+    lm = json.loads(result.stdout)["latency_model"]
+    assert lm["predicted_us"] > 0 and lm["interleaved_median_us"] > 0
+    assert "prediction error" in run("bench", str(tmp_path / "t.tflite"), "--host", "--num-runs", "2",
+                                     "--latency-profile", str(profile)).output
+
+
+def test_calibrate_errors():
+    result = run("calibrate", "--out", "p.json")
+    assert result.exit_code == 2 and "choose what to calibrate: --host" in result.stderr
+    result = run("analyze", "edsr", "--latency-profile", "missing.json")
+    assert result.exit_code == 2 and "latency profile 'missing.json' does not exist" in result.stderr

@@ -4,7 +4,9 @@ interleaved in one process; optionally with the calibrated latency model's predi
 
 Usage: python tools/latency_vs_mac.py [--model edsr] [--variants 0.2:1,0.22:1,0.5:32] [--input-size 256x256]
                                       [--threads 1] [--rounds 7] [--profile PROFILE.json] [--out DIR]
-A variant R:M prunes a fraction R of every group, rounding kept widths to a multiple of M.
+A variant R:M prunes a fraction R of every group, rounding kept widths to a multiple of M; a variant conv1:K:W
+(EDSR) keeps the trunk whole and prunes the first convs of the first K residual blocks to W channels (lowest L1
+norm removed): a hardware-aligned plan near a chosen MAC ratio.
 Prints a Markdown table for BENCHMARKS.md (medians).
 """
 
@@ -13,6 +15,11 @@ import tempfile
 from pathlib import Path
 
 from edgeprune.bench.host import interleaved_latency
+from edgeprune.coupling import Coupling
+from edgeprune.importance import l1_scores
+from edgeprune.modelio import resolve_model
+from edgeprune.plan import PruningPlan
+from edgeprune.surgery import slim_file
 from edgeprune.export import export_tflite
 from edgeprune.latency import LatencyProfile, predict_tflite
 from edgeprune.oneshot import one_shot_prune
@@ -23,7 +30,7 @@ from edgeprune.tflite_graph import TfliteGraph
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="edsr")
-    parser.add_argument("--variants", default="0.2:1,0.22:1,0.5:32")
+    parser.add_argument("--variants", default="0.2:1,0.22:1,0.25:16,0.5:32,conv1:14:32")
     parser.add_argument("--input-size", default="256x256")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=7)
@@ -37,6 +44,24 @@ def main() -> None:
     export_tflite(args.model, original, size)
     models, widths = {"original": original}, {"original": "full"}
     for spec in args.variants.split(","):
+        if spec.startswith("conv1:"):
+            _, blocks, width = spec.split(":")
+            name = f"conv1 of {blocks} blocks -> {width}"
+            model = resolve_model(args.model).model
+            coupling = Coupling(model)
+            plan = PruningPlan.keep_all(coupling, args.model)
+            for i in range(int(blocks)):
+                group = coupling.groups[f"block{i:02d}_conv1"]
+                keep = sorted(l1_scores(coupling, group).argsort()[::-1][: int(width)].tolist())
+                plan.keep[group.name] = keep
+            plan_path = plan.save(out / f"conv1_{blocks}_{width}.json")
+            keras_path = out / f"conv1_{blocks}_{width}.keras"
+            slim_file(model, plan_path, keras_path, size)
+            path = out / f"conv1_{blocks}_{width}.tflite"
+            export_tflite(keras_path, path, size)
+            models[name] = path
+            widths[name] = f"trunk 64, conv1 {width} x{blocks}"
+            continue
         ratio, multiple = spec.split(":")
         name = f"R={ratio}, multiple {multiple}"
         folder = out / f"r{ratio}_m{multiple}"
