@@ -208,34 +208,59 @@ def export(model, to_tflite, out_path, input_size, quantize, calib_data, as_json
 
 
 @cli.command()
-@click.argument("model_paths", metavar="MODEL.tflite...", nargs=-1, required=True)
+@click.argument("model_paths", metavar="MODEL.tflite...", nargs=-1)
 @click.option("--host", is_flag=True, help="Benchmark on this machine through LiteRT with XNNPACK.")
+@click.option("--device", "device", is_flag=False, flag_value="", default=None, metavar="[SERIAL]",
+              help="Benchmark on an Android device or emulator through adb and benchmark_model (the only attached "
+                   "device, or SERIAL).")
+@click.option("--parse-log", "parse_log", type=click.Path(), default=None, metavar="FILE",
+              help="Parse a benchmark_model output saved from your own run into the result schema.")
 @click.option("--num-threads", type=int, default=1, show_default=True)
 @click.option("--warmup-runs", type=int, default=1, show_default=True)
 @click.option("--num-runs", type=int, default=50, show_default=True)
 @click.option("--max-secs", type=float, default=0.0, help="Stop the timed runs after this many seconds (0: no "
-              "limit).")
+              "limit on the host, 150 on a device).")
 @click.option("--latency-profile", "--compare-model", "latency_profile", type=click.Path(), default=None,
-              metavar="PROFILE.json", help="Print the calibrated model's predicted latency beside the measured one "
-                                           "for each model (models are then timed interleaved in one process).")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (same schema as device runs).")
-def bench(model_paths, host, num_threads, warmup_runs, num_runs, max_secs, latency_profile, as_json):
+              metavar="PROFILE.json", help="Host: print the calibrated model's predicted latency beside the measured "
+                                           "one for each model (models are then timed interleaved in one process).")
+@click.option("--benchmark-binary", type=click.Path(), default=None, metavar="PATH",
+              help="Device: benchmark_model for the device's ABI (default: "
+                   "$EDGEPRUNE_BENCHMARK_MODEL_DIR/<abi>/benchmark_model, ~/.cache/edgeprune/benchmark_model/<abi>/).")
+@click.option("--adb", "adb_path", type=click.Path(), default=None, help="Device: path of the adb client.")
+@click.option("--use-gpu", is_flag=True, help="Device: run with the GPU delegate.")
+@click.option("--use-nnapi", is_flag=True, help="Device: run with the NNAPI delegate.")
+@click.option("--no-xnnpack", is_flag=True, help="Device: plain TFLite CPU kernels instead of XNNPACK.")
+@click.option("--op-profiling", is_flag=True, help="Device: per-op timing tables.")
+@click.option("--big-cores", is_flag=True, help="Device: pin to the fastest cores (taskset, from cpufreq).")
+@click.option("--memory-traffic", is_flag=True, help="Device: count cache refills with simpleperf around the runs "
+              "and report bytes per inference.")
+@click.option("--timeout", "timeout_s", type=float, default=900.0, show_default=True,
+              help="Device: give up on a run after this many seconds.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (one schema for host and device).")
+def bench(model_paths, host, device, parse_log, num_threads, warmup_runs, num_runs, max_secs, latency_profile,
+          benchmark_binary, adb_path, use_gpu, use_nnapi, no_xnnpack, op_profiling, big_cores, memory_traffic,
+          timeout_s, as_json):
     """Measure latency and memory of .tflite models, with benchmark_model's semantics.
 
-    Reports init time, first inference, warm-up average, inference avg/std/min/max/median/p5/p95 (us) and memory.
-    With --latency-profile, also the predicted latency of each model and the prediction error.
+    Reports init time, first inference, warm-up average, inference avg/std/min/max/median/p5/p95 (us), memory and,
+    on a device, how many nodes each delegate took (a silent CPU fallback is reported as a warning).
     """
-    from edgeprune.bench.host import bench_models
-    from edgeprune.errors import InvalidArgumentError
+    from edgeprune.bench.runner import run_bench
     from edgeprune.render import bench_table
 
-    if not host:
-        raise InvalidArgumentError("choose where to run: --host (device runs are not available in this version)")
-    results = bench_models(model_paths, num_threads, warmup_runs, num_runs, max_secs, latency_profile)
+    results = run_bench(model_paths, host=host, device=device, parse_log=parse_log, num_threads=num_threads,
+                        warmup_runs=warmup_runs, num_runs=num_runs, max_secs=max_secs,
+                        latency_profile=latency_profile, benchmark_binary=benchmark_binary, adb_path=adb_path,
+                        use_gpu=use_gpu, use_nnapi=use_nnapi, use_xnnpack=not no_xnnpack,
+                        op_profiling=op_profiling, big_cores=big_cores, memory_traffic=memory_traffic,
+                        timeout_s=timeout_s)
     if as_json:
         click.echo(json.dumps(results[0] if len(results) == 1 else results))
         return
     click.echo(bench_table(results))
+    for r in results:
+        for warning in r.get("warnings", []):
+            click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command()
@@ -271,6 +296,24 @@ def calibrate(host, out_path, models, input_size, num_threads, runs, only_given_
 
     click.echo(profile_table(profile))
     click.echo(f"wrote {out_path}")
+
+
+@cli.command()
+@click.argument("results", nargs=-1, required=True, metavar="RESULT.json...")
+@click.option("--out", "out_dir", required=True, metavar="DIR", help="Folder for report.md, report.json and plots.")
+@click.option("--latency-profile", type=click.Path(), default=None, metavar="PROFILE.json",
+              help="Add the calibrated model's predictions (host profiles predict host runs).")
+def report(results, out_dir, latency_profile):
+    """Join analytical cost, predictions and measured latency (host and device) of a set of models.
+
+    RESULT.json files come from 'edgeprune bench ... --json' (one result or a list). Writes a table
+    (report.md, report.json) and plots of measured latency against conv MAC and against conv BW.
+    """
+    from edgeprune.bench.report import build_report
+
+    rep = build_report(results, out_dir, latency_profile)
+    click.echo(rep["table"])
+    click.echo(f"\nwrote {out_dir}/report.md, report.json, latency_vs_mac.png, latency_vs_bw.png")
 
 
 def main():

@@ -12,9 +12,7 @@ squares on log time (so every layer counts by its relative error). Predictions s
 
 import json
 import math
-import os
 import platform
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -240,8 +238,9 @@ def calibration_layers(models, input_size, width_multipliers=(1.0, 0.75, 0.5)) -
                 continue
             config = node.layer.get_config()
             for m in width_multipliers:
-                def scaled(c):
+                def scaled(c, m=m):
                     return max(1, int(round(c * m)))
+
                 layer_config = dict(config)
                 layer_config.pop("name", None)
                 ins = [(s[1], s[2], scaled(s[3]) if s[3] > 4 else s[3]) for s in in_shapes]

@@ -17,7 +17,7 @@ import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_schedule, pruning_wrapper
 from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry
 
-from edgeprune.backend import keras
+from edgeprune.backend import keras, tf
 from edgeprune.coupling import Coupling
 from edgeprune.graph import TensorRef
 from edgeprune.layers import DEPTHWISE, MIXING, SEPARABLE, TRANSPOSED
@@ -31,8 +31,6 @@ class NeverPrune(pruning_schedule.PruningSchedule):
     """A tfmot pruning schedule that never updates masks: masks change only when edgeprune sets them."""
 
     def __call__(self, step):
-        import tensorflow as tf
-
         return tf.constant(False), tf.constant(0.0, tf.float32)
 
     def get_config(self):

@@ -82,7 +82,16 @@ def bench_table(results: list[dict]) -> str:
                                                   for r in results])
         rows.append(["prediction error"] + [f"{100 * r['latency_model']['error']:+.1f}%" for r in results])
     first = results[0]
-    head = (f"{first['target']} benchmark ({first['runner']}, {first['num_threads']} thread(s)); times in us")
+    extra = [["delegated nodes"] + [f"{r['delegated_nodes']}/{r['total_nodes']}" if r.get("delegated_nodes") is not None
+                                    else "-" for r in results]]
+    if any(r.get("memory_traffic") for r in results):
+        extra.append(["DRAM bytes/inference"] + [f"{r['memory_traffic']['bytes_per_inference']:,.0f}"
+                                                 if r.get("memory_traffic") and
+                                                 r["memory_traffic"].get("bytes_per_inference") is not None else "-"
+                                                 for r in results])
+    rows += extra
+    threads = first["num_threads"] if first.get("num_threads") is not None else "?"
+    head = f"{first['target']} benchmark ({first['runner']}, {threads} thread(s)); times in us"
     names = [r["model"].rsplit("/", 1)[-1] for r in results]
     return head + "\n" + table(["metric"] + names, rows)
 

@@ -92,6 +92,10 @@ class TfliteGraph:
             ops.append(TfliteOp(i, name, tuple(shape(t) for t in op.inputs), tuple(shape(t) for t in op.outputs),
                                 tuple(tensors[t].name.decode() for t in op.outputs)))
         self.ops: tuple[TfliteOp, ...] = tuple(ops)
+        type_names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+        self._conv_weight_types = [type_names.get(tensors[op.inputs[2 if name == "TRANSPOSE_CONV" else 1]].type)
+                                   for op, name in zip(graph.operators or [], (o.name for o in ops))
+                                   if name in CONV_OPS]
         self.input_shapes = tuple(tuple(int(d) for d in tensors[t].shape) for t in graph.inputs)
 
     @classmethod
@@ -106,6 +110,10 @@ class TfliteGraph:
 
     def flex_ops(self) -> list[str]:
         return [c for c in self.custom_ops if c.startswith("Flex")]
+
+    def weight_dtype(self) -> str | None:
+        """Element type of the conv weights (FLOAT32, FLOAT16 via DEQUANTIZE shows as FLOAT32, INT8, ...)."""
+        return self._conv_weight_types[0] if self._conv_weight_types else None
 
     def conv_ops(self) -> list[TfliteOp]:
         return [op for op in self.ops if op.is_conv]

@@ -258,3 +258,45 @@ def test_calibrate_errors():
     assert result.exit_code == 2 and "choose what to calibrate: --host" in result.stderr
     result = run("analyze", "edsr", "--latency-profile", "missing.json")
     assert result.exit_code == 2 and "latency profile 'missing.json' does not exist" in result.stderr
+
+
+def test_parse_log_from_the_command_line(tmp_path):
+    from test_bench_parse import OLD
+
+    log = tmp_path / "run.txt"
+    log.write_text(OLD)
+    result = run("bench", "--parse-log", str(log), "--json")
+    assert result.exit_code == 0, result.output
+    parsed = json.loads(result.stdout)
+    assert parsed["runs"] == 50 and parsed["avg_us"] == 98730.9 and parsed["target"] == "log"
+    failed = tmp_path / "failed.txt"
+    failed.write_text("STARTING!\nERROR: Failed to allocate tensors!\nERROR: Benchmarking failed.\n")
+    result = run("bench", "--parse-log", str(failed))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "Error: benchmark_model failed: ERROR: Failed to allocate tensors! | ERROR: Benchmarking failed."]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["bench", "--parse-log", "missing.txt"], "log file 'missing.txt' does not exist"),
+    (["bench", "m.tflite", "--host", "--device"], "choose where to run: --host, --device [SERIAL] or --parse-log"),
+    (["bench", "--device"], "give at least one MODEL.tflite"),
+])
+def test_bench_mode_errors(args, message):
+    result = run(*args)
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_bench_device_without_a_device_uses_the_real_adb(tmp_path):
+    import shutil
+
+    if not shutil.which("adb"):
+        pytest.skip("adb is not installed here (.ci/run installs it)")
+    from edgeprune.export import convert, fixed_shape_model
+
+    model = tmp_path / "m m.tflite"
+    model.write_bytes(convert(fixed_shape_model(build_edsr(num_blocks=1, num_features=2), (8, 8))))
+    result = run("bench", str(model), "--device")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "Error: no Android device or emulator is attached: connect one with USB debugging on (check with 'adb devices')"]

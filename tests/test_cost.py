@@ -122,7 +122,7 @@ def test_invalid_input_size_for_a_unet_names_the_layer():
 
 def _edsr_mac_per_lr_pixel(f, b, scale, c=3):
     if scale == 3:
-        ups, width, r2 = [9 * f * f * 9], f, [9]
+        ups, r2 = [9 * f * f * 9], [9]
     else:
         n = scale.bit_length() - 1
         ups, r2 = [9 * f * f * 4 * 4 ** s for s in range(n)], [4 ** (s + 1) for s in range(n)]

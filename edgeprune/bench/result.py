@@ -40,6 +40,10 @@ class BenchResult:
     delegate_partitions: int | None = None
     input_shapes: list = field(default_factory=list)
     device: dict = field(default_factory=dict)
+    delegates: list = field(default_factory=list)
+    op_profile: dict | None = None
+    warnings: list = field(default_factory=list)
+    memory_traffic: dict | None = None
     timings_us: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
