@@ -10,9 +10,24 @@ from edgeprune.bench.parse import BenchmarkParseError, parse_benchmark_output
 
 DATA = Path(__file__).parent / "data" / "benchmark_model"
 FAKE_RUN = Path(__file__).parent / "fakes" / "device_run_output.txt"
-CAPTURES = sorted(p for p in DATA.glob("*.txt")) if DATA.is_dir() else []
-FAILED = [p for p in CAPTURES if "fail" in p.name or "error" in p.name]
-COMPLETE = [p for p in CAPTURES if p not in FAILED]
+# what each captured output (tests/data/benchmark_model/SOURCES.md) must give: a result, or an error
+EXPECTED = {
+    "external_delegate_stray_line_tf2_15.txt": "complete", "gpu_delegate_full_opencl.txt": "complete",
+    "new_xnnpack_cpu_desktop.txt": "complete", "nnapi_partial_logcat_tf2_9.txt": "complete",
+    "nnapi_replacing_line_tf2_15.txt": "complete", "old_average_timings_op_profiling.txt": "complete",
+    "old_no_stats_tflite1_12.txt": "complete", "op_profiling_scientific_tf2_8.txt": "complete",
+    "peak_memory_footprint_tf2_4.txt": "complete", "percentiles_scientific_cpu_tf2_20.txt": "complete",
+    "xnnpack_partial_percentiles_tf2_20.txt": "complete",
+    "failed_run_nnapi_delegate_tf2_4.txt": "failed", "failed_run_xnnpack_delegate_tf2_8.txt": "failed",
+    "nnapi_partial_op_profiling_tf2_4.txt": "no summary",  # the reporter pasted only the profiling tables
+}
+CAPTURES = sorted(DATA.glob("*.txt"))
+COMPLETE = [DATA / n for n, kind in EXPECTED.items() if kind == "complete"]
+FAILED = [DATA / n for n, kind in EXPECTED.items() if kind != "complete"]
+
+
+def test_every_capture_has_an_expectation():
+    assert sorted(p.name for p in CAPTURES) == sorted(EXPECTED)
 SCHEMA_KEYS = {"runs", "avg_us", "std_us", "min_us", "max_us", "median_us", "p95_us", "init_us", "first_us",
                "warmup_avg_us", "mem_overall_mb", "delegated_nodes", "total_nodes"}
 
@@ -90,9 +105,9 @@ PROFILE = """count=20 first=5000 curr=4900 min=4800 max=5100 avg=4950 std=70
 Inference timings in us: Init: 1000, First inference: 5000, Warmup (avg): 5000, Inference (avg): 4950
 Operator-wise Profiling Info for Regular Benchmark Runs:
 ============================== Run Order ==============================
-\t             [node type]\t  [first]\t [avg ms]\t     [%]\t  [cdf%]\t  [mem KB]\t[times called]\t[Name]
-\t                 CONV_2D\t    2.100\t    2.050\t 41.414%\t 41.414%\t     0.000\t        1\t[model/head/Conv2D]
-\t                     ADD\t    0.300\t    0.290\t  5.859%\t 47.273%\t     0.000\t        1\t[model/add/add]
+\t             [node type]\t  [start]\t  [first]\t [avg ms]\t     [%]\t  [cdf%]\t  [mem KB]\t[times called]\t[Name]
+\t                 CONV_2D\t    0.000\t    2.100\t    2.050\t 41.414%\t 41.414%\t     0.000\t        1\t[model/head/Conv2D]
+\t                     ADD\t    2.101\t    0.300\t    0.290\t  5.859%\t 47.273%\t     0.000\t        1\t[model/add/add]
 
 ============================== Summary by node type ==============================
 \t             [Node type]\t  [count]\t  [avg ms]\t    [avg %]\t    [cdf %]\t  [mem KB]\t[times called]
@@ -152,3 +167,20 @@ def test_shuffled_real_lines_never_crash(lines):
     except BenchmarkParseError:
         return
     assert r.runs >= 1 and r.avg_us is not None
+
+
+def test_captured_details_of_several_versions():
+    r = parse_file(DATA / "percentiles_scientific_cpu_tf2_20.txt")
+    assert (r.runs, r.avg_us, r.p5_us, r.median_us, r.p95_us) == (50, 1.24027e06, 1238753, 1239807, 1247415)
+    assert (r.warmup_avg_us, r.mem_overall_mb) == (1.3576e06, 109.832)
+    r = parse_file(DATA / "old_average_timings_op_profiling.txt")
+    assert (r.runs, r.avg_us, r.init_us, r.warmup_avg_us) == (50, 79760.9, 38467, 83235)
+    assert r.min_us == 77385 and r.op_profile["by_node_type"][0]["node_type"] == "CONV_2D"
+    assert r.op_profile["run_order"][0]["first_ms"] == 4.269  # the [start] column is skipped
+    r = parse_file(DATA / "nnapi_partial_logcat_tf2_9.txt")  # logcat prefixes
+    assert (r.runs, r.avg_us, r.init_us) == (75, 12167.6, 126059)
+    assert any("only part of the graph (44 delegate kernels)" in w for w in r.warnings)
+    r = parse_file(DATA / "external_delegate_stray_line_tf2_15.txt")
+    assert (r.delegate, r.delegated_nodes, r.total_nodes, r.runs) == ("Vx Delegate", 31, 31, 876)
+    with pytest.raises(BenchmarkParseError, match="no complete timing summary"):
+        parse_file(DATA / "nnapi_partial_op_profiling_tf2_4.txt")

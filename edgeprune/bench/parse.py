@@ -1,15 +1,21 @@
 """Parse benchmark_model's output (every version we know of) into the shared result schema.
 
 Lines understood (numbers may be in scientific notation):
-- ``count=50 first=171000 curr=169000 min=168000 max=175000 avg=170000 std=1500`` (newer builds add ``p5=``,
-  ``median=`` and ``p95=``); the last such line before the summary is the timed runs, an earlier one the warm-up;
+- ``count=50 first=171000 curr=169000 min=168000 max=175000 avg=170000 std=1500`` (builds from TF Lite 2.19/2.20
+  on add ``p5=``, ``median=`` and ``p95=``); the last such line before the summary is the timed runs (spread and
+  percentiles), an earlier one the warm-up; the average is the summary line's;
 - ``Inference timings in us: Init: X, First inference: Y, Warmup (avg): Z, Inference (avg): W`` (newer summary) or
   ``Average inference timings in us: Warmup: Z, Init: X, Inference: W`` (older summary);
 - ``Initialized session in 25.1ms.``; ``Num threads: [4]``; ``Graph: [path]``;
 - ``Memory footprint delta from the start of the tool (MB): init=A overall=B``, ``Peak memory footprint (MB): ...``
   and ``Overall peak memory footprint (MB) via periodic monitoring: C``;
 - ``Replacing N out of M node(s) with delegate (NAME) node, yielding K partitions`` (one line per delegate);
-- op-profiling tables (``Run Order``, ``Summary by node type``).
+- op-profiling tables (``Run Order``, ``Summary by node type``; with or without the ``[start]`` column); in old
+  builds the only run statistics are the profiler's ``Timings (microseconds): count=...`` line.
+
+Lines may carry a log prefix (``INFO: ``, ``VERBOSE: ``, or Android logcat's ``05-30 15:16:44.857 3380 3380 I
+tflite  : ``), which is stripped first. The fixtures in ``tests/data/benchmark_model`` are outputs captured from
+real runs of several versions (their sources are listed there).
 
 A run is complete only when its summary line is there in full (ended by a newline) and no failure marker is: a
 failed or truncated run raises :class:`BenchmarkParseError` with the error lines, never a partial result.
@@ -21,7 +27,13 @@ from edgeprune.bench.result import BenchResult
 from edgeprune.errors import EdgepruneError
 
 NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_LOG_PREFIX = re.compile(r"^(?:\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+[VDIWEFS]\s+[^:]*:\s?)?"
+                         r"(?:(?:INFO|VERBOSE|WARNING|DEBUG):\s*)?")
 _COUNT = re.compile(rf"^\s*count=(?P<count>\d+)(?P<rest>(?:\s+\w+={NUM})*)\s*$")
+_PROFILER_COUNT = re.compile(rf"^\s*Timings \(microseconds\):\s*count=(?P<count>\d+)(?P<rest>(?:\s+\w+={NUM})*)\s*$")
+_PARTIAL = re.compile(r"graph will be partially executed by the delegate w/ (?P<k>\d+) delegate kernels")
+_NOT_EXECUTED = re.compile(r"Though (?P<name>\w+) delegate is explicitly applied, the model graph will not be "
+                           r"executed by the delegate")
 _FIELD = re.compile(rf"(\w+)=({NUM})")
 _NEW_SUMMARY = re.compile(rf"Inference timings in us:\s*Init:\s*(?P<init>{NUM}),\s*First inference:\s*(?P<first>{NUM}),"
                           rf"\s*Warmup \(avg\):\s*(?P<warmup>{NUM}),\s*Inference \(avg\):\s*(?P<avg>{NUM})\s*$")
@@ -42,7 +54,7 @@ _DELEGATE_CREATED = re.compile(r"(Created TensorFlow Lite delegate for GPU|GPU d
 _FAILURE = re.compile(r"(ERROR: Benchmarking failed|Benchmarking failed\.|Failed to (?:apply|invoke|allocate)|"
                       r"Segmentation fault|Aborted|CANNOT LINK EXECUTABLE|not executable|Permission denied)")
 _ERROR_LINE = re.compile(r"^(?:ERROR|E/|E tflite|Error|Failed|CANNOT|.*(?:failed|error)).*", re.IGNORECASE)
-_PROFILE_ROW = re.compile(rf"^\s*(?P<type>[A-Za-z_][\w:]*(?:\s[\w:]+)?)\s+(?P<first>{NUM})\s+(?P<avg>{NUM})\s+"
+_PROFILE_ROW = re.compile(rf"^\s*(?P<type>[A-Za-z_][\w:]*(?:\s[\w:]+)?)\s+(?:{NUM}\s+)?(?P<first>{NUM})\s+(?P<avg>{NUM})\s+"
                           rf"(?P<pct>{NUM})%\s+(?P<cdf>{NUM})%\s+(?P<mem>{NUM})\s+(?P<times>\d+)\s+(?P<name>\S.*?)\s*$")
 _SUMMARY_ROW = re.compile(rf"^\s*(?P<type>[A-Za-z_][\w:]*(?:\s[\w:]+)?)\s+(?P<count>\d+)\s+(?P<avg>{NUM})\s+"
                           rf"(?P<pct>{NUM})%\s+(?P<cdf>{NUM})%\s+(?P<mem>{NUM})\s+(?P<times>\d+)\s*$")
@@ -91,7 +103,8 @@ def parse_benchmark_output(text: str, target: str = "device", model: str | None 
     """The result of one benchmark_model run, or BenchmarkParseError for a failed or incomplete one."""
     if not isinstance(text, str):
         raise BenchmarkParseError("benchmark output must be text")
-    lines = _complete_lines(text.replace("\r\n", "\n").replace("\r", "\n"))
+    raw_lines = _complete_lines(text.replace("\r\n", "\n").replace("\r", "\n"))
+    lines = [_LOG_PREFIX.sub("", l, count=1) for l in raw_lines]
     summary_index, summary = None, None
     for i, line in enumerate(lines):
         m = _NEW_SUMMARY.search(line) or _OLD_SUMMARY.search(line)
@@ -106,6 +119,8 @@ def parse_benchmark_output(text: str, target: str = "device", model: str | None 
                                   "truncated)" + (": " + " | ".join(detail) if detail else ""))
     counts = [(i, _COUNT.match(l)) for i, l in enumerate(lines[:summary_index])]
     counts = [(i, m) for i, m in counts if m]
+    if not counts:  # old builds: only the profiler's line for the regular runs
+        counts = [(i, m) for i, l in enumerate(lines[:summary_index]) if (m := _PROFILER_COUNT.match(l))]
     if not counts:
         raise BenchmarkParseError("the benchmark output has a summary but no 'count=' statistics line for the runs")
     stats = dict((k, _f(v)) for k, v in _FIELD.findall(counts[-1][1]["rest"]))
@@ -141,6 +156,13 @@ def parse_benchmark_output(text: str, target: str = "device", model: str | None 
     if created and not accelerated:
         warnings.append(f"a delegate was created ({created[0]}) but no node was given to it: the model ran on the "
                         "CPU (silent fallback)")
+    for line in lines:
+        if m := _PARTIAL.search(line):
+            warnings.append(f"the delegate took only part of the graph ({m['k']} delegate kernels); the rest runs "
+                            "on the CPU")
+        if m := _NOT_EXECUTED.search(line):
+            warnings.append(f"the {m['name']} delegate was applied but executed nothing: the model ran on the CPU "
+                            "(silent fallback)")
     for d in delegates:
         if d["delegated_nodes"] < d["total_nodes"]:
             warnings.append(f"{d['name']} took {d['delegated_nodes']} of {d['total_nodes']} nodes; the rest run on "
@@ -148,7 +170,7 @@ def parse_benchmark_output(text: str, target: str = "device", model: str | None 
     result = BenchResult(
         target=target, runner="benchmark_model", model=model or graph or "", model_size_bytes=None,
         num_threads=threads, delegate=last["name"] if last else None, runs=runs, init_us=init_us, first_us=first_us,
-        warmup_avg_us=warmup_avg, avg_us=stats["avg"], std_us=stats.get("std"), min_us=stats.get("min"),
+        warmup_avg_us=warmup_avg, avg_us=_f(groups["avg"]), std_us=stats.get("std"), min_us=stats.get("min"),
         max_us=stats.get("max"), median_us=stats.get("median"), p5_us=stats.get("p5"), p95_us=stats.get("p95"),
         mem_overall_mb=mem_overall, mem_peak_rss_mb=mem_peak,
         delegated_nodes=last["delegated_nodes"] if last else None, total_nodes=last["total_nodes"] if last else None,
