@@ -52,6 +52,13 @@ with quiet_native_stderr():
     import tensorflow as tf  # noqa: E402
     import tf_keras as keras  # noqa: E402
 
+    _cpu_devices = os.environ.get("EDGEPRUNE_CPU_DEVICES")
+    if _cpu_devices:  # split the CPU into N logical devices (multi-device training on one machine, and its tests)
+        if not _cpu_devices.isdigit() or int(_cpu_devices) < 1:
+            raise EdgepruneError(f"EDGEPRUNE_CPU_DEVICES must be a positive integer, got {_cpu_devices!r}")
+        tf.config.set_logical_device_configuration(
+            tf.config.list_physical_devices("CPU")[0],
+            [tf.config.LogicalDeviceConfiguration() for _ in range(int(_cpu_devices))])
     tf.config.list_logical_devices()  # starts the eager context now, so its CUDA probing is silenced too
 
 if not keras.__version__.startswith("2."):  # pragma: no cover - guarded by the pinned dependencies

@@ -300,3 +300,24 @@ def test_bench_device_without_a_device_uses_the_real_adb(tmp_path):
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
         "Error: no Android device or emulator is attached: connect one with USB debugging on (check with 'adb devices')"]
+
+
+def test_train_on_the_built_in_data(tmp_path):
+    out = tmp_path / "edsr.keras"
+    result = run("train", "--model", "edsr", "--out", str(out), "--steps", "2", "--batch-size", "2")
+    assert result.exit_code == 0, result.output
+    assert "edsr trained 2 steps" in result.output and "validation on 8 held-out images: PSNR" in result.output
+    report = json.loads((tmp_path / "edsr.keras.json").read_text())
+    assert report["data"]["train"]["kind"] == "dead leaves (generated)"
+    assert report["data"]["validation"]["kind"] == "real photos from scikit-image (held out)"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--model", "edsr", "--out", "x.h5"], "must end in .keras"),
+    (["train", "--model", "edsr", "--out", "x.keras", "--steps", "0"], "steps must be an integer >= 1, got 0"),
+    (["train", "--model", "edsr", "--out", "x.keras", "--data", "missing_dir"], "data folder 'missing_dir' does not "
+                                                                               "exist"),
+])
+def test_train_errors(args, message):
+    result = run(*args)
+    assert result.exit_code == 2 and message in result.stderr, result.stderr

@@ -1,0 +1,102 @@
+"""Training pools and validation sets of (input, target) pairs for the two tasks, with aligned random patches.
+
+A pool holds whole (input, target) images where the target is ``factor`` times larger than the input (EDSR: the
+scale; SID: 2, packed raw -> RGB). Patches are cut at matching positions and get the same flip and 90-degree
+rotation (as in EDSR's and SID's own training code).
+
+Built-in default (no ``--data``), documented in the README:
+- training: generated dead-leaves images (never a photograph); for SID turned into noisy short-exposure raw by
+  unprocessing, at exposure ratios drawn from {100, 250, 300} as in the SID Sony set;
+- validation: the real photographs that ship in the scikit-image wheel (held out, never trained on), centre-cropped;
+  for SID turned into raw the same way with a fixed seed, so every evaluation sees the same noisy inputs.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgeprune.errors import InvalidArgumentError
+
+SID_RATIOS = (100.0, 250.0, 300.0)
+
+
+@dataclass
+class PairSet:
+    inputs: list
+    targets: list
+    factor: int
+    description: dict = field(default_factory=dict)
+
+    def __len__(self):
+        return len(self.inputs)
+
+
+def random_crops(pool: PairSet, patch: int, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` aligned (input patch, target patch) pairs; ``patch`` is the input-side size."""
+    f = pool.factor
+    xs, ys = [], []
+    for _ in range(count):
+        i = int(rng.integers(len(pool)))
+        x, y = pool.inputs[i], pool.targets[i]
+        if min(x.shape[:2]) < patch:
+            raise InvalidArgumentError(f"a training image of {x.shape[0]}x{x.shape[1]} is smaller than the "
+                                       f"{patch}-pixel patch")
+        r, c = int(rng.integers(x.shape[0] - patch + 1)), int(rng.integers(x.shape[1] - patch + 1))
+        px, py = x[r:r + patch, c:c + patch], y[r * f:(r + patch) * f, c * f:(c + patch) * f]
+        if rng.random() < 0.5:
+            px, py = px[:, ::-1], py[:, ::-1]
+        k = int(rng.integers(4))
+        xs.append(np.rot90(px, k))
+        ys.append(np.rot90(py, k))
+    return np.ascontiguousarray(np.stack(xs)), np.ascontiguousarray(np.stack(ys))
+
+
+def builtin_sr(scale: int, train_images: int, train_size: int, val_side: int, seed: int = 0) -> tuple[PairSet, PairSet]:
+    from edgeprune.data.deadleaves import dead_leaves
+    from edgeprune.data.photos import builtin_photo_paths, load_rgb
+    from edgeprune.data.sr import downscale, validation_pairs
+
+    rng = np.random.default_rng(seed)
+    train = [downscale(dead_leaves(train_size, rng), scale) for _ in range(train_images)]
+    photos = builtin_photo_paths()
+    val = validation_pairs([load_rgb(p) for p in photos], scale, max_side=val_side)
+    return (PairSet([t[0] for t in train], [t[1] for t in train], scale,
+                    {"kind": "dead leaves (generated)", "images": train_images, "size": train_size, "seed": seed}),
+            PairSet([v[0] for v in val], [v[1] for v in val], scale,
+                    {"kind": "real photos from scikit-image (held out)", "files": [p.name for p in photos],
+                     "max_side": val_side}))
+
+
+def builtin_sid(train_images: int, train_size: int, val_side: int, seed: int = 0) -> tuple[PairSet, PairSet]:
+    """SID pairs: input = packed raw (size/2), target = sRGB (size)."""
+    from edgeprune.data.deadleaves import dead_leaves
+    from edgeprune.data.photos import builtin_photo_paths, fit_to, load_rgb
+    from edgeprune.data.unprocess import low_light_pair
+
+    if train_size % 32 or val_side % 32:
+        raise InvalidArgumentError("SID image sizes must be multiples of 32 (16 on the packed input)")
+    rng = np.random.default_rng(seed)
+    train = [low_light_pair(dead_leaves(train_size, rng), float(rng.choice(SID_RATIOS)), rng)
+             for _ in range(train_images)]
+    val_rng = np.random.default_rng(10_000 + seed)
+    photos = builtin_photo_paths()
+    val = [low_light_pair(fit_to(load_rgb(p), val_side, val_side), 100.0, val_rng) for p in photos]
+    return (PairSet([t[0] for t in train], [t[1] for t in train], 2,
+                    {"kind": "dead leaves (generated), unprocessed to noisy raw", "images": train_images,
+                     "size": train_size, "ratios": list(SID_RATIOS), "seed": seed}),
+            PairSet([v[0] for v in val], [v[1] for v in val], 2,
+                    {"kind": "real photos from scikit-image (held out), unprocessed to noisy raw at ratio 100",
+                     "files": [p.name for p in photos], "side": val_side}))
+
+
+def sr_folder(root, scale: int, patch: int, val_side: int | None = None) -> tuple[PairSet, PairSet]:
+    from edgeprune.data.sr import downscale, load_folder, validation_pairs
+
+    train, val = load_folder(root, patch * scale)
+    train_pairs = [downscale(img, scale) for img in train.images]
+    val_pairs = validation_pairs(val.images, scale, max_side=val_side)
+    return (PairSet([t[0] for t in train_pairs], [t[1] for t in train_pairs], scale,
+                    {"kind": "HR folder", "root": str(root), "images": len(train.images), "skipped": train.skipped}),
+            PairSet([v[0] for v in val_pairs], [v[1] for v in val_pairs], scale,
+                    {"kind": "HR folder (held out)", "root": str(root), "images": len(val.images),
+                     "skipped": val.skipped}))

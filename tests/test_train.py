@@ -1,0 +1,135 @@
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from edgeprune.backend import keras
+from edgeprune.data.pairs import PairSet
+from edgeprune.errors import InvalidArgumentError
+from edgeprune.train import TrainConfig, fit, learning_rate_schedule, scale_of, task_of, train_command
+from keras_models import build_edsr, build_sid
+
+
+def tiny_pool(scale=2, n=4, size=16, channels=3, factor=None):
+    rng = np.random.default_rng(0)
+    f = factor or scale
+    targets = [rng.random((size * f, size * f, 3), dtype=np.float32) for _ in range(n)]
+    inputs = [t[::f, ::f, :channels] if channels == 3 else rng.random((size, size, channels), dtype=np.float32)
+              for t in targets]
+    return PairSet(inputs, targets, f)
+
+
+def test_fit_lowers_the_l1_loss_and_leaves_the_input_model_alone():
+    model = build_edsr(num_blocks=1, num_features=8)
+    before = [w.copy() for w in model.get_weights()]
+    trained, history = fit(model, tiny_pool(), TrainConfig(steps=40, steps_per_epoch=20, batch_size=4, patch=8,
+                                                            learning_rate=1e-3), verbose=0)
+    assert history["epochs"] == 2 and history["steps"] == 40 and history["loss"][-1] < history["loss"][0]
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert trained is not model
+
+
+def test_epoch_split_runs_exactly_the_steps_asked():
+    from edgeprune.train import epoch_split
+
+    assert epoch_split(300, 50) == (50, 6) and epoch_split(30, 50) == (30, 1) and epoch_split(120, 50) == (40, 3)
+    assert epoch_split(101, 50) == (50, 3)  # a prime: one short epoch too many rather than 101 epochs of 1 step
+    assert epoch_split(4, 50) == (4, 1)
+
+
+def test_schedule_halves_twice():
+    schedule = learning_rate_schedule(TrainConfig(steps=100, learning_rate=1e-3))
+    assert [float(schedule(s)) for s in (0, 49, 51, 76)] == pytest.approx([1e-3, 1e-3, 5e-4, 2.5e-4])
+
+
+def test_task_and_scale():
+    assert (task_of(build_edsr(num_blocks=0, num_features=2, scale=3)), scale_of(build_edsr(num_blocks=0,
+                                                                                            num_features=2,
+                                                                                            scale=3))) == ("edsr", 3)
+    assert (task_of(build_sid(features=(2, 2, 2, 2, 2))), scale_of(build_sid(features=(2, 2, 2, 2, 2)))) == ("sid", 2)
+    inputs = keras.Input((None, None, 1))
+    with pytest.raises(InvalidArgumentError, match="this model has 1"):
+        task_of(keras.Model(inputs, inputs))
+
+
+def test_bad_config():
+    with pytest.raises(InvalidArgumentError, match="steps must be an integer >= 1, got 0"):
+        TrainConfig(steps=0).validate()
+
+
+def test_resume_continues_from_the_last_epoch(tmp_path):
+    model = build_edsr(num_blocks=1, num_features=4)
+    pool = tiny_pool()
+    config = TrainConfig(steps=40, steps_per_epoch=10, batch_size=2, patch=8, learning_rate=1e-3)
+
+    class Killed(Exception):
+        pass
+
+    class KillAfterTwoEpochs(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise Killed()
+
+    with pytest.raises(Killed):
+        fit(model, pool, config, workdir=tmp_path, callbacks=[KillAfterTwoEpochs()], verbose=0)
+    assert (tmp_path / "backup").exists()
+
+    class CountEpochs(keras.callbacks.Callback):
+        epochs = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epochs.append(epoch)
+
+    _, history = fit(model, pool, config, workdir=tmp_path, resume=True, callbacks=[CountEpochs()], verbose=0)
+    assert CountEpochs.epochs == [2, 3]  # the two epochs that were left
+    assert not (tmp_path / "backup").exists()
+
+
+def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
+    script = textwrap.dedent("""
+        import json, sys
+        import numpy as np
+        from edgeprune.train import TrainConfig, fit, strategy_for_this_machine
+        from edgeprune.data.pairs import PairSet
+        from keras_models import build_edsr
+        rng = np.random.default_rng(0)
+        t = [rng.random((32, 32, 3), dtype=np.float32) for _ in range(4)]
+        pool = PairSet([x[::2, ::2] for x in t], t, 2)
+        strategy = strategy_for_this_machine()
+        trained, history = fit(build_edsr(num_blocks=1, num_features=4), pool,
+                               TrainConfig(steps=6, steps_per_epoch=3, batch_size=4, patch=8), verbose=0)
+        print(json.dumps({"replicas": strategy.num_replicas_in_sync, "history": history,
+                          "strategy": type(strategy).__name__}))
+    """)
+    env = {**os.environ, "EDGEPRUNE_CPU_DEVICES": "2"}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["strategy"] == "MirroredStrategy" and out["replicas"] == 2 and out["history"]["replicas"] == 2
+    assert all(np.isfinite(out["history"]["loss"]))
+
+
+def test_train_command_on_a_folder_writes_model_and_report(tmp_path):
+    from PIL import Image
+
+    from edgeprune.modelio import load_model, save_model
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 3), ("val", 2)):
+        (tmp_path / "data" / split).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "data" / split /
+                                                                                  f"{i}.png")
+    start = save_model(build_edsr(num_blocks=1, num_features=4), tmp_path / "start.keras")
+    out = tmp_path / "out" / "baseline.keras"
+    report = train_command(str(start), out, data=tmp_path / "data", steps=4, batch_size=2, patch=8, verbose=0)
+    assert report["validation"]["images"] == 2 and report["data"]["train"]["images"] == 3
+    assert json.loads((tmp_path / "out" / "baseline.keras.json").read_text())["config"]["steps"] == 4
+    assert load_model(out).count_params() == load_model(start).count_params()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["baseline.keras", "baseline.keras.json"]
+    with pytest.raises(InvalidArgumentError, match="SID Sony raw layout is not available yet"):
+        train_command("sid", tmp_path / "s.keras", data=tmp_path / "data", steps=1)
