@@ -29,3 +29,79 @@ def l1_scores(coupling: Coupling, group: ChannelGroup, ord: int = 1) -> np.ndarr
         norms = norms / (norms.mean() + 1e-12)
         scores += norms[group.index_maps[ref]].sum(axis=1)
     return scores
+
+
+METHODS = ("A", "B", "C", "D")
+METHOD_OPTIONS = {  # Table 1's cumulative presets
+    "A": {"keep_depth": False, "mac_efficiency": False, "balance": False},
+    "B": {"keep_depth": True, "mac_efficiency": False, "balance": False},
+    "C": {"keep_depth": True, "mac_efficiency": True, "balance": False},
+    "D": {"keep_depth": True, "mac_efficiency": True, "balance": True},
+}
+
+
+def normalised_unit_norms(coupling: Coupling, group: ChannelGroup, ord: int = 1) -> np.ndarray:
+    """(producers x units): each producer's filter norms of the group's units, divided by that layer's mean."""
+    rows = []
+    for name in group.producers:
+        node = coupling.graph.node(name)
+        norms = filter_norms(node.layer, ord)
+        norms = norms / (norms.mean() + 1e-12)
+        rows.append(norms[group.index_maps[TensorRef(node.id, 0)]].mean(axis=1))
+    return np.array(rows)
+
+
+def mac_per_unit(coupling: Coupling, report) -> dict[str, float]:
+    """MAC removed by pruning one unit of each group, to first order: its share of every producer's output channels
+    plus its share of every consumer's input channels (a layer can be both), from a CostReport of the same model."""
+    costs = {c.name: c for c in report.layers}
+    result = {}
+    for name, group in coupling.groups.items():
+        total = 0.0
+        for producer in group.producers:
+            ref = TensorRef(producer, 0)
+            total += costs[producer].mac / coupling.channels[ref] * group.channels_per_unit(ref)
+        for consumer in group.consumers:
+            ref = coupling.graph.node(consumer).inputs[0]
+            if ref in group.index_maps and consumer in costs:
+                total += costs[consumer].mac / coupling.channels[ref] * group.channels_per_unit(ref)
+        result[name] = total
+    return result
+
+
+def unit_scores(coupling: Coupling, method: str, mac_units: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+    """Per group, each unit's score for ``method``: below the threshold means prunable.
+
+    A/B/C: a unit scores the maximum over its coupled producers, so it is prunable only when every coupled layer finds
+    it unimportant; this makes residual trunks hard to prune (the paper's observation). D balances the coupled layers
+    with their mean. C divides by the MAC a unit carries,
+    relative to the mean over all groups, so expensive channels go first.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    options = METHOD_OPTIONS[method]
+    if options["mac_efficiency"] and mac_units is None:
+        raise ValueError("method C and D need the MAC per unit")
+    mean_mac = float(np.mean(list(mac_units.values()))) if mac_units else 1.0
+    scores = {}
+    for name, group in coupling.groups.items():
+        norms = normalised_unit_norms(coupling, group)
+        score = norms.mean(axis=0) if options["balance"] else norms.max(axis=0)
+        if options["mac_efficiency"]:
+            score = score / (mac_units[name] / mean_mac)
+        scores[name] = score
+    return scores
+
+
+def keep_for_threshold(scores: dict[str, np.ndarray], threshold: float, keep_depth: bool,
+                       depth_floor: float = 0.25) -> dict[str, list[int]]:
+    """Units kept per group: those scoring at least ``threshold``; at least one unit, or ``depth_floor`` of the
+    group with keep-depth (the highest-scoring ones)."""
+    keep = {}
+    for name, score in scores.items():
+        floor = max(1, int(np.ceil(depth_floor * score.size))) if keep_depth else 1
+        kept = np.flatnonzero(score >= threshold)
+        if kept.size < floor:
+            kept = np.sort(np.argsort(-score, kind="stable")[:floor])
+        keep[name] = sorted(int(i) for i in kept)
+    return keep
