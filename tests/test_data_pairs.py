@@ -1,0 +1,33 @@
+import numpy as np
+import pytest
+
+from edgeprune.data.pairs import PairSet, builtin_sid, random_crops
+from edgeprune.errors import InvalidArgumentError
+
+
+@pytest.mark.parametrize("factor, channels", [(2, 3), (3, 3), (2, 4)])
+def test_crops_stay_aligned_through_flips_and_rotations(factor, channels):
+    rng = np.random.default_rng(0)
+    inputs = [rng.random((20, 24, channels), dtype=np.float32) for _ in range(3)]
+    # target = nearest-neighbour upsampling of the input, so target[::f, ::f] must equal the input everywhere
+    targets = [np.repeat(np.repeat(x[..., :3], factor, 0), factor, 1) for x in inputs]
+    x, y = random_crops(PairSet(inputs, targets, factor), 8, 64, rng)
+    assert x.shape == (64, 8, 8, channels) and y.shape == (64, 8 * factor, 8 * factor, 3)
+    # rotations/flips of the nearest-upsampled target keep the block structure: each f x f block is constant
+    blocks = y.reshape(64, 8, factor, 8, factor, 3)
+    np.testing.assert_array_equal(blocks.min(axis=(2, 4)), blocks.max(axis=(2, 4)))
+    np.testing.assert_array_equal(blocks[:, :, 0, :, 0, :], x[..., :3])
+
+
+def test_patch_larger_than_an_image_is_refused():
+    pool = PairSet([np.zeros((4, 4, 3), np.float32)], [np.zeros((8, 8, 3), np.float32)], 2)
+    with pytest.raises(InvalidArgumentError, match="smaller than the 8-pixel patch"):
+        random_crops(pool, 8, 1, np.random.default_rng(0))
+
+
+def test_builtin_sid_pairs_and_size_check():
+    train, val = builtin_sid(2, 64, 64)
+    assert train.inputs[0].shape == (32, 32, 4) and train.targets[0].shape == (64, 64, 3)
+    assert len(val) == 8 and val.description["kind"].startswith("real photos")
+    with pytest.raises(InvalidArgumentError, match="multiples of 32"):
+        builtin_sid(1, 40, 64)
