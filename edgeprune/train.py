@@ -131,8 +131,7 @@ def load_data(task: str, data, settings: dict, scale: int = 2):
             return pairs.builtin_sid(settings["train_images"], settings["train_size"], settings["val_side"])
         return pairs.builtin_sr(scale, settings["train_images"], settings["train_size"], settings["val_side"])
     if task == "sid":
-        raise InvalidArgumentError("reading the SID Sony raw layout is not available yet: train SID on the built-in "
-                                   "data (leave out --data)")
+        return pairs.sid_folder(data, settings["train_images"], settings["val_side"])
     return pairs.sr_folder(data, scale, settings["patch"], settings["val_side"])
 
 

@@ -100,3 +100,28 @@ def sr_folder(root, scale: int, patch: int, val_side: int | None = None) -> tupl
             PairSet([v[0] for v in val_pairs], [v[1] for v in val_pairs], scale,
                     {"kind": "HR folder (held out)", "root": str(root), "images": len(val.images),
                      "skipped": val.skipped}))
+
+
+def sid_folder(root, train_images: int, val_side: int) -> tuple[PairSet, PairSet]:
+    """SID pairs from a Sony-layout folder (:mod:`edgeprune.data.raw`): packed, amplified short exposures and the
+    rendered long exposures, cropped to a common size (LibRaw may render a few pixels fewer than the mosaic).
+    At most ``train_images`` training pairs are loaded; validation inputs are centre-cropped to ``val_side``/2."""
+    from edgeprune.data.raw import read_raw, render_long, sid_input, sid_pairs
+
+    train_pairs, val_pairs = sid_pairs(root)
+
+    def load(pair, side=None):
+        x, y = sid_input(read_raw(pair.short), pair.ratio), render_long(pair.long)
+        h, w = min(x.shape[0], y.shape[0] // 2) // 16 * 16, min(x.shape[1], y.shape[1] // 2) // 16 * 16
+        if side:
+            h, w = min(h, side // 2), min(w, side // 2)
+        top, left = (x.shape[0] - h) // 2, (x.shape[1] - w) // 2
+        return x[top:top + h, left:left + w], y[2 * top:2 * (top + h), 2 * left:2 * (left + w)]
+
+    train = [load(p) for p in train_pairs[:train_images]]
+    val = [load(p, val_side) for p in val_pairs]
+    return (PairSet([t[0] for t in train], [t[1] for t in train], 2,
+                    {"kind": "SID Sony layout", "root": str(root), "pairs": len(train),
+                     "scenes": sorted({p.scene for p in train_pairs[:train_images]})}),
+            PairSet([v[0] for v in val], [v[1] for v in val], 2,
+                    {"kind": "SID Sony layout (validation scenes 2xxxx)", "root": str(root), "pairs": len(val)}))
