@@ -22,7 +22,7 @@ from edgeprune.export import convert, fixed_shape_model
 from keras_models import build_edsr
 
 FAKES = Path(__file__).parent / "fakes"
-RUN_OUTPUT = FAKES / "device_run_output.txt"  
+RUN_OUTPUT = FAKES / "device_run_output.txt"  # what the benchmark_model double prints
 
 
 @pytest.fixture(scope="module")

@@ -313,11 +313,12 @@ def test_train_on_the_built_in_data(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "--model", "edsr", "--out", "x.h5"], "must end in .keras"),
-    (["train", "--model", "edsr", "--out", "x.keras", "--steps", "0"], "steps must be an integer >= 1, got 0"),
-    (["train", "--model", "edsr", "--out", "x.keras", "--data", "missing_dir"], "data folder 'missing_dir' does not "
-                                                                               "exist"),
+    (["--out", "x.h5"], "must end in .keras"),
+    (["--out", "x.keras", "--steps", "0"], "steps must be an integer >= 1, got 0"),
+    (["--out", "x.keras", "--data", "missing_dir"], "data folder 'missing_dir' does not exist"),
 ])
-def test_train_errors(args, message):
-    result = run(*args)
+def test_train_errors(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)  # relative outputs land here, never in the checkout
+    result = run("train", "--model", "edsr", *args)
     assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert list(tmp_path.iterdir()) == []
