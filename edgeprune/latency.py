@@ -316,8 +316,10 @@ def calibrate_command(out_path, model_specs, input_size, num_threads, runs, prog
     import keras_models
     from edgeprune.modelio import resolve_model
 
-    if not isinstance(runs, int) or runs < 1 or not isinstance(num_threads, int) or num_threads < 1:
-        raise InvalidArgumentError("--runs and --num-threads must be integers >= 1")
+    from edgeprune.checks import integer_at_least
+
+    integer_at_least("--runs", runs)
+    integer_at_least("--num-threads", num_threads)
     if not str(out_path).endswith(".json"):
         raise InvalidArgumentError(f"output '{out_path}' must end in .json")
     models = [keras_models.build_reference("edsr"), keras_models.build_reference("sid")] if include_references else []

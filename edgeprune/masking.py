@@ -73,11 +73,6 @@ def wrappers(wrapped: keras.Model) -> list:
     return [l for l in wrapped.layers if isinstance(l, pruning_wrapper.PruneLowMagnitude)]
 
 
-def strip(wrapped: keras.Model) -> keras.Model:
-    """The plain model (masks already applied to the weights), as tfmot's ``strip_pruning``."""
-    return tfmot.sparsity.keras.strip_pruning(wrapped)
-
-
 @dataclass
 class LayerMask:
     removed_in: np.ndarray

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeprune.checks import integer_at_least
 from edgeprune.cost import model_cost, predicted_cost
 from edgeprune.coupling import Coupling
 from edgeprune.errors import InvalidArgumentError, UnsupportedModelError
@@ -63,8 +64,7 @@ def one_shot_prune(model, channel_ratio: float, out_dir: str | os.PathLike, inpu
     """Prunes ``model`` (reference name, .keras path or keras.Model) one-shot and writes ``OUTPUT_FILES`` to
     ``out_dir``. Returns the report. On any error nothing is left in ``out_dir``."""
     ratio = check_ratio(channel_ratio)
-    if isinstance(channel_multiple, bool) or not isinstance(channel_multiple, int) or channel_multiple < 1:
-        raise InvalidArgumentError(f"channel multiple must be an integer >= 1, got {channel_multiple!r}")
+    integer_at_least("channel multiple", channel_multiple)
     resolved = resolve_model(model)
     size = tuple(input_size) if input_size else resolved.default_input_size
     if size is not None:

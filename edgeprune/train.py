@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeprune.backend import keras, tf
+from edgeprune.checks import integer_at_least
 from edgeprune.data.pairs import PairSet, random_crops
 from edgeprune.errors import InvalidArgumentError
 
@@ -31,9 +32,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         for name in ("steps", "batch_size", "patch", "steps_per_epoch"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidArgumentError(f"{name} must be an integer >= 1, got {value!r}")
+            integer_at_least(name, getattr(self, name))
         if not self.learning_rate > 0:
             raise InvalidArgumentError(f"learning rate must be > 0, got {self.learning_rate!r}")
 

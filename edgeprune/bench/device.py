@@ -11,6 +11,7 @@ from edgeprune.bench.adb import Adb, DeviceError
 from edgeprune.bench.host import check_tflite_file
 from edgeprune.bench.parse import BenchmarkParseError, parse_benchmark_output
 from edgeprune.bench.result import BenchResult
+from edgeprune.checks import integer_at_least
 from edgeprune.errors import InvalidArgumentError
 
 DEVICE_ROOT = "/data/local/tmp"
@@ -39,9 +40,7 @@ class DeviceOptions:
 
     def validate(self) -> None:
         for name in ("num_threads", "warmup_runs", "num_runs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidArgumentError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value!r}")
+            integer_at_least(f"--{name.replace('_', '-')}", getattr(self, name))
         if self.use_gpu and self.use_nnapi:
             raise InvalidArgumentError("choose one accelerator delegate: --use-gpu or --use-nnapi")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeprune.bench.result import BenchResult, timing_stats
+from edgeprune.checks import integer_at_least
 from edgeprune.errors import EdgepruneError, InvalidArgumentError
 
 TFLITE_MAGIC = b"TFL3"
@@ -29,18 +30,12 @@ def check_tflite_file(path) -> Path:
     return path
 
 
-def _check_counts(num_threads, warmup_runs, num_runs):
-    for name, value, low in (("--num-threads", num_threads, 1), ("--warmup-runs", warmup_runs, 1),
-                             ("--num-runs", num_runs, 1)):
-        if not isinstance(value, int) or value < low:
-            raise InvalidArgumentError(f"{name} must be an integer >= {low}, got {value!r}")
-
-
 def bench_host(model_path, num_threads: int = 1, warmup_runs: int = 1, num_runs: int = 50,
                max_secs: float = 0.0, timeout_s: float = 3600.0) -> BenchResult:
     """Benchmarks one .tflite file on this machine (random input data, as benchmark_model)."""
     path = check_tflite_file(model_path)
-    _check_counts(num_threads, warmup_runs, num_runs)
+    for name, value in (("--num-threads", num_threads), ("--warmup-runs", warmup_runs), ("--num-runs", num_runs)):
+        integer_at_least(name, value)
     cmd = [sys.executable, "-m", "edgeprune.bench.host_worker", str(path), str(num_threads), str(warmup_runs),
            str(num_runs), str(max_secs)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
