@@ -4,6 +4,7 @@ A failure (or a kill) mid-write never leaves a half-written file under the targe
 """
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -25,3 +26,10 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".partial"):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_json_atomic(path: str | os.PathLike, data) -> Path:
+    """``data`` as indented JSON at ``path``, written atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
+    return Path(path)

@@ -24,7 +24,7 @@ from edgeprune.backend import keras, quiet_native_stderr, tf
 from edgeprune.cost import model_cost
 from edgeprune.errors import ExportError, InvalidArgumentError, ShapeError
 from edgeprune.modelio import resolve_model
-from edgeprune.plan import write_json_atomic
+from edgeprune.atomic import write_json_atomic
 from edgeprune.sizes import check_multiple
 from edgeprune.tflite_graph import TfliteGraph
 

@@ -62,7 +62,7 @@ class LatencyProfile:
         return {"schema": PROFILE_SCHEMA, **asdict(self)}
 
     def save(self, path) -> Path:
-        from edgeprune.plan import write_json_atomic
+        from edgeprune.atomic import write_json_atomic
 
         return write_json_atomic(path, self.to_dict())
 

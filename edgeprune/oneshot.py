@@ -16,7 +16,8 @@ from edgeprune.errors import InvalidArgumentError, UnsupportedModelError
 from edgeprune.importance import l1_scores
 from edgeprune.masking import masked_model
 from edgeprune.modelio import resolve_model, save_model
-from edgeprune.plan import PruningPlan, write_json_atomic
+from edgeprune.atomic import write_json_atomic
+from edgeprune.plan import PruningPlan
 from edgeprune.sizes import check_multiple
 from edgeprune.surgery import slim
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.atomic import atomic_path
+from edgeprune.atomic import write_json_atomic
 from edgeprune.coupling import Coupling
 from edgeprune.errors import PlanError
 
@@ -105,9 +105,3 @@ class PruningPlan:
         except (ValueError, UnicodeDecodeError) as exc:
             raise PlanError(f"plan file '{path}' is not valid JSON: {exc}") from exc
         return cls.from_dict(data)
-
-
-def write_json_atomic(path: str | os.PathLike, data) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1) + "\n")
-    return Path(path)

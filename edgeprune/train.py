@@ -158,7 +158,7 @@ def train_command(model, out, data=None, preset_name: str = "quick", steps=None,
     import time
 
     from edgeprune.modelio import resolve_model, save_model
-    from edgeprune.plan import write_json_atomic
+    from edgeprune.atomic import write_json_atomic
     from edgeprune.presets import preset
 
     out = Path(out)

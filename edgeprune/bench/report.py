@@ -57,7 +57,7 @@ def build_report(result_paths, out_dir, latency_profile=None) -> dict:
     import matplotlib.pyplot as plt
 
     from edgeprune.latency import LatencyProfile, predict_tflite
-    from edgeprune.plan import write_json_atomic
+    from edgeprune.atomic import write_json_atomic
     from edgeprune.render import si, table
     from edgeprune.tflite_graph import TfliteGraph
 
