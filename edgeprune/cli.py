@@ -123,47 +123,88 @@ def slim(model, plan_path, out_path, input_size, as_json):
 
 
 @cli.command()
-@click.option("--model", "model", required=True, help="edsr, sid (reference configurations) or a .keras path.")
-@click.option("--one-shot", is_flag=True, help="Prune once by L1 filter norm, without fine-tuning.")
+@click.option("--model", "model", required=True,
+              help="edsr or sid (reference configurations; a baseline is trained first unless --baseline is "
+                   "given), or a trained .keras model (pruned as it is).")
+@click.option("--baseline", type=click.Path(), default=None, metavar="FILE.keras",
+              help="A trained baseline of --model (from 'edgeprune train'); skips baseline training.")
+@click.option("--data", type=click.Path(), default=None, metavar="DIR",
+              help="Training/validation data: a folder of HR images (EDSR) or the SID Sony layout (SID). Default: "
+                   "generated dead-leaves training images, scikit-image's photos held out for validation.")
+@click.option("--method", type=click.Choice(["A", "B", "C", "D"]), default="D", show_default=True,
+              help="Table 1's cumulative options: A iterative prune, B + keep layer depth, C + MAC efficiency, "
+                   "D + balanced residual groups.")
+@click.option("--target-mac", type=float, default=0.8, show_default=True,
+              help="Stop once the MAC is at most this fraction of the baseline's, in (0, 1).")
+@click.option("--tolerance", "tolerance_psnr", type=float, default=0.05, show_default=True,
+              help="Largest accepted PSNR drop below the baseline, in dB.")
+@click.option("--ssim-tolerance", "tolerance_ssim", type=float, default=0.002, show_default=True,
+              help="Largest accepted SSIM drop below the baseline.")
+@click.option("--preset", "preset_name", type=click.Choice(["quick", "full"]), default="quick", show_default=True,
+              help="Data sizes and training budgets: quick fits a 2-core CPU in minutes; full is the papers' scale.")
+@click.option("--finetune-steps", type=int, default=None, help="Fine-tuning steps per iteration (default: the "
+              "preset's).")
+@click.option("--max-iterations", type=int, default=None, help="Most loop iterations (default: the preset's).")
+@click.option("--resume", is_flag=True, help="Continue a killed run in --out: no accepted iteration is lost.")
+@click.option("--one-shot", is_flag=True, help="Instead: prune once by L1 filter norm, no training or data.")
 @click.option("--channel-ratio", type=float, default=None,
               help="With --one-shot: fraction of the units of every prunable channel group to remove, in (0, 1).")
 @click.option("--channel-multiple", type=int, default=1, show_default=True,
-              help="Round every kept width to a multiple of N (for example 8 for ARM NEON kernels, 32 for AVX-512 "
-                   "XNNPACK on x86): widths between multiples cost as much as the next multiple.")
+              help="With --one-shot: round every kept width to a multiple of N (for example 8 for ARM NEON "
+                   "kernels, 32 for AVX-512 XNNPACK on x86): widths between multiples cost as much as the next "
+                   "multiple.")
 @click.option("--out", "out_dir", required=True, metavar="DIR",
-              help="Output folder for pruned.keras, plan.json and report.json.")
-@click.option("--input-size", type=InputSize(), default=None, help="Input size for the cost figures (HxW).")
+              help="Output folder: pruned.keras, plan.json, report.json (and channels.png, tradeoff.png).")
+@click.option("--input-size", type=InputSize(), default=None, help="With --one-shot: input size for the cost "
+              "figures (HxW).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a summary.")
-def prune(model, one_shot, channel_ratio, channel_multiple, out_dir, input_size, as_json):
+def prune(model, baseline, data, method, target_mac, tolerance_psnr, tolerance_ssim, preset_name, finetune_steps,
+          max_iterations, resume, one_shot, channel_ratio, channel_multiple, out_dir, input_size, as_json):
     """Prune whole channels of MODEL and write the physically slimmer model, its plan and a report.
 
+    By default this runs the paper's iterative loop: raise an adaptive threshold on normalised filter magnitudes,
+    fine-tune the masked model, measure PSNR/SSIM on held-out images, keep the step if quality stays within the
+    tolerance and roll back with a smaller step if not, until --target-mac is met. It also fine-tunes the unpruned
+    baseline for the same number of steps (the control), so extra training is not credited to pruning.
+
     Channels are pruned in coupled groups (residual trunks, concatenations and depth-to-space blocks stay
-    consistent); the report gives the cost before and after and checks that the slim model computes exactly what
-    the masked model computes.
+    consistent). Progress goes to stderr; the summary (or --json) to stdout.
     """
     from edgeprune.errors import InvalidArgumentError
-    from edgeprune.oneshot import one_shot_prune
     from edgeprune.render import before_after
 
-    if not one_shot:
-        raise InvalidArgumentError("only one-shot pruning is available in this version: add --one-shot "
-                                   "--channel-ratio R")
-    if channel_ratio is None:
-        raise InvalidArgumentError("--one-shot needs --channel-ratio R with 0 < R < 1")
-    report = one_shot_prune(model, channel_ratio, out_dir, input_size, channel_multiple=channel_multiple)
-    if as_json:
-        click.echo(json.dumps({k: v for k, v in report.items() if k not in ("original", "pruned")} |
-                              {"original": {"totals": report["original"]["totals"]},
-                               "pruned": {"totals": report["pruned"]["totals"]}}))
+    if one_shot:
+        from edgeprune.oneshot import one_shot_prune
+
+        if channel_ratio is None:
+            raise InvalidArgumentError("--one-shot needs --channel-ratio R with 0 < R < 1")
+        report = one_shot_prune(model, channel_ratio, out_dir, input_size, channel_multiple=channel_multiple)
+        if as_json:
+            click.echo(json.dumps({k: v for k, v in report.items() if k not in ("original", "pruned")} |
+                                  {"original": {"totals": report["original"]["totals"]},
+                                   "pruned": {"totals": report["pruned"]["totals"]}}))
+            return
+        size = "x".join(map(str, report["original"]["input_size"] or [])) or "static"
+        click.echo(f"{report['model']}: one-shot L1 pruning of {channel_ratio:.0%} of every prunable group, at "
+                   f"input {size}")
+        click.echo(before_after(report["original"]["totals"], report["pruned"]["totals"]))
+        eq = report["equivalence"]
+        click.echo(f"\nmasked vs slim model on random input {eq['input_shape']}: max relative difference "
+                   f"{eq['max_rel_diff']:.2e}; plan prediction matches the slim model: "
+                   f"{report['plan_prediction']['matches_pruned']}")
+        click.echo(f"wrote {out_dir}/pruned.keras, plan.json, report.json")
         return
-    size = "x".join(map(str, report["original"]["input_size"] or [])) or "static"
-    click.echo(f"{report['model']}: one-shot L1 pruning of {channel_ratio:.0%} of every prunable group, at input {size}")
-    click.echo(before_after(report["original"]["totals"], report["pruned"]["totals"]))
-    eq = report["equivalence"]
-    click.echo(f"\nmasked vs slim model on random input {eq['input_shape']}: max relative difference "
-               f"{eq['max_rel_diff']:.2e}; plan prediction matches the slim model: "
-               f"{report['plan_prediction']['matches_pruned']}")
-    click.echo(f"wrote {out_dir}/pruned.keras, plan.json, report.json")
+    if channel_ratio is not None or channel_multiple != 1 or input_size is not None:
+        raise InvalidArgumentError("--channel-ratio, --channel-multiple and --input-size go with --one-shot")
+    from edgeprune.prune_pipeline import prune_command
+    from edgeprune.render import prune_summary
+
+    report = prune_command(model, out_dir, baseline=baseline, data=data, method=method, target_mac=target_mac,
+                           tolerance_psnr=tolerance_psnr, tolerance_ssim=tolerance_ssim, preset_name=preset_name,
+                           resume=resume, overrides={"finetune_steps": finetune_steps,
+                                                     "max_iterations": max_iterations},
+                           echo=lambda text: click.echo(text, err=True), verbose=0 if as_json else 1)
+    click.echo(json.dumps(report) if as_json else prune_summary(report, out_dir))
 
 
 @cli.command()

@@ -40,13 +40,22 @@ METHOD_OPTIONS = {  # Table 1's cumulative presets
 }
 
 
-def normalised_unit_norms(coupling: Coupling, group: ChannelGroup, ord: int = 1) -> np.ndarray:
-    """(producers x units): each producer's filter norms of the group's units, divided by that layer's mean."""
+def layer_means(coupling: Coupling, ord: int = 1) -> dict[str, float]:
+    """Mean filter norm of every producer layer of every group (the per-layer normalisation)."""
+    return {name: float(filter_norms(coupling.graph.node(name).layer, ord).mean())
+            for group in coupling.groups.values() for name in group.producers}
+
+
+def normalised_unit_norms(coupling: Coupling, group: ChannelGroup, ord: int = 1,
+                          means: dict[str, float] | None = None) -> np.ndarray:
+    """(producers x units): each producer's filter norms of the group's units, divided by that layer's mean, or by
+    ``means[layer]`` when given (the iterative loop passes the baseline's, so scores do not drift upwards as pruned
+    filters go to zero)."""
     rows = []
     for name in group.producers:
         node = coupling.graph.node(name)
         norms = filter_norms(node.layer, ord)
-        norms = norms / (norms.mean() + 1e-12)
+        norms = norms / ((means[name] if means else norms.mean()) + 1e-12)
         rows.append(norms[group.index_maps[TensorRef(node.id, 0)]].mean(axis=1))
     return np.array(rows)
 
@@ -69,26 +78,32 @@ def mac_per_unit(coupling: Coupling, report) -> dict[str, float]:
     return result
 
 
-def unit_scores(coupling: Coupling, method: str, mac_units: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+def unit_scores(coupling: Coupling, method: str, mac_units: dict[str, float] | None = None,
+                means: dict[str, float] | None = None) -> dict[str, np.ndarray]:
     """Per group, each unit's score for ``method``: below the threshold means prunable.
 
     A/B/C: a unit scores the maximum over its coupled producers, so it is prunable only when every coupled layer finds
     it unimportant; this makes residual trunks hard to prune (the paper's observation). D balances the coupled layers
-    with their mean. C divides by the MAC a unit carries,
-    relative to the mean over all groups, so expensive channels go first.
+    with their mean. C divides by the MAC a unit saves per producer channel (``mac_units[group]``, outputs and the
+    consumers' inputs, over the producer channels the unit spans), relative to the mean over all groups, so
+    channels of MAC-dense (full-resolution) layers go first. Both sides are per channel (a unit's norm is the mean
+    over its channels), so a depth-to-space unit of 4 channels is not ranked as 4 times cheaper, and a coupled trunk
+    is not penalised for being coupled, which is D's concern.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     options = METHOD_OPTIONS[method]
     if options["mac_efficiency"] and mac_units is None:
         raise ValueError("method C and D need the MAC per unit")
-    mean_mac = float(np.mean(list(mac_units.values()))) if mac_units else 1.0
+    per_layer = {n: mac_units[n] / sum(g.channels_per_unit(TensorRef(p, 0)) for p in g.producers)
+                 for n, g in coupling.groups.items()} if mac_units else {}
+    mean_mac = float(np.mean(list(per_layer.values()))) if per_layer else 1.0
     scores = {}
     for name, group in coupling.groups.items():
-        norms = normalised_unit_norms(coupling, group)
+        norms = normalised_unit_norms(coupling, group, means=means)
         score = norms.mean(axis=0) if options["balance"] else norms.max(axis=0)
         if options["mac_efficiency"]:
-            score = score / (mac_units[name] / mean_mac)
+            score = score / (per_layer[name] / mean_mac)
         scores[name] = score
     return scores
 

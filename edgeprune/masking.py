@@ -69,6 +69,18 @@ def inner(wrapped: keras.Model, name: str):
         return wrapped.get_layer(name)
 
 
+def unwrap(wrapped: keras.Model, like: keras.Model) -> keras.Model:
+    """A plain copy of ``like`` (the unwrapped model ``wrapped`` was made from) with ``wrapped``'s weights."""
+    import keras_models
+
+    with keras.utils.custom_object_scope(keras_models.CUSTOM_OBJECTS):
+        plain = keras.models.clone_model(like)
+    for layer in plain.layers:
+        if layer.weights:
+            layer.set_weights(inner(wrapped, layer.name).get_weights())
+    return plain
+
+
 def wrappers(wrapped: keras.Model) -> list:
     return [l for l in wrapped.layers if isinstance(l, pruning_wrapper.PruneLowMagnitude)]
 
@@ -112,6 +124,17 @@ class ChannelMasks:
 
     def apply(self, wrapped: keras.Model) -> None:
         """Sets tfmot masks and zeros every removed channel's weights in ``wrapped`` (exactly)."""
+        for var, index, tfmot_mask in self._targets(wrapped):
+            value = var.numpy()
+            value[index] = 0
+            var.assign(value)
+            if tfmot_mask is not None:
+                mvalue = tfmot_mask.numpy()
+                mvalue[index] = 0
+                tfmot_mask.assign(mvalue)
+
+    def _targets(self, wrapped: keras.Model):
+        """(variable, index to zero, its tfmot mask variable or None) for every removed slice."""
         for name, mask in self.layers.items():
             layer = inner(wrapped, name)
             variables = {w.name.split("/")[-1].split(":")[0]: w for w in layer.weights}
@@ -123,16 +146,18 @@ class ChannelMasks:
                 pass
             for weight_name, index in self._zero_slices(layer, mask):
                 var = variables.get(weight_name)
-                if var is None:
-                    continue
-                value = var.numpy()
-                value[index] = 0
-                var.assign(value)
-                if id(var) in tfmot_masks:
-                    mvar = tfmot_masks[id(var)]
-                    mvalue = mvar.numpy()
-                    mvalue[index] = 0
-                    mvar.assign(mvalue)
+                if var is not None:
+                    yield var, index, tfmot_masks.get(id(var))
+
+    def unmasked_multipliers(self, wrapped: keras.Model) -> list[tuple]:
+        """(variable, 0/1 multiplier) for the removed slices tfmot does not mask itself (biases, depthwise kernels),
+        so they can be kept at zero with cheap in-graph multiplications after every step."""
+        multipliers = {}
+        for var, index, tfmot_mask in self._targets(wrapped):
+            if tfmot_mask is None:
+                m = multipliers.setdefault(id(var), (var, np.ones(var.shape, var.dtype.as_numpy_dtype)))[1]
+                m[index] = 0
+        return [(var, tf.constant(m)) for var, m in multipliers.values()]
 
 
 class ChannelMaskCallback(keras.callbacks.Callback):
@@ -147,9 +172,12 @@ class ChannelMaskCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.masks.apply(self.model)
+        self._multipliers = self.masks.unmasked_multipliers(self.model)
 
     def on_train_batch_end(self, batch, logs=None):
-        self.masks.apply(self.model)
+        # tfmot's wrappers mask the kernels on every step; the rest is zeroed here
+        for var, multiplier in self._multipliers:
+            var.assign(var * multiplier)
 
     def on_train_end(self, logs=None):
         self.masks.apply(self.model)

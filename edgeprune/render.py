@@ -117,3 +117,24 @@ def profile_table(profile) -> str:
             + table(["op", "GMAC/s", "GB/s", "overhead us", "samples"], rows)
             + f"\nfit over {fit['samples']} single-layer models: median |error| "
               f"{100 * fit['median_abs_rel_err']:.1f}%, max {100 * fit['max_abs_rel_err']:.1f}%")
+
+
+def prune_summary(report: dict, out_dir) -> str:
+    """What a prune run achieved, for people: cost before/after, quality of baseline, pruned model and control."""
+    base, pruned, control = report["baseline"], report["pruned"], report["control"]
+    rows = [["baseline", f"{base['psnr']:.3f}", f"{base['ssim']:.4f}", "1.000", "0"],
+            ["pruned", f"{pruned['psnr']:.3f}", f"{pruned['ssim']:.4f}", f"{pruned['mac_ratio']:.3f}",
+             str(report["finetune_steps"]["lineage"])],
+            ["control (baseline, same steps)", f"{control['psnr']:.3f}", f"{control['ssim']:.4f}", "1.000",
+             str(control["steps"])]]
+    accepted = sum(r["accepted"] for r in report["iterations"])
+    lines = [f"{report['model']}: method {report['settings']['method']}, {len(report['iterations'])} iterations "
+             f"({accepted} accepted), {report['seconds']:.0f} s; cost at input "
+             f"{'x'.join(map(str, report['input_size']))}",
+             before_after(base["totals"], pruned["totals"]), "",
+             table(["model", "PSNR (dB)", "SSIM", "MAC", "fine-tune steps"], rows, "lrrrr"), "",
+             f"PSNR drop {pruned['psnr_drop']:+.3f} dB (tolerance {report['settings']['tolerance']['psnr']}), SSIM "
+             f"drop {pruned['ssim_drop']:+.4f}; target MAC {report['settings']['target_mac']} "
+             f"{'met' if report['target_met'] else 'NOT met'}",
+             f"wrote {out_dir}/pruned.keras, plan.json, report.json, channels.png, tradeoff.png"]
+    return "\n".join(lines)

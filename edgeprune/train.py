@@ -82,29 +82,54 @@ def patch_dataset(pool: PairSet, config: TrainConfig, global_batch: int) -> tf.d
     return tf.data.Dataset.from_generator(batches, output_signature=spec).prefetch(2)
 
 
-def fit(model: keras.Model, pool: PairSet, config: TrainConfig, strategy=None, workdir=None, resume: bool = False,
-        callbacks=(), verbose: int = 1) -> tuple[keras.Model, dict]:
-    """Trains a copy of ``model`` for ``config.steps`` steps; returns it and the loss history."""
+def _plain_copy(model: keras.Model) -> keras.Model:
     import keras_models
 
+    with keras.utils.custom_object_scope(keras_models.CUSTOM_OBJECTS):
+        copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def fit(model: keras.Model, pool: PairSet, config: TrainConfig, strategy=None, workdir=None, resume: bool = False,
+        callbacks=(), verbose: int = 1, masks=None) -> tuple[keras.Model, dict]:
+    """Trains a copy of ``model`` for ``config.steps`` steps; returns it (unwrapped) and the loss history.
+
+    With ``masks`` (:class:`edgeprune.masking.ChannelMasks`) the copy is fine-tuned with those channels masked out
+    through tfmot's pruning wrappers (built inside the strategy's scope), and the returned model has them exactly 0.
+    """
     config.validate()
     strategy = strategy or strategy_for_this_machine()
     backup = Path(workdir) / "backup" if workdir else None
     if backup and backup.exists() and not resume:
         shutil.rmtree(backup)  # a fresh run never picks up a stale checkpoint silently
     with strategy.scope():
-        with keras.utils.custom_object_scope(keras_models.CUSTOM_OBJECTS):
-            trained = keras.models.clone_model(model)
-        trained.set_weights(model.get_weights())
+        if masks is None:
+            trained = _plain_copy(model)
+        else:
+            from edgeprune.masking import wrap
+
+            trained = wrap(model)
+            masks.apply(trained)
         trained.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(config)), loss="mae")
     steps_per_epoch, epochs = epoch_split(config.steps, config.steps_per_epoch)
     cbs = list(callbacks)
+    if masks is not None:
+        import tensorflow_model_optimization as tfmot
+
+        from edgeprune.masking import ChannelMaskCallback
+
+        cbs += [tfmot.sparsity.keras.UpdatePruningStep(), ChannelMaskCallback(masks)]
     if backup:  # first, so an epoch is saved before any other callback can stop the run
         cbs.insert(0, keras.callbacks.BackupAndRestore(str(backup)))
     data = patch_dataset(pool, config, config.batch_size)
     history = trained.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=cbs, verbose=verbose)
     if backup and backup.exists():
         shutil.rmtree(backup)
+    if masks is not None:
+        from edgeprune.masking import unwrap
+
+        trained = unwrap(trained, model)
     return trained, {"loss": [float(v) for v in history.history.get("loss", [])],
                      "replicas": strategy.num_replicas_in_sync, "epochs": epochs,
                      "steps": steps_per_epoch * epochs}

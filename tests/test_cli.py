@@ -322,3 +322,31 @@ def test_train_errors(tmp_path, monkeypatch, args, message):
     result = run("train", "--model", "edsr", *args)
     assert result.exit_code == 2 and message in result.stderr, result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_prune_iterative_from_the_command_line(tmp_path):
+    model = save_model(build_edsr(scale=2, num_blocks=1, num_features=8), tmp_path / "tiny.keras")
+    out = tmp_path / "run"
+    result = run("prune", "--model", str(model), "--finetune-steps", "2", "--max-iterations", "2",
+                 "--tolerance", "9", "--ssim-tolerance", "1", "--target-mac", "0.9", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "iteration  1: level 0.100" in result.stderr
+    assert "control (baseline, same steps)" in result.stdout and "target MAC 0.9 met" in result.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["pruned"]["mac_ratio"] <= 0.9 and report["settings"]["method"] == "D"
+    assert report["preset"]["finetune_steps"] == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--target-mac", "1.5"], "target MAC must be strictly between 0 and 1 (a fraction of the baseline), got 1.5"),
+    (["--channel-ratio", "0.3"], "--channel-ratio, --channel-multiple and --input-size go with --one-shot"),
+    (["--finetune-steps", "0"], "steps must be an integer >= 1, got 0"),
+    (["--method", "E"], "Invalid value for '--method'"),
+    (["--data", "missing_dir"], "data folder 'missing_dir' does not exist"),
+])
+def test_prune_iterative_errors(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)  # relative outputs land here, never in the checkout
+    result = run("prune", "--model", "edsr", "--out", "run", *args)
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []

@@ -47,12 +47,18 @@ def load_images(paths, min_size: int = 0) -> ImageSet:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    except OSError as exc:
+        raise InvalidArgumentError(f"data folder '{folder}' cannot be read ({exc.strerror or exc}): check its "
+                                   "permissions") from exc
 
 
 def split_folder(root) -> tuple[list[Path], list[Path]]:
     """(train files, validation files) of a DIV2K-style folder."""
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise InvalidArgumentError(f"data folder '{root}' is a file: give a folder of HR images")
     if not root.is_dir():
         raise InvalidArgumentError(f"data folder '{root}' does not exist")
     val_dir = next((root / n for n in ("val", "valid", "validation") if (root / n).is_dir()), None)
