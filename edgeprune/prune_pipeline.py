@@ -156,7 +156,8 @@ def prune_command(model, out_dir, baseline=None, data=None, method: str = "D", t
         report["seconds"] = round(time.perf_counter() - started, 1)
         _write_outputs(out_dir, report, result.plan, work)
     except BaseException:
-        if created and not (out_dir / "baseline.keras").exists() and not (work / "loop").exists():
+        resumable = (out_dir / "baseline.keras").exists() or (work / "loop").exists() or (work / "baseline").exists()
+        if created and not resumable:  # keep whatever --resume can continue from
             shutil.rmtree(out_dir, ignore_errors=True)
         raise
     shutil.rmtree(work, ignore_errors=True)
