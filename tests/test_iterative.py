@@ -163,4 +163,4 @@ def test_c_ranks_by_mac_per_producer_channel():
                  for n, g in coupling.groups.items()}
     mean = np.mean(list(per_layer.values()))
     for name in a:
-        np.testing.assert_allclose(c[name], a[name] * mean / per_layer[name])
+        np.testing.assert_allclose(c[name], a[name] * mean / per_layer[name], rtol=1e-6)  # float32 scores
