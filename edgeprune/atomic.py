@@ -6,6 +6,7 @@ A failure (or a kill) mid-write never leaves a half-written file under the targe
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -33,3 +34,18 @@ def write_json_atomic(path: str | os.PathLike, data) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=1) + "\n")
     return Path(path)
+
+
+@contextlib.contextmanager
+def staged_files(out_dir: str | os.PathLike, names):
+    """Yields a staging folder inside ``out_dir``; when the block succeeds, moves every one of ``names`` from it into
+    ``out_dir``, so a set of output files appears together or not at all. The staging folder is always removed."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".edgeprune-", dir=out_dir))
+    try:
+        yield stage
+        for name in names:
+            os.replace(stage / name, out_dir / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

@@ -4,7 +4,6 @@ fine-tuning, and write the slim model, its plan and a report (cost before/after,
 import math
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ from edgeprune.errors import InvalidArgumentError, UnsupportedModelError
 from edgeprune.importance import l1_scores
 from edgeprune.masking import masked_model
 from edgeprune.modelio import resolve_model, save_model
-from edgeprune.atomic import write_json_atomic
+from edgeprune.atomic import staged_files, write_json_atomic
 from edgeprune.plan import PruningPlan
 from edgeprune.sizes import check_multiple
 from edgeprune.surgery import slim
@@ -104,20 +103,14 @@ def one_shot_prune(model, channel_ratio: float, out_dir: str | os.PathLike, inpu
 
 
 def write_outputs(out_dir: Path, slim_model, plan: PruningPlan, report: dict) -> None:
-    """Writes all three files into a staging folder first, then moves them in: all or nothing (a folder this
-    call created is removed again on failure)."""
+    """Writes all three files together (all or nothing; a folder this call created is removed again on failure)."""
     created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".edgeprune-", dir=out_dir))
     try:
-        save_model(slim_model, stage / "pruned.keras")
-        plan.save(stage / "plan.json")
-        write_json_atomic(stage / "report.json", report)
-        for name in OUTPUT_FILES:
-            os.replace(stage / name, out_dir / name)
+        with staged_files(out_dir, OUTPUT_FILES) as stage:
+            save_model(slim_model, stage / "pruned.keras")
+            plan.save(stage / "plan.json")
+            write_json_atomic(stage / "report.json", report)
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
         if created:
             shutil.rmtree(out_dir, ignore_errors=True)
         raise
-    shutil.rmtree(stage, ignore_errors=True)

@@ -12,14 +12,12 @@ Work in progress lives in ``DIR/.work`` (loop checkpoint, interrupted training);
 """
 
 import json
-import os
 import shutil
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from edgeprune.atomic import write_json_atomic
+from edgeprune.atomic import staged_files, write_json_atomic
 from edgeprune.cost import model_cost
 from edgeprune.coupling import Coupling
 from edgeprune.errors import InvalidArgumentError, ModelLoadError, UnsupportedModelError
@@ -253,14 +251,9 @@ def _write_outputs(out_dir: Path, report: dict, plan, work: Path) -> None:
     from edgeprune.prune_plots import channels_plot, tradeoff_plot
 
     slim_model = report.pop("_slim_model")
-    stage = Path(tempfile.mkdtemp(prefix=".edgeprune-", dir=out_dir))
-    try:
+    with staged_files(out_dir, OUTPUT_FILES) as stage:
         save_model(slim_model, stage / "pruned.keras")
         plan.save(stage / "plan.json")
         write_json_atomic(stage / "report.json", report)
         channels_plot(report, stage / "channels.png")
         tradeoff_plot(report, stage / "tradeoff.png")
-        for name in OUTPUT_FILES:
-            os.replace(stage / name, out_dir / name)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)

@@ -27,3 +27,17 @@ def test_failure_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
             raise RuntimeError("killed")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_staged_files_appear_together_or_not_at_all(tmp_path):
+    from edgeprune.atomic import staged_files
+
+    with staged_files(tmp_path / "out", ["a", "b"]) as stage:
+        (stage / "a").write_text("1")
+        (stage / "b").write_text("2")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a", "b"]
+    with pytest.raises(RuntimeError):
+        with staged_files(tmp_path / "out2", ["a", "b"]) as stage:
+            (stage / "a").write_text("1")
+            raise RuntimeError("failed before b")
+    assert list((tmp_path / "out2").iterdir()) == []
