@@ -36,7 +36,7 @@ from edgeprune.importance import METHOD_OPTIONS, METHODS, keep_for_threshold, la
 from edgeprune.masking import ChannelMasks
 from edgeprune.plan import PruningPlan
 from edgeprune.threshold import ThresholdPolicy, ThresholdState
-from edgeprune.train import TrainConfig, fit, validate
+from edgeprune.train import TrainConfig, fit, plain_copy, validate
 
 STATE_FILE = "loop.json"
 STATE_FORMAT = "edgeprune.loop/1"
@@ -204,19 +204,13 @@ def load_state(workdir: Path) -> LoopState | None:
     return LoopState.from_dict(data)
 
 
-def _copy_of(model):
-    from edgeprune.train import _plain_copy
-
-    return _plain_copy(model)
-
-
 def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quality: dict, input_size,
                workdir, resume: bool = False, progress=None, strategy=None, verbose: int = 1) -> LoopResult:
     """Runs the loop from ``baseline`` (a trained keras.Model). ``progress(record)`` is called after every
     iteration. Returns the last accepted state."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    current = _copy_of(baseline)  # scored and fine-tuned from; holds the accepted weights
+    current = plain_copy(baseline)  # scored and fine-tuned from; holds the accepted weights
     coupling = Coupling(current)
     means = layer_means(coupling)
     oracle = CostOracle(baseline, coupling, input_size)

@@ -138,7 +138,7 @@ def prune_command(model, out_dir, baseline=None, data=None, method: str = "D", t
         if trained_base is None:
             key = {"model": resolved.name, "preset": preset_name, "data": str(data),
                    "train": {k: settings[k] for k in ("train_images", "train_size", "patch", "batch_size", "steps",
-                                                      "learning_rate")}}
+                                                      "learning_rate", "ratios", "sensor") if k in settings}}
             trained_base, base_info = _train_baseline(resolved, train_pool, settings, key, out_dir, work, resume,
                                                       echo, verbose)
         base_quality = _quality(validate(trained_base, val))

@@ -82,7 +82,8 @@ def patch_dataset(pool: PairSet, config: TrainConfig, global_batch: int) -> tf.d
     return tf.data.Dataset.from_generator(batches, output_signature=spec).prefetch(2)
 
 
-def _plain_copy(model: keras.Model) -> keras.Model:
+def plain_copy(model: keras.Model) -> keras.Model:
+    """An independent copy of ``model`` (same architecture, copied weights) that knows our custom layers."""
     import keras_models
 
     with keras.utils.custom_object_scope(keras_models.CUSTOM_OBJECTS):
@@ -105,7 +106,7 @@ def fit(model: keras.Model, pool: PairSet, config: TrainConfig, strategy=None, w
         shutil.rmtree(backup)  # a fresh run never picks up a stale checkpoint silently
     with strategy.scope():
         if masks is None:
-            trained = _plain_copy(model)
+            trained = plain_copy(model)
         else:
             from edgeprune.masking import wrap
 
@@ -152,7 +153,9 @@ def load_data(task: str, data, settings: dict, scale: int = 2):
 
     if data is None:
         if task == "sid":
-            return pairs.builtin_sid(settings["train_images"], settings["train_size"], settings["val_side"])
+            return pairs.builtin_sid(settings["train_images"], settings["train_size"], settings["val_side"],
+                                     ratios=settings.get("ratios", pairs.SID_RATIOS),
+                                     sensor=settings.get("sensor", "random"))
         return pairs.builtin_sr(scale, settings["train_images"], settings["train_size"], settings["val_side"])
     if task == "sid":
         return pairs.sid_folder(data, settings["train_images"], settings["val_side"])

@@ -31,3 +31,21 @@ def test_builtin_sid_pairs_and_size_check():
     assert len(val) == 8 and val.description["kind"].startswith("real photos")
     with pytest.raises(InvalidArgumentError, match="multiples of 32"):
         builtin_sid(1, 40, 64)
+
+
+def test_builtin_sid_fixed_sensor_and_bad_options():
+    train, val = builtin_sid(2, 64, 64, ratios=[100], sensor="fixed")
+    assert train.description["ratios"] == [100.0] and "ILCE-7S" in train.description["sensor"]
+    assert val.description["sensor"] == train.description["sensor"]
+    # the documented sensor: the ILCE-7S camera at shot noise 1e-4, validation at ratio 100
+    from edgeprune.data.photos import builtin_photo_paths, fit_to, load_rgb
+    from edgeprune.data.unprocess import low_light_pair, noise_at, sony_a7s_camera
+
+    photo = fit_to(load_rgb(builtin_photo_paths()[0]), 64, 64)
+    x, y = low_light_pair(photo, 100.0, np.random.default_rng(10_000), sony_a7s_camera(), noise_at(1e-4))
+    np.testing.assert_array_equal(val.inputs[0], x)
+    np.testing.assert_array_equal(val.targets[0], y)
+    with pytest.raises(InvalidArgumentError, match="sensor must be 'random' or 'fixed'"):
+        builtin_sid(1, 64, 64, sensor="phone")
+    with pytest.raises(InvalidArgumentError, match="exposure ratios must be in"):
+        builtin_sid(1, 64, 64, ratios=[1000])

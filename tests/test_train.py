@@ -10,7 +10,7 @@ import pytest
 from edgeprune.backend import keras
 from edgeprune.data.pairs import PairSet
 from edgeprune.errors import InvalidArgumentError
-from edgeprune.train import TrainConfig, fit, learning_rate_schedule, scale_of, task_of, train_command
+from edgeprune.train import TrainConfig, fit, learning_rate_schedule, plain_copy, scale_of, task_of, train_command
 from keras_models import build_edsr, build_sid
 
 
@@ -31,6 +31,15 @@ def test_fit_lowers_the_l1_loss_and_leaves_the_input_model_alone():
     assert history["epochs"] == 2 and history["steps"] == 40 and history["loss"][-1] < history["loss"][0]
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     assert trained is not model
+
+
+def test_plain_copy_computes_the_same_and_owns_its_weights():
+    model = build_sid(features=(4, 4, 4, 4, 4))  # has the custom DepthToSpace layer
+    copy = plain_copy(model)
+    x = np.random.default_rng(1).random((1, 16, 16, 4), dtype=np.float32)
+    np.testing.assert_array_equal(model(x).numpy(), copy(x).numpy())
+    copy.layers[1].kernel.assign(copy.layers[1].kernel * 0)
+    assert np.any(model.layers[1].kernel.numpy() != 0)
 
 
 def test_epoch_split_runs_exactly_the_steps_asked():

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from edgeprune.data.unprocess import (CameraParams, NoiseModel, linear_to_srgb, low_light_pair, random_camera,
-                                      random_noise, srgb_to_linear, unprocess)
+from edgeprune.data.unprocess import (CameraParams, NoiseModel, linear_to_srgb, low_light_pair, noise_at,
+                                      random_camera, random_noise, sony_a7s_camera, srgb_to_linear, unprocess)
 
 
 def test_srgb_gamma_round_trip():
@@ -48,3 +48,13 @@ def test_noise_levels_span_brooks_range():
     rng = np.random.default_rng(0)
     shots = [random_noise(rng).shot for _ in range(200)]
     assert 1e-4 <= min(shots) and max(shots) <= 1.2e-2
+
+
+def test_fixed_sensor_is_one_camera_and_one_noise_level():
+    cam = sony_a7s_camera()
+    np.testing.assert_allclose(cam.rgb_to_cam.sum(axis=1), 1.0, rtol=1e-5)
+    assert (cam.red_gain, cam.blue_gain) == (2.15, 1.7)
+    noise = noise_at(1e-3)
+    assert noise.shot == 1e-3 and noise.read == pytest.approx(np.exp(2.18 * np.log(1e-3) + 1.2))
+    with pytest.raises(ValueError, match="shot noise must be in"):
+        noise_at(0.5)

@@ -6,7 +6,8 @@ rotation (as in EDSR's and SID's own training code).
 
 Built-in default (no ``--data``), documented in the README:
 - training: generated dead-leaves images (never a photograph); for SID turned into noisy short-exposure raw by
-  unprocessing, at exposure ratios drawn from {100, 250, 300} as in the SID Sony set;
+  unprocessing. The quick preset uses one fixed sensor (one camera, one noise level) at ratio 100; the full preset
+  draws camera, noise and ratio (100, 250, 300 as in the SID Sony set) per image;
 - validation: the real photographs that ship in the scikit-image wheel (held out, never trained on), centre-cropped;
   for SID turned into raw the same way with a fixed seed, so every evaluation sees the same noisy inputs.
 """
@@ -18,6 +19,7 @@ import numpy as np
 from edgeprune.errors import InvalidArgumentError
 
 SID_RATIOS = (100.0, 250.0, 300.0)
+FIXED_SHOT_NOISE = 1e-4
 
 
 @dataclass
@@ -67,26 +69,41 @@ def builtin_sr(scale: int, train_images: int, train_size: int, val_side: int, se
                      "max_side": val_side}))
 
 
-def builtin_sid(train_images: int, train_size: int, val_side: int, seed: int = 0) -> tuple[PairSet, PairSet]:
-    """SID pairs: input = packed raw (size/2), target = sRGB (size)."""
+def builtin_sid(train_images: int, train_size: int, val_side: int, seed: int = 0, ratios=SID_RATIOS,
+                sensor: str = "random") -> tuple[PairSet, PairSet]:
+    """SID pairs: input = packed raw (size/2), target = sRGB (size).
+
+    ``sensor="random"``: every image gets its own colour matrix, white balance and noise level (Brooks et al.'s
+    ranges) and training ratios are drawn from ``ratios``. ``sensor="fixed"``: one camera (ILCE-7S matrix, fixed
+    white balance) at one noise level (shot 1e-4, the low end of Brooks et al.'s range), as a single phone camera
+    at one ISO would be. Validation is always at ratio 100.
+    """
     from edgeprune.data.deadleaves import dead_leaves
     from edgeprune.data.photos import builtin_photo_paths, fit_to, load_rgb
-    from edgeprune.data.unprocess import low_light_pair
+    from edgeprune.data.unprocess import low_light_pair, noise_at, sony_a7s_camera
 
     if train_size % 32 or val_side % 32:
         raise InvalidArgumentError("SID image sizes must be multiples of 32 (16 on the packed input)")
+    if sensor not in ("random", "fixed"):
+        raise InvalidArgumentError(f"sensor must be 'random' or 'fixed', got {sensor!r}")
+    ratios = [float(r) for r in ratios]
+    if not ratios or not all(1 <= r <= 300 for r in ratios):
+        raise InvalidArgumentError(f"exposure ratios must be in [1, 300], got {ratios}")
+    camera, noise = (sony_a7s_camera(), noise_at(FIXED_SHOT_NOISE)) if sensor == "fixed" else (None, None)
     rng = np.random.default_rng(seed)
-    train = [low_light_pair(dead_leaves(train_size, rng), float(rng.choice(SID_RATIOS)), rng)
+    train = [low_light_pair(dead_leaves(train_size, rng), float(rng.choice(ratios)), rng, camera, noise)
              for _ in range(train_images)]
     val_rng = np.random.default_rng(10_000 + seed)
     photos = builtin_photo_paths()
-    val = [low_light_pair(fit_to(load_rgb(p), val_side, val_side), 100.0, val_rng) for p in photos]
+    val = [low_light_pair(fit_to(load_rgb(p), val_side, val_side), 100.0, val_rng, camera, noise) for p in photos]
+    sensor_text = (f"one camera (ILCE-7S matrix, WB gains 2.15/1.7), shot noise {FIXED_SHOT_NOISE:g}"
+                   if sensor == "fixed" else "random camera and noise per image")
     return (PairSet([t[0] for t in train], [t[1] for t in train], 2,
                     {"kind": "dead leaves (generated), unprocessed to noisy raw", "images": train_images,
-                     "size": train_size, "ratios": list(SID_RATIOS), "seed": seed}),
+                     "size": train_size, "ratios": ratios, "sensor": sensor_text, "seed": seed}),
             PairSet([v[0] for v in val], [v[1] for v in val], 2,
                     {"kind": "real photos from scikit-image (held out), unprocessed to noisy raw at ratio 100",
-                     "files": [p.name for p in photos], "side": val_side}))
+                     "files": [p.name for p in photos], "side": val_side, "sensor": sensor_text}))
 
 
 def sr_folder(root, scale: int, patch: int, val_side: int | None = None) -> tuple[PairSet, PairSet]:

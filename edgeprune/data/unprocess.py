@@ -55,6 +55,13 @@ def unprocess(srgb: np.ndarray, camera: CameraParams) -> np.ndarray:
     return pack_bayer_rggb(cam * gains)
 
 
+def sony_a7s_camera() -> CameraParams:
+    """One fixed camera: the ILCE-7S colour matrix (the SID Sony set's camera) and mid-range white-balance gains."""
+    rgb_to_cam = _SONY_XYZ_TO_CAM[0] @ _RGB_TO_XYZ
+    rgb_to_cam = rgb_to_cam / rgb_to_cam.sum(axis=1, keepdims=True)
+    return CameraParams(rgb_to_cam.astype(np.float32), 2.15, 1.7)
+
+
 @dataclass(frozen=True)
 class NoiseModel:
     """Shot noise variance ``shot * x`` and read noise variance ``read`` on [0, 1] raw values."""
@@ -68,6 +75,13 @@ def random_noise(rng: np.random.Generator) -> NoiseModel:
     log_shot = rng.uniform(np.log(1e-4), np.log(1.2e-2))
     log_read = 2.18 * log_shot + 1.2 + rng.normal(0, 0.26)
     return NoiseModel(float(np.exp(log_shot)), float(np.exp(log_read)))
+
+
+def noise_at(shot: float) -> NoiseModel:
+    """The noise of one sensor setting: shot noise ``shot`` and the read noise Brooks et al.'s fit gives it."""
+    if not 1e-4 <= shot <= 1.2e-2:
+        raise ValueError(f"shot noise must be in Brooks et al.'s range [1e-4, 1.2e-2], got {shot}")
+    return NoiseModel(float(shot), float(np.exp(2.18 * np.log(shot) + 1.2)))
 
 
 def low_light_pair(srgb: np.ndarray, ratio: float, rng: np.random.Generator, camera: CameraParams | None = None,
