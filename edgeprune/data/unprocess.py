@@ -42,9 +42,13 @@ def random_camera(rng: np.random.Generator) -> CameraParams:
     """A random colour matrix (convex mix of Sony matrices) and white-balance gains, as in Brooks et al."""
     weights = rng.random(len(_SONY_XYZ_TO_CAM))
     xyz_to_cam = sum(w * m for w, m in zip(weights, _SONY_XYZ_TO_CAM)) / weights.sum()
+    return CameraParams(_rgb_to_cam(xyz_to_cam), float(rng.uniform(1.9, 2.4)), float(rng.uniform(1.5, 1.9)))
+
+
+def _rgb_to_cam(xyz_to_cam: np.ndarray) -> np.ndarray:
+    """sRGB-linear to camera matrix, rows normalised to 1 so white stays white."""
     rgb_to_cam = xyz_to_cam @ _RGB_TO_XYZ
-    rgb_to_cam = rgb_to_cam / rgb_to_cam.sum(axis=1, keepdims=True)
-    return CameraParams(rgb_to_cam.astype(np.float32), float(rng.uniform(1.9, 2.4)), float(rng.uniform(1.5, 1.9)))
+    return (rgb_to_cam / rgb_to_cam.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def unprocess(srgb: np.ndarray, camera: CameraParams) -> np.ndarray:
@@ -57,9 +61,7 @@ def unprocess(srgb: np.ndarray, camera: CameraParams) -> np.ndarray:
 
 def sony_a7s_camera() -> CameraParams:
     """One fixed camera: the ILCE-7S colour matrix (the SID Sony set's camera) and mid-range white-balance gains."""
-    rgb_to_cam = _SONY_XYZ_TO_CAM[0] @ _RGB_TO_XYZ
-    rgb_to_cam = rgb_to_cam / rgb_to_cam.sum(axis=1, keepdims=True)
-    return CameraParams(rgb_to_cam.astype(np.float32), 2.15, 1.7)
+    return CameraParams(_rgb_to_cam(_SONY_XYZ_TO_CAM[0]), 2.15, 1.7)
 
 
 @dataclass(frozen=True)
@@ -73,15 +75,19 @@ class NoiseModel:
 def random_noise(rng: np.random.Generator) -> NoiseModel:
     """Log-uniform shot noise and the read noise that goes with it (Brooks et al.'s fit, in [0, 1] units)."""
     log_shot = rng.uniform(np.log(1e-4), np.log(1.2e-2))
-    log_read = 2.18 * log_shot + 1.2 + rng.normal(0, 0.26)
-    return NoiseModel(float(np.exp(log_shot)), float(np.exp(log_read)))
+    return NoiseModel(float(np.exp(log_shot)), float(np.exp(_log_read(log_shot) + rng.normal(0, 0.26))))
+
+
+def _log_read(log_shot: float) -> float:
+    """Brooks et al.'s fit of log read-noise variance against log shot-noise gain."""
+    return 2.18 * log_shot + 1.2
 
 
 def noise_at(shot: float) -> NoiseModel:
     """The noise of one sensor setting: shot noise ``shot`` and the read noise Brooks et al.'s fit gives it."""
     if not 1e-4 <= shot <= 1.2e-2:
         raise ValueError(f"shot noise must be in Brooks et al.'s range [1e-4, 1.2e-2], got {shot}")
-    return NoiseModel(float(shot), float(np.exp(2.18 * np.log(shot) + 1.2)))
+    return NoiseModel(float(shot), float(np.exp(_log_read(np.log(shot)))))
 
 
 def low_light_pair(srgb: np.ndarray, ratio: float, rng: np.random.Generator, camera: CameraParams | None = None,
