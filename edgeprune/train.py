@@ -154,8 +154,7 @@ def load_data(task: str, data, settings: dict, scale: int = 2):
     if data is None:
         if task == "sid":
             return pairs.builtin_sid(settings["train_images"], settings["train_size"], settings["val_side"],
-                                     ratios=settings.get("ratios", pairs.SID_RATIOS),
-                                     sensor=settings.get("sensor", "random"))
+                                     **{k: settings[k] for k in ("ratios", "sensor") if k in settings})
         return pairs.builtin_sr(scale, settings["train_images"], settings["train_size"], settings["val_side"])
     if task == "sid":
         return pairs.sid_folder(data, settings["train_images"], settings["val_side"])
