@@ -131,9 +131,14 @@ def slim(model, plan_path, out_path, input_size, as_json):
 @click.option("--data", type=click.Path(), default=None, metavar="DIR",
               help="Training/validation data: a folder of HR images (EDSR) or the SID Sony layout (SID). Default: "
                    "generated dead-leaves training images, scikit-image's photos held out for validation.")
-@click.option("--method", type=click.Choice(["A", "B", "C", "D"]), default="D", show_default=True,
+@click.option("--method", type=click.Choice(["A", "B", "C", "D"]), default=None,
               help="Table 1's cumulative options: A iterative prune, B + keep layer depth, C + MAC efficiency, "
-                   "D + balanced residual groups.")
+                   "D + balanced residual groups. Default: the preset's (D; B for SID's quick preset).")
+@click.option("--importance", type=click.Choice(["magnitude", "taylor"]), default=None,
+              help="What ranks the channels: magnitude = filter norms normalised per layer (the paper's); taylor = "
+                   "the loss change a channel's removal would cause to first order, measured on training patches at "
+                   "every iteration (better for briefly trained models). Default: the preset's (magnitude; taylor "
+                   "for SID's quick preset).")
 @click.option("--target-mac", type=float, default=0.8, show_default=True,
               help="Stop once the MAC is at most this fraction of the baseline's, in (0, 1).")
 @click.option("--tolerance", "tolerance_psnr", type=float, default=0.05, show_default=True,
@@ -158,7 +163,7 @@ def slim(model, plan_path, out_path, input_size, as_json):
 @click.option("--input-size", type=InputSize(), default=None, help="With --one-shot: input size for the cost "
               "figures (HxW).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a summary.")
-def prune(model, baseline, data, method, target_mac, tolerance_psnr, tolerance_ssim, preset_name, finetune_steps,
+def prune(model, baseline, data, method, importance, target_mac, tolerance_psnr, tolerance_ssim, preset_name, finetune_steps,
           max_iterations, resume, one_shot, channel_ratio, channel_multiple, out_dir, input_size, as_json):
     """Prune whole channels of MODEL and write the physically slimmer model, its plan and a report.
 
@@ -178,6 +183,9 @@ def prune(model, baseline, data, method, target_mac, tolerance_psnr, tolerance_s
 
         if channel_ratio is None:
             raise InvalidArgumentError("--one-shot needs --channel-ratio R with 0 < R < 1")
+        if method or importance:
+            raise InvalidArgumentError("--method and --importance set the iterative loop: --one-shot ranks by L1 "
+                                       "filter norm; drop them or drop --one-shot")
         report = one_shot_prune(model, channel_ratio, out_dir, input_size, channel_multiple=channel_multiple)
         if as_json:
             click.echo(json.dumps({k: v for k, v in report.items() if k not in ("original", "pruned")} |
@@ -199,7 +207,8 @@ def prune(model, baseline, data, method, target_mac, tolerance_psnr, tolerance_s
     from edgeprune.prune_pipeline import prune_command
     from edgeprune.render import prune_summary
 
-    report = prune_command(model, out_dir, baseline=baseline, data=data, method=method, target_mac=target_mac,
+    report = prune_command(model, out_dir, baseline=baseline, data=data, method=method, importance=importance,
+                           target_mac=target_mac,
                            tolerance_psnr=tolerance_psnr, tolerance_ssim=tolerance_ssim, preset_name=preset_name,
                            resume=resume, overrides={"finetune_steps": finetune_steps,
                                                      "max_iterations": max_iterations},

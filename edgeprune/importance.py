@@ -32,6 +32,7 @@ def l1_scores(coupling: Coupling, group: ChannelGroup, ord: int = 1) -> np.ndarr
 
 
 METHODS = ("A", "B", "C", "D")
+CRITERIA = ("magnitude", "taylor")  # what a unit's importance is measured from: filter norms, or data (taylor.py)
 METHOD_OPTIONS = {  # Table 1's cumulative presets
     "A": {"keep_depth": False, "mac_efficiency": False, "balance": False},
     "B": {"keep_depth": True, "mac_efficiency": False, "balance": False},
@@ -79,8 +80,12 @@ def mac_per_unit(coupling: Coupling, report) -> dict[str, float]:
 
 
 def unit_scores(coupling: Coupling, method: str, mac_units: dict[str, float] | None = None,
-                means: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+                means: dict[str, float] | None = None,
+                rows: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Per group, each unit's score for ``method``: below the threshold means prunable.
+
+    The per-producer values are the normalised filter magnitudes (:func:`normalised_unit_norms`), or ``rows[group]``
+    when given (another criterion in the same producers x units layout, e.g. :func:`edgeprune.taylor.taylor_rows`).
 
     A/B/C: a unit scores the maximum over its coupled producers, so it is prunable only when every coupled layer finds
     it unimportant; this makes residual trunks hard to prune (the paper's observation). D balances the coupled layers
@@ -100,7 +105,7 @@ def unit_scores(coupling: Coupling, method: str, mac_units: dict[str, float] | N
     mean_mac = float(np.mean(list(per_layer.values()))) if per_layer else 1.0
     scores = {}
     for name, group in coupling.groups.items():
-        norms = normalised_unit_norms(coupling, group, means=means)
+        norms = rows[name] if rows is not None else normalised_unit_norms(coupling, group, means=means)
         score = norms.mean(axis=0) if options["balance"] else norms.max(axis=0)
         if options["mac_efficiency"]:
             score = score / (per_layer[name] / mean_mac)

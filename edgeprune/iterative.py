@@ -2,7 +2,9 @@
 
 Each iteration proposes a higher threshold (:mod:`edgeprune.threshold`) on the unit scores of
 :mod:`edgeprune.importance`, computed from the current (fine-tuned) weights and normalised by the *baseline's*
-per-layer mean filter norms, so the scale does not drift as pruned filters go to zero.
+per-layer mean filter norms, so the scale does not drift as pruned filters go to zero. With
+``importance="taylor"`` the scores are instead measured from data on the current weights at every iteration
+(:mod:`edgeprune.taylor`), for networks trained too briefly for their filter norms to mean much.
 
 The controller steps a *level* q in [0, 1): the fraction of the baseline's MAC to remove. Each iteration sets the
 magnitude threshold to the lowest score at which pruning every unit below it (on the current weights, pruned units
@@ -32,9 +34,11 @@ from edgeprune.atomic import atomic_path, write_json_atomic
 from edgeprune.cost import model_cost, predicted_cost
 from edgeprune.coupling import Coupling
 from edgeprune.errors import InvalidArgumentError
-from edgeprune.importance import METHOD_OPTIONS, METHODS, keep_for_threshold, layer_means, mac_per_unit, unit_scores
+from edgeprune.importance import (CRITERIA, METHOD_OPTIONS, METHODS, keep_for_threshold, layer_means, mac_per_unit,
+                                  unit_scores)
 from edgeprune.masking import ChannelMasks
 from edgeprune.plan import PruningPlan
+from edgeprune.taylor import taylor_importance
 from edgeprune.threshold import ThresholdPolicy, ThresholdState
 from edgeprune.train import TrainConfig, fit, plain_copy, validate
 
@@ -78,10 +82,13 @@ class LoopSettings:
     finetune: TrainConfig = field(default_factory=TrainConfig)  # the budget of one iteration
     policy: ThresholdPolicy = field(default_factory=ThresholdPolicy)
     depth_floor: float = 0.25  # option B: the fraction of every group always kept
+    importance: str = "magnitude"  # the unit scores: normalised filter norms, or "taylor" (edgeprune.taylor)
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise InvalidArgumentError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.importance not in CRITERIA:
+            raise InvalidArgumentError(f"importance must be one of {', '.join(CRITERIA)}, got {self.importance!r}")
         check_fraction("target MAC", self.target_mac)
         if not 0 < self.depth_floor <= 1:
             raise InvalidArgumentError(f"depth floor must be in (0, 1], got {self.depth_floor!r}")
@@ -90,7 +97,8 @@ class LoopSettings:
     def to_dict(self) -> dict:
         return {"method": self.method, "options": METHOD_OPTIONS[self.method], "target_mac": self.target_mac,
                 "tolerance": asdict(self.tolerance), "finetune": self.finetune.to_dict(),
-                "policy": asdict(self.policy), "depth_floor": self.depth_floor}
+                "policy": asdict(self.policy), "depth_floor": self.depth_floor,
+                "importance": self.importance}
 
 
 @dataclass
@@ -140,10 +148,10 @@ class CostOracle:
 
 def propose_keep(coupling: Coupling, settings: LoopSettings, threshold: float, current: dict[str, list[int]],
                  means: dict[str, float], mac_units: dict[str, float] | None,
-                 scores: dict[str, np.ndarray] | None = None) -> dict[str, list[int]]:
+                 scores: dict[str, np.ndarray] | None = None, rows=None) -> dict[str, list[int]]:
     """Units kept at ``threshold``: scoring at least the threshold, among those still kept (pruning is monotone)."""
     options = METHOD_OPTIONS[settings.method]
-    scores = {n: s.copy() for n, s in (scores or unit_scores(coupling, settings.method, mac_units, means)).items()}
+    scores = {n: s.copy() for n, s in (scores or unit_scores(coupling, settings.method, mac_units, means, rows)).items()}
     for name, score in scores.items():
         pruned = np.setdiff1d(np.arange(score.size), current[name])
         score[pruned] = -np.inf
@@ -152,11 +160,12 @@ def propose_keep(coupling: Coupling, settings: LoopSettings, threshold: float, c
 
 
 def threshold_for_level(coupling: Coupling, settings: LoopSettings, level: float, current: dict[str, list[int]],
-                        means: dict[str, float], mac_units, oracle: CostOracle) -> tuple[float, dict, float]:
+                        means: dict[str, float], mac_units, oracle: CostOracle,
+                        rows=None) -> tuple[float, dict, float]:
     """(threshold, kept units, MAC ratio): the lowest threshold among the current scores whose plan has a MAC of at
     most ``1 - level`` (or, if none reaches it, the highest, which leaves only the floors). Binary search: the MAC
-    falls as the threshold rises."""
-    scores = unit_scores(coupling, settings.method, mac_units, means)
+    falls as the threshold rises. ``rows``: the per-producer unit values when not the filter magnitudes."""
+    scores = unit_scores(coupling, settings.method, mac_units, means, rows)
     candidates = np.unique(np.concatenate([s[np.isin(np.arange(s.size), current[n])] for n, s in scores.items()]))
     thresholds = [*candidates.tolist(), float("inf")]
     cache = {}
@@ -227,7 +236,12 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
     while not policy.done(state.threshold):
         started = time.perf_counter()
         level = policy.propose(state.threshold)
-        threshold, keep, mac = threshold_for_level(coupling, settings, level, state.keep, means, mac_units, oracle)
+        rows = None
+        if settings.importance == "taylor":  # measured on the accepted weights, reproducibly per iteration
+            rows = taylor_importance(current, coupling, train_pool, settings.finetune.batch_size,
+                                     settings.finetune.patch, seed=state.threshold.iteration + 1)
+        threshold, keep, mac = threshold_for_level(coupling, settings, level, state.keep, means, mac_units, oracle,
+                                                   rows)
         record = {"iteration": state.threshold.iteration + 1, "level": level, "threshold": threshold,
                   "step": state.threshold.step, "mac": mac,
                   "kept_units": sum(map(len, keep.values())), "finetune_steps": 0}

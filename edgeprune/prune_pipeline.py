@@ -26,7 +26,7 @@ from edgeprune.modelio import load_model, resolve_model, save_model
 from edgeprune.plan import fingerprint
 from edgeprune.presets import preset
 from edgeprune.threshold import ThresholdPolicy
-from edgeprune.train import TrainConfig, fit, load_data, scale_of, task_of, validate
+from edgeprune.train import TrainConfig, fit, initialised_copy, load_data, scale_of, task_of, validate
 
 OUTPUT_FILES = ("pruned.keras", "plan.json", "report.json", "channels.png", "tradeoff.png")
 WORK = ".work"
@@ -68,12 +68,12 @@ def _train_baseline(resolved, train_pool, settings, key, out_dir, work, resume, 
         raise InvalidArgumentError(f"'{path}' was trained with other settings ({recorded.get('key')}): delete it "
                                    "or choose another --out")
     config = TrainConfig(steps=settings["steps"], batch_size=settings["batch_size"], patch=settings["patch"],
-                         learning_rate=settings["learning_rate"])
+                         learning_rate=settings["learning_rate"], clipnorm=settings.get("clipnorm"))
     echo(f"training the baseline: {config.steps} steps of batch {config.batch_size} ({settings['patch']}-pixel "
          "patches)")
     start = time.perf_counter()
-    model, history = fit(resolved.model, train_pool, config, workdir=work / "baseline", resume=resume,
-                         verbose=verbose)
+    model, history = fit(initialised_copy(resolved.model, config.seed), train_pool, config,
+                         workdir=work / "baseline", resume=resume, verbose=verbose)
     info = {"key": key, "config": config.to_dict(), "train_seconds": round(time.perf_counter() - start, 1),
             "final_loss": history["loss"][-1] if history["loss"] else None}
     save_model(model, path)
@@ -81,10 +81,14 @@ def _train_baseline(resolved, train_pool, settings, key, out_dir, work, resume, 
     return model, {"source": "trained here", "cached": False, **info}
 
 
-def prune_command(model, out_dir, baseline=None, data=None, method: str = "D", target_mac: float | None = 0.8,
+def prune_command(model, out_dir, baseline=None, data=None, method: str | None = None,
+                  target_mac: float | None = 0.8,
                   tolerance_psnr: float = 0.05, tolerance_ssim: float = 0.002, preset_name: str = "quick",
-                  resume: bool = False, overrides: dict | None = None, echo=None, verbose: int = 1) -> dict:
+                  resume: bool = False, overrides: dict | None = None, echo=None, verbose: int = 1,
+                  importance: str | None = None) -> dict:
     """Runs the whole pipeline and writes ``OUTPUT_FILES`` into ``out_dir``; returns the report.
+
+    ``method`` (A-D) and ``importance`` (magnitude or taylor) default to the preset's for the task.
 
     ``overrides`` replaces preset settings (e.g. ``{"finetune_steps": 20}``). ``echo(text)`` receives progress lines.
     """
@@ -103,8 +107,10 @@ def prune_command(model, out_dir, baseline=None, data=None, method: str = "D", t
     task = task_of(resolved.model)
     settings = _settings(task, preset_name, overrides)
     finetune = TrainConfig(steps=settings["finetune_steps"], batch_size=settings["batch_size"],
-                           patch=settings["patch"], learning_rate=settings["finetune_lr"])
-    loop_settings = LoopSettings(method=method, target_mac=target, tolerance=tolerance, finetune=finetune,
+                           patch=settings["patch"], learning_rate=settings["finetune_lr"],
+                           clipnorm=settings.get("clipnorm"))
+    loop_settings = LoopSettings(method=method or settings["method"], target_mac=target, tolerance=tolerance,
+                                 finetune=finetune, importance=importance or settings["importance"],
                                  policy=ThresholdPolicy(initial_step=settings["initial_step"],
                                                         min_step=settings["min_step"], grow=settings["grow"],
                                                         max_iterations=settings["max_iterations"]))
@@ -138,7 +144,7 @@ def prune_command(model, out_dir, baseline=None, data=None, method: str = "D", t
         if trained_base is None:
             key = {"model": resolved.name, "preset": preset_name, "data": str(data),
                    "train": {k: settings[k] for k in ("train_images", "train_size", "patch", "batch_size", "steps",
-                                                      "learning_rate", "ratios", "sensor") if k in settings}}
+                                                      "learning_rate", "ratios", "sensor", "clipnorm") if k in settings}}
             trained_base, base_info = _train_baseline(resolved, train_pool, settings, key, out_dir, work, resume,
                                                       echo, verbose)
         base_quality = _quality(validate(trained_base, val))

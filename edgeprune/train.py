@@ -29,12 +29,15 @@ class TrainConfig:
     learning_rate: float = 1e-4
     steps_per_epoch: int = 50
     seed: int = 0
+    clipnorm: float | None = None  # clip the global gradient norm (Adam's global_clipnorm); None: no clipping
 
     def validate(self) -> None:
         for name in ("steps", "batch_size", "patch", "steps_per_epoch"):
             integer_at_least(name, getattr(self, name))
         if not self.learning_rate > 0:
             raise InvalidArgumentError(f"learning rate must be > 0, got {self.learning_rate!r}")
+        if self.clipnorm is not None and not self.clipnorm > 0:
+            raise InvalidArgumentError(f"gradient clip norm must be > 0 or None, got {self.clipnorm!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -92,6 +95,17 @@ def plain_copy(model: keras.Model) -> keras.Model:
     return copy
 
 
+def initialised_copy(model: keras.Model, seed: int) -> keras.Model:
+    """``model``'s architecture with fresh initial weights drawn reproducibly from ``seed`` (it seeds Python's,
+    NumPy's and TensorFlow's global generators, as ``keras.utils.set_random_seed`` does): a baseline trained from a
+    reference name starts from the same weights on every run."""
+    import keras_models
+
+    keras.utils.set_random_seed(seed)
+    with keras.utils.custom_object_scope(keras_models.CUSTOM_OBJECTS):
+        return keras.models.clone_model(model)
+
+
 def fit(model: keras.Model, pool: PairSet, config: TrainConfig, strategy=None, workdir=None, resume: bool = False,
         callbacks=(), verbose: int = 1, masks=None) -> tuple[keras.Model, dict]:
     """Trains a copy of ``model`` for ``config.steps`` steps; returns it (unwrapped) and the loss history.
@@ -112,7 +126,8 @@ def fit(model: keras.Model, pool: PairSet, config: TrainConfig, strategy=None, w
 
             trained = wrap(model)
             masks.apply(trained)
-        trained.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(config)), loss="mae")
+        trained.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(config),
+                                                               global_clipnorm=config.clipnorm), loss="mae")
     steps_per_epoch, epochs = epoch_split(config.steps, config.steps_per_epoch)
     cbs = list(callbacks)
     if masks is not None:
@@ -198,12 +213,17 @@ def train_command(model, out, data=None, preset_name: str = "quick", steps=None,
         return settings[key] if value is None else value  # an explicit 0 is an error, not "use the default"
 
     config = TrainConfig(steps=given(steps, "steps"), batch_size=given(batch_size, "batch_size"),
-                         patch=given(patch, "patch"), learning_rate=settings["learning_rate"])
+                         patch=given(patch, "patch"), learning_rate=settings["learning_rate"],
+                         clipnorm=settings.get("clipnorm"))
     config.validate()
     train_pool, val = load_data(task, data, {**settings, "patch": config.patch}, scale_of(resolved.model))
     workdir = out.parent / f".{out.name}.work"
     start = time.perf_counter()
-    trained, history = fit(resolved.model, train_pool, config, workdir=workdir, resume=resume, verbose=verbose)
+    from keras_models import REFERENCE_MODELS
+
+    # a reference name starts from reproducible initial weights; a given .keras model goes on from its own
+    start_from = initialised_copy(resolved.model, config.seed) if str(model) in REFERENCE_MODELS else resolved.model
+    trained, history = fit(start_from, train_pool, config, workdir=workdir, resume=resume, verbose=verbose)
     seconds = time.perf_counter() - start
     quality = validate(trained, val)
     save_model(trained, out)

@@ -324,16 +324,21 @@ def test_train_errors(tmp_path, monkeypatch, args, message):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_prune_iterative_from_the_command_line(tmp_path):
+@pytest.mark.parametrize("args, method, importance", [
+    ([], "D", "magnitude"),  # the preset's
+    (["--method", "B", "--importance", "taylor"], "B", "taylor"),
+])
+def test_prune_iterative_from_the_command_line(tmp_path, args, method, importance):
     model = save_model(build_edsr(scale=2, num_blocks=1, num_features=8), tmp_path / "tiny.keras")
     out = tmp_path / "run"
     result = run("prune", "--model", str(model), "--finetune-steps", "2", "--max-iterations", "2",
-                 "--tolerance", "9", "--ssim-tolerance", "1", "--target-mac", "0.9", "--out", str(out))
+                 "--tolerance", "9", "--ssim-tolerance", "1", "--target-mac", "0.9", "--out", str(out), *args)
     assert result.exit_code == 0, result.output
     assert "iteration  1: level 0.100" in result.stderr
     assert "control (baseline, same steps)" in result.stdout and "target MAC 0.9 met" in result.stdout
     report = json.loads((out / "report.json").read_text())
-    assert report["pruned"]["mac_ratio"] <= 0.9 and report["settings"]["method"] == "D"
+    assert report["pruned"]["mac_ratio"] <= 0.9 and report["settings"]["method"] == method
+    assert report["settings"]["importance"] == importance
     assert report["preset"]["finetune_steps"] == 2
 
 
@@ -342,6 +347,8 @@ def test_prune_iterative_from_the_command_line(tmp_path):
     (["--channel-ratio", "0.3"], "--channel-ratio, --channel-multiple and --input-size go with --one-shot"),
     (["--finetune-steps", "0"], "steps must be an integer >= 1, got 0"),
     (["--method", "E"], "Invalid value for '--method'"),
+    (["--importance", "gradient"], "Invalid value for '--importance'"),
+    (["--one-shot", "--channel-ratio", "0.3", "--method", "B"], "--method and --importance set the iterative loop"),
     (["--data", "missing_dir"], "data folder 'missing_dir' does not exist"),
 ])
 def test_prune_iterative_errors(tmp_path, monkeypatch, args, message):

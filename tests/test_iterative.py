@@ -164,3 +164,32 @@ def test_c_ranks_by_mac_per_producer_channel():
     mean = np.mean(list(per_layer.values()))
     for name in a:
         np.testing.assert_allclose(c[name], a[name] * mean / per_layer[name], rtol=1e-6)  # float32 scores
+
+
+def test_taylor_importance_ranks_the_units_at_every_iteration_on_the_accepted_weights(tmp_path, monkeypatch):
+    model = _tiny()
+    coupling = Coupling(model)
+    rng = np.random.default_rng(0)
+    rows = {n: rng.random((len(g.producers), g.size)) + 0.5 for n, g in coupling.groups.items()}
+    calls = []
+
+    def scripted(current, coupling_, pool, batch_size, patch, seed):
+        calls.append((seed, [w.copy() for w in current.get_weights()]))
+        return rows
+
+    monkeypatch.setattr("edgeprune.iterative.taylor_importance", scripted)
+    monkeypatch.setattr("edgeprune.iterative.validate", ScriptedQuality([{"psnr": 30.0, "ssim": 0.9}] * 3))
+    settings = _settings(importance="taylor", policy=ThresholdPolicy(initial_step=0.2, min_step=0.05,
+                                                                     max_iterations=2))
+    result = prune_loop(model, _pool(), None, settings, BASE, (16, 16), tmp_path, verbose=0)
+    assert [seed for seed, _ in calls] == [1, 2]
+    np.testing.assert_array_equal(calls[0][1][0], model.get_weights()[0])  # iteration 1 scores the baseline
+    assert not np.array_equal(calls[1][1][0], model.get_weights()[0])  # iteration 2 the fine-tuned weights
+    # method A keeps exactly the units whose max over producers is at least the reported threshold
+    threshold = result.state.iterations[-1]["threshold"]
+    for name, r in rows.items():
+        assert result.plan.keep[name] == np.flatnonzero(r.max(axis=0) >= threshold).tolist() or \
+            len(result.plan.keep[name]) == 1
+    assert settings.to_dict()["importance"] == "taylor"
+    with pytest.raises(InvalidArgumentError, match="importance must be one of magnitude, taylor"):
+        _settings(importance="gradient")

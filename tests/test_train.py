@@ -42,6 +42,34 @@ def test_plain_copy_computes_the_same_and_owns_its_weights():
     assert np.any(model.layers[1].kernel.numpy() != 0)
 
 
+def test_initialised_copy_is_reproducible_per_seed_and_fresh():
+    from edgeprune.train import initialised_copy
+
+    model = build_sid(features=(4, 4, 4, 4, 4))
+    a, b, c = initialised_copy(model, 0), initialised_copy(model, 0), initialised_copy(model, 1)
+    assert [layer.name for layer in a.layers] == [layer.name for layer in model.layers]
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    assert not np.array_equal(a.layers[1].kernel.numpy(), c.layers[1].kernel.numpy())
+    assert not np.array_equal(a.layers[1].kernel.numpy(), model.layers[1].kernel.numpy())
+
+
+def test_gradient_clipping_is_validated_and_reaches_adam():
+    with pytest.raises(InvalidArgumentError, match="gradient clip norm must be > 0 or None, got 0"):
+        TrainConfig(clipnorm=0).validate()
+    # Adam divides by the gradient's scale, so a clip norm far below Adam's epsilon (1e-7) leaves steps ~1e-5 of lr:
+    # the weights stay put, while an unclipped step moves them by about lr
+    model = build_edsr(scale=2, num_blocks=1, num_features=4)
+    pool = PairSet([np.random.default_rng(0).random((8, 8, 3), dtype=np.float32)],
+                   [np.random.default_rng(1).random((16, 16, 3), dtype=np.float32)], 2)
+    moved = {}
+    for clip in (None, 1e-12):
+        trained, _ = fit(model, pool, TrainConfig(steps=1, batch_size=1, patch=8, learning_rate=1e-2, clipnorm=clip),
+                         verbose=0)
+        moved[clip] = max(float(np.abs(a - b).max()) for a, b in zip(trained.get_weights(), model.get_weights()))
+    assert moved[None] > 5e-3 and moved[1e-12] < 1e-5
+
+
 def test_epoch_split_runs_exactly_the_steps_asked():
     from edgeprune.train import epoch_split
 
