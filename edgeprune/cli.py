@@ -163,12 +163,14 @@ def slim(model, plan_path, out_path, input_size, as_json):
 @click.option("--input-size", type=InputSize(), default=None, help="With --one-shot: input size for the cost "
               "figures (HxW).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a summary.")
-def prune(model, baseline, data, method, importance, target_mac, tolerance_psnr, tolerance_ssim, preset_name, finetune_steps,
-          max_iterations, resume, one_shot, channel_ratio, channel_multiple, out_dir, input_size, as_json):
+def prune(model, baseline, data, method, importance, target_mac, tolerance_psnr, tolerance_ssim, preset_name,
+          finetune_steps, max_iterations, resume, one_shot, channel_ratio, channel_multiple, out_dir, input_size,
+          as_json):
     """Prune whole channels of MODEL and write the physically slimmer model, its plan and a report.
 
-    By default this runs the paper's iterative loop: raise an adaptive threshold on normalised filter magnitudes,
-    fine-tune the masked model, measure PSNR/SSIM on held-out images, keep the step if quality stays within the
+    By default this runs the paper's iterative loop: raise an adaptive threshold on channel importance
+    (normalised filter magnitudes, or with --importance taylor the measured first-order loss change), fine-tune
+    the masked model, measure PSNR/SSIM on held-out images, keep the step if quality stays within the
     tolerance and roll back with a smaller step if not, until --target-mac is met. It also fine-tunes the unpruned
     baseline for the same number of steps (the control), so extra training is not credited to pruning.
 

@@ -151,7 +151,8 @@ def propose_keep(coupling: Coupling, settings: LoopSettings, threshold: float, c
                  scores: dict[str, np.ndarray] | None = None, rows=None) -> dict[str, list[int]]:
     """Units kept at ``threshold``: scoring at least the threshold, among those still kept (pruning is monotone)."""
     options = METHOD_OPTIONS[settings.method]
-    scores = {n: s.copy() for n, s in (scores or unit_scores(coupling, settings.method, mac_units, means, rows)).items()}
+    scores = scores or unit_scores(coupling, settings.method, mac_units, means, rows)
+    scores = {n: s.copy() for n, s in scores.items()}
     for name, score in scores.items():
         pruned = np.setdiff1d(np.arange(score.size), current[name])
         score[pruned] = -np.inf

@@ -142,9 +142,10 @@ def prune_command(model, out_dir, baseline=None, data=None, method: str | None =
     started = time.perf_counter()
     try:
         if trained_base is None:
+            trained_with = ("train_images", "train_size", "patch", "batch_size", "steps", "learning_rate", "ratios",
+                            "sensor", "clipnorm")
             key = {"model": resolved.name, "preset": preset_name, "data": str(data),
-                   "train": {k: settings[k] for k in ("train_images", "train_size", "patch", "batch_size", "steps",
-                                                      "learning_rate", "ratios", "sensor", "clipnorm") if k in settings}}
+                   "train": {k: settings[k] for k in trained_with if k in settings}}
             trained_base, base_info = _train_baseline(resolved, train_pool, settings, key, out_dir, work, resume,
                                                       echo, verbose)
         base_quality = _quality(validate(trained_base, val))

@@ -3,6 +3,8 @@ paper's figure) and PSNR against MAC over the loop's iterations."""
 
 from pathlib import Path
 
+from edgeprune.render import method_label
+
 
 def _pyplot():
     import matplotlib
@@ -26,7 +28,7 @@ def channels_plot(report: dict, path: str | Path) -> Path:
     ax.set_xticklabels(names, rotation=90, fontsize=6)
     ax.set_ylabel("output channels")
     pruned = report["pruned"]
-    ax.set_title(f"{report['model']}, method {report['settings']['method']}: MAC {pruned['mac_ratio']:.3f}, "
+    ax.set_title(f"{report['model']}, {method_label(report['settings'])}: MAC {pruned['mac_ratio']:.3f}, "
                  f"weights {pruned['weights_ratio']:.3f} of the baseline", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -62,7 +64,7 @@ def tradeoff_plot(report: dict, path: str | Path) -> Path:
     ax.invert_xaxis()
     ax.set_xlabel("MAC (fraction of the baseline)")
     ax.set_ylabel("PSNR on the held-out images (dB)")
-    ax.set_title(f"{report['model']}, method {report['settings']['method']}", fontsize=9)
+    ax.set_title(f"{report['model']}, {method_label(report['settings'])}", fontsize=9)
     ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()

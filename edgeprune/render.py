@@ -119,6 +119,11 @@ def profile_table(profile) -> str:
               f"{100 * fit['median_abs_rel_err']:.1f}%, max {100 * fit['max_abs_rel_err']:.1f}%")
 
 
+def method_label(settings: dict) -> str:
+    """'method D, magnitude importance': how a prune report's loop ranked channels."""
+    return f"method {settings['method']}, {settings.get('importance', 'magnitude')} importance"
+
+
 def prune_summary(report: dict, out_dir) -> str:
     """What a prune run achieved, for people: cost before/after, quality of baseline, pruned model and control."""
     base, pruned, control = report["baseline"], report["pruned"], report["control"]
@@ -128,7 +133,7 @@ def prune_summary(report: dict, out_dir) -> str:
             ["control (baseline, same steps)", f"{control['psnr']:.3f}", f"{control['ssim']:.4f}", "1.000",
              str(control["steps"])]]
     accepted = sum(r["accepted"] for r in report["iterations"])
-    lines = [f"{report['model']}: method {report['settings']['method']}, {len(report['iterations'])} iterations "
+    lines = [f"{report['model']}: {method_label(report['settings'])}, {len(report['iterations'])} iterations "
              f"({accepted} accepted), {report['seconds']:.0f} s; cost at input "
              f"{'x'.join(map(str, report['input_size']))}",
              before_after(base["totals"], pruned["totals"]), "",

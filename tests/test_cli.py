@@ -339,6 +339,7 @@ def test_prune_iterative_from_the_command_line(tmp_path, args, method, importanc
     report = json.loads((out / "report.json").read_text())
     assert report["pruned"]["mac_ratio"] <= 0.9 and report["settings"]["method"] == method
     assert report["settings"]["importance"] == importance
+    assert f"method {method}, {importance} importance" in result.stdout
     assert report["preset"]["finetune_steps"] == 2
 
 
