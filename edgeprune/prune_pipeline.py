@@ -109,8 +109,10 @@ def prune_command(model, out_dir, baseline=None, data=None, method: str | None =
     finetune = TrainConfig(steps=settings["finetune_steps"], batch_size=settings["batch_size"],
                            patch=settings["patch"], learning_rate=settings["finetune_lr"],
                            clipnorm=settings.get("clipnorm"))
-    loop_settings = LoopSettings(method=method or settings["method"], target_mac=target, tolerance=tolerance,
-                                 finetune=finetune, importance=importance or settings["importance"],
+    method = settings["method"] if method is None else method
+    importance = settings["importance"] if importance is None else importance
+    loop_settings = LoopSettings(method=method, target_mac=target, tolerance=tolerance, finetune=finetune,
+                                 importance=importance,
                                  policy=ThresholdPolicy(initial_step=settings["initial_step"],
                                                         min_step=settings["min_step"], grow=settings["grow"],
                                                         max_iterations=settings["max_iterations"]))
@@ -144,7 +146,7 @@ def prune_command(model, out_dir, baseline=None, data=None, method: str | None =
         if trained_base is None:
             trained_with = ("train_images", "train_size", "patch", "batch_size", "steps", "learning_rate", "ratios",
                             "sensor", "clipnorm")
-            key = {"model": resolved.name, "preset": preset_name, "data": str(data),
+            key = {"model": resolved.name, "preset": preset_name, "data": str(data), "init_seed": TrainConfig.seed,
                    "train": {k: settings[k] for k in trained_with if k in settings}}
             trained_base, base_info = _train_baseline(resolved, train_pool, settings, key, out_dir, work, resume,
                                                       echo, verbose)

@@ -29,7 +29,8 @@ BATCHES = 16  # batches of training patches the scores are averaged over
 def channel_taylor(model: keras.Model, layer_names, batches) -> dict[str, np.ndarray]:
     """Per named layer of ``model`` (single-output layers of a functional model), per output channel: the mean over
     the examples of ``batches`` ((input, target) arrays) of ``|mean over positions of a * dL/da|``, where ``a`` is
-    the layer's output and ``L`` the mean absolute error of the model's output."""
+    the layer's output and ``L`` the mean absolute error of the model's (first) output over the batch, so the
+    absolute scale shrinks with the batch size; only the ratios within a layer are used."""
     names = list(layer_names)
     probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names] + [model.outputs[0]])
     sums = {n: 0.0 for n in names}
@@ -39,7 +40,8 @@ def channel_taylor(model: keras.Model, layer_names, batches) -> dict[str, np.nda
         with tf.GradientTape() as tape:
             outputs = probe(x, training=False)
             loss = tf.reduce_mean(tf.abs(outputs[-1] - y))
-        grads = tape.gradient(loss, outputs[:-1])
+        # a layer that does not reach the first output (another head) does not change this loss: score 0
+        grads = tape.gradient(loss, outputs[:-1], unconnected_gradients=tf.UnconnectedGradients.ZERO)
         for name, a, g in zip(names, outputs[:-1], grads):
             axes = tuple(range(1, len(a.shape) - 1))
             sums[name] = sums[name] + tf.reduce_sum(tf.abs(tf.reduce_mean(a * g, axis=axes)), axis=0).numpy()

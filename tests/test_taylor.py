@@ -8,6 +8,7 @@ import pytest
 from edgeprune.backend import keras
 from edgeprune.coupling import Coupling
 from edgeprune.data.pairs import PairSet
+from edgeprune.graph import TensorRef
 from edgeprune.importance import normalised_unit_norms, unit_scores
 from edgeprune.taylor import channel_taylor, normalised, taylor_importance, taylor_rows
 from keras_models import build_edsr
@@ -93,3 +94,12 @@ def test_rows_have_the_magnitude_layout_and_the_measurement_is_reproducible():
     direct = taylor_rows(coupling, values)[trunk]
     for row, producer in zip(direct, coupling.groups[trunk].producers):
         np.testing.assert_allclose(row, normalised(values[producer]))
+    # the upsampler's depth-to-space group: a unit owns 4 channels, and scores their mean
+    shuffle = next(n for n, g in coupling.groups.items()
+                   if g.channels_per_unit(TensorRef(coupling.graph.node(g.producers[0]).id, 0)) == 4)
+    producer = coupling.groups[shuffle].producers[0]
+    owned = coupling.groups[shuffle].index_maps[TensorRef(coupling.graph.node(producer).id, 0)]
+    rows_all = taylor_rows(coupling, values)[shuffle][0]
+    for unit, channels in enumerate(owned):
+        assert len(channels) == 4
+        np.testing.assert_allclose(rows_all[unit], normalised(values[producer])[channels].mean())

@@ -170,3 +170,31 @@ def test_train_command_on_a_folder_writes_model_and_report(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["baseline.keras", "baseline.keras.json"]
     with pytest.raises(InvalidArgumentError, match="is not in the SID Sony layout"):
         train_command("sid", tmp_path / "s.keras", data=tmp_path / "data", steps=1)
+
+
+def test_train_starts_a_reference_from_seed_0_and_a_keras_file_from_its_own_weights(tmp_path, monkeypatch):
+    from edgeprune.modelio import resolve_model, save_model
+    from edgeprune.train import initialised_copy
+
+    class Stop(Exception):
+        pass
+
+    started = []
+
+    def capture(model, *args, **kwargs):
+        started.append(model.get_weights())
+        raise Stop
+
+    monkeypatch.setattr("edgeprune.train.fit", capture)
+    own = build_edsr(scale=2, num_blocks=1, num_features=4)
+    path = save_model(own, tmp_path / "own.keras")
+    with pytest.raises(Stop):
+        train_command(str(path), tmp_path / "a.keras")
+    with pytest.raises(Stop):
+        train_command("edsr", tmp_path / "b.keras")
+    for a, b in zip(started[0], own.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    expected = initialised_copy(resolve_model("edsr").model, 0).get_weights()
+    for a, b in zip(started[1], expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not (tmp_path / "a.keras").exists() and not (tmp_path / "b.keras").exists()
