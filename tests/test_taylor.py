@@ -103,3 +103,15 @@ def test_rows_have_the_magnitude_layout_and_the_measurement_is_reproducible():
     for unit, channels in enumerate(owned):
         assert len(channels) == 4
         np.testing.assert_allclose(rows_all[unit], normalised(values[producer])[channels].mean())
+
+
+def test_a_layer_that_does_not_reach_the_scored_output_scores_zero():
+    keras.utils.set_random_seed(2)
+    x = keras.Input((8, 8, 3))
+    a = keras.layers.Conv2D(4, 3, padding="same", name="a")(x)
+    side = keras.layers.Conv2D(2, 3, padding="same", name="side")(x)  # feeds only the second output
+    model = keras.Model(x, [keras.layers.Conv2D(3, 1, name="out")(a), side])
+    rng = np.random.default_rng(2)
+    scores = channel_taylor(model, ["a", "side"], [(rng.random((1, 8, 8, 3), dtype=np.float32),
+                                                    rng.random((1, 8, 8, 3), dtype=np.float32))])
+    assert (scores["a"] > 0).all() and not scores["side"].any()
