@@ -7,8 +7,8 @@ per-layer mean filter norms, so the scale does not drift as pruned filters go to
 (:mod:`edgeprune.taylor`), for networks trained too briefly for their filter norms to mean much.
 
 The controller steps a *level* q in [0, 1): the fraction of the baseline's MAC to remove. Each iteration sets the
-magnitude threshold to the lowest score at which pruning every unit below it (on the current weights, pruned units
-staying pruned) brings the predicted MAC to at most 1 - q. So the threshold is a magnitude threshold, but its steps
+importance threshold to the lowest score at which pruning every unit below it (on the current weights, pruned units
+staying pruned) brings the predicted MAC to at most 1 - q. So the threshold is an importance threshold, but its steps
 adapt to how spread the magnitudes are: a briefly trained network has normalised filter norms within a few percent
 of 1, where fixed steps in norm prune nothing for a while and then most of the network at once (measured on the quick
 EDSR baseline with method D: unit scores run from 0.50 to 1.06, and the threshold 1.0085 already takes the MAC to
@@ -148,11 +148,10 @@ class CostOracle:
 
 def propose_keep(coupling: Coupling, settings: LoopSettings, threshold: float, current: dict[str, list[int]],
                  means: dict[str, float], mac_units: dict[str, float] | None,
-                 scores: dict[str, np.ndarray] | None = None, rows=None) -> dict[str, list[int]]:
+                 scores: dict[str, np.ndarray] | None = None) -> dict[str, list[int]]:
     """Units kept at ``threshold``: scoring at least the threshold, among those still kept (pruning is monotone)."""
     options = METHOD_OPTIONS[settings.method]
-    scores = scores or unit_scores(coupling, settings.method, mac_units, means, rows)
-    scores = {n: s.copy() for n, s in scores.items()}
+    scores = {n: s.copy() for n, s in (scores or unit_scores(coupling, settings.method, mac_units, means)).items()}
     for name, score in scores.items():
         pruned = np.setdiff1d(np.arange(score.size), current[name])
         score[pruned] = -np.inf
