@@ -85,12 +85,17 @@ def patch_dataset(pool: PairSet, config: TrainConfig, global_batch: int) -> tf.d
     return tf.data.Dataset.from_generator(batches, output_signature=spec).prefetch(2)
 
 
-def plain_copy(model: keras.Model) -> keras.Model:
-    """An independent copy of ``model`` (same architecture, copied weights) that knows our custom layers."""
+def _clone(model: keras.Model) -> keras.Model:
+    """``model``'s architecture with freshly initialised weights; knows our custom layers."""
     import keras_models
 
     with keras.utils.custom_object_scope(keras_models.CUSTOM_OBJECTS):
-        copy = keras.models.clone_model(model)
+        return keras.models.clone_model(model)
+
+
+def plain_copy(model: keras.Model) -> keras.Model:
+    """An independent copy of ``model`` (same architecture, copied weights) that knows our custom layers."""
+    copy = _clone(model)
     copy.set_weights(model.get_weights())
     return copy
 
@@ -99,11 +104,8 @@ def initialised_copy(model: keras.Model, seed: int) -> keras.Model:
     """``model``'s architecture with fresh initial weights drawn reproducibly from ``seed`` (it seeds Python's,
     NumPy's and TensorFlow's global generators, as ``keras.utils.set_random_seed`` does): a baseline trained from a
     reference name starts from the same weights on every run."""
-    import keras_models
-
     keras.utils.set_random_seed(seed)
-    with keras.utils.custom_object_scope(keras_models.CUSTOM_OBJECTS):
-        return keras.models.clone_model(model)
+    return _clone(model)
 
 
 def fit(model: keras.Model, pool: PairSet, config: TrainConfig, strategy=None, workdir=None, resume: bool = False,
@@ -126,8 +128,8 @@ def fit(model: keras.Model, pool: PairSet, config: TrainConfig, strategy=None, w
 
             trained = wrap(model)
             masks.apply(trained)
-        trained.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(config),
-                                                               global_clipnorm=config.clipnorm), loss="mae")
+        optimizer = keras.optimizers.Adam(learning_rate_schedule(config), global_clipnorm=config.clipnorm)
+        trained.compile(optimizer=optimizer, loss="mae")
     steps_per_epoch, epochs = epoch_split(config.steps, config.steps_per_epoch)
     cbs = list(callbacks)
     if masks is not None:
