@@ -1,6 +1,6 @@
 """edgeprune: architecture-aware structured pruning of image-quality CNNs for phones.
 
-The public API re-exports the library functions; importing it selects tf_keras (see :mod:`edgeprune.backend`).
+The public API re-exports the library functions; importing it selects tf_keras (see :mod:`edgeprune.runtime`).
 """
 
 __version__ = "0.1.0"
@@ -12,10 +12,10 @@ from edgeprune.errors import (  # noqa: E402
 
 def __getattr__(name):  # lazy: `import edgeprune` stays light until TensorFlow is needed
     if name in ("analyze",):
-        from edgeprune.analyze import analyze
+        from edgeprune.commands.analyze import analyze
         return analyze
     if name in ("model_cost", "CostReport"):
-        from edgeprune import cost
+        from edgeprune.graph import cost
         return getattr(cost, name)
     if name in ("load_model", "save_model"):
         from edgeprune import modelio

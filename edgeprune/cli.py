@@ -80,13 +80,13 @@ def analyze(model, input_size, dtype, as_json, all_layers, latency_profile):
     MODEL is a reference name (edsr, edsr_x3, edsr_x4, sid) or a path to a .keras file. Totals follow the paper's
     Table 1 convention (conv layers only, bias excluded); 'totals_all_layers' counts every layer.
     """
-    from edgeprune.analyze import analyze as run_analyze
-    from edgeprune.render import cost_table
+    from edgeprune.commands.analyze import analyze as run_analyze
+    from edgeprune.commands.render import cost_table
 
     report = run_analyze(model, input_size, dtype)
     latency = None
     if latency_profile:
-        from edgeprune.latency import LatencyProfile, predict_report
+        from edgeprune.deploy.latency import LatencyProfile, predict_report
 
         latency = predict_report(LatencyProfile.load(latency_profile), report)
     if as_json:
@@ -94,7 +94,7 @@ def analyze(model, input_size, dtype, as_json, all_layers, latency_profile):
         return
     click.echo(cost_table(report, all_layers=all_layers))
     if latency:
-        from edgeprune.render import latency_table
+        from edgeprune.commands.render import latency_table
 
         click.echo("")
         click.echo(latency_table(latency, all_layers=all_layers))
@@ -111,8 +111,8 @@ def slim(model, plan_path, out_path, input_size, as_json):
 
     MODEL must be the model the plan was made for (a reference name or a .keras path), not an already slim one.
     """
-    from edgeprune.render import before_after
-    from edgeprune.surgery import slim_file
+    from edgeprune.commands.render import before_after
+    from edgeprune.prune.surgery import slim_file
 
     summary = slim_file(model, plan_path, out_path, input_size)
     if as_json:
@@ -178,10 +178,10 @@ def prune(model, baseline, data, method, importance, target_mac, tolerance_psnr,
     consistent). Progress goes to stderr; the summary (or --json) to stdout.
     """
     from edgeprune.errors import InvalidArgumentError
-    from edgeprune.render import before_after
+    from edgeprune.commands.render import before_after
 
     if one_shot:
-        from edgeprune.oneshot import one_shot_prune
+        from edgeprune.prune.oneshot import one_shot_prune
 
         if channel_ratio is None:
             raise InvalidArgumentError("--one-shot needs --channel-ratio R with 0 < R < 1")
@@ -206,8 +206,8 @@ def prune(model, baseline, data, method, importance, target_mac, tolerance_psnr,
         return
     if channel_ratio is not None or channel_multiple != 1 or input_size is not None:
         raise InvalidArgumentError("--channel-ratio, --channel-multiple and --input-size go with --one-shot")
-    from edgeprune.prune_pipeline import prune_command
-    from edgeprune.render import prune_summary
+    from edgeprune.prune.pipeline import prune_command
+    from edgeprune.commands.render import prune_summary
 
     report = prune_command(model, out_dir, baseline=baseline, data=data, method=method, importance=importance,
                            target_mac=target_mac,
@@ -241,8 +241,8 @@ def export(model, to_tflite, out_path, input_size, quantize, calib_data, as_json
     counts the ops (Flex ops are refused) and checks that the flatbuffer's conv weights, MAC and conv tensor
     shapes equal the cost model's. A failed check writes nothing.
     """
-    from edgeprune.export import export_tflite
-    from edgeprune.render import table
+    from edgeprune.deploy.export import export_tflite
+    from edgeprune.commands.render import table
 
     result = export_tflite(model, out_path, input_size, quantize, calib_data)
     if as_json:
@@ -297,8 +297,8 @@ def bench(model_paths, host, device, parse_log, num_threads, warmup_runs, num_ru
     Reports init time, first inference, warm-up average, inference avg/std/min/max/median/p5/p95 (us), memory and,
     on a device, how many nodes each delegate took (a silent CPU fallback is reported as a warning).
     """
-    from edgeprune.bench.runner import run_bench
-    from edgeprune.render import bench_table
+    from edgeprune.deploy.bench.runner import run_bench
+    from edgeprune.commands.render import bench_table
 
     results = run_bench(model_paths, host=host, device=device, parse_log=parse_log, num_threads=num_threads,
                         warmup_runs=warmup_runs, num_runs=num_runs, max_secs=max_secs,
@@ -332,7 +332,7 @@ def calibrate(host, out_path, models, input_size, num_threads, runs, only_given_
     Use the profile with 'edgeprune analyze --latency-profile' and 'edgeprune bench --latency-profile'.
     """
     from edgeprune.errors import InvalidArgumentError
-    from edgeprune.latency import calibrate_command
+    from edgeprune.deploy.latency import calibrate_command
 
     if not host:
         raise InvalidArgumentError("choose what to calibrate: --host (device calibration is not available in this "
@@ -344,7 +344,7 @@ def calibrate(host, out_path, models, input_size, num_threads, runs, only_given_
 
         profile = calibrate_command(out_path, list(models), input_size, num_threads, runs, progress,
                                     include_references=not only_given_models)
-    from edgeprune.render import profile_table
+    from edgeprune.commands.render import profile_table
 
     click.echo(profile_table(profile))
     click.echo(f"wrote {out_path}")
@@ -361,7 +361,7 @@ def report(results, out_dir, latency_profile):
     RESULT.json files come from 'edgeprune bench ... --json' (one result or a list). Writes a table
     (report.md, report.json) and plots of measured latency against conv MAC and against conv BW.
     """
-    from edgeprune.bench.report import build_report
+    from edgeprune.deploy.bench.report import build_report
 
     rep = build_report(results, out_dir, latency_profile)
     click.echo(rep["table"])
@@ -388,7 +388,7 @@ def train(model, data, out_path, preset_name, steps, batch_size, patch, resume):
     Uses every GPU (MirroredStrategy) or several hosts (MultiWorkerMirroredStrategy via TF_CONFIG) when present.
     Reports validation PSNR/SSIM on held-out images.
     """
-    from edgeprune.train import train_command
+    from edgeprune.train.fit import train_command
 
     report = train_command(model, out_path, data, preset_name, steps, batch_size, patch, resume)
     v = report["validation"]

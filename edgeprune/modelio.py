@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeprune.atomic import atomic_path
-from edgeprune.backend import keras
+from edgeprune.runtime import keras
 from edgeprune.errors import ModelLoadError, UnsupportedModelError
 
 MODEL_SUFFIXES = (".keras", ".h5")

@@ -15,7 +15,7 @@ body_conv, body_add, up{s}_conv, up{s}_shuffle, tail, add_mean``.
 
 from collections.abc import Sequence
 
-from edgeprune.backend import keras
+from edgeprune.runtime import keras
 from edgeprune.errors import InvalidArgumentError
 from keras_models import _validate
 from keras_models.layers import DepthToSpace, MeanShift, ResidualScale

@@ -6,7 +6,7 @@ restores them once :mod:`keras_models` is imported.
 
 from collections.abc import Sequence
 
-from edgeprune.backend import keras, tf
+from edgeprune.runtime import keras, tf
 
 _PACKAGE = "edgeprune"
 

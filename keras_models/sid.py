@@ -13,7 +13,7 @@ The spatial input size must be a multiple of 16 (four poolings), since the skips
 
 from collections.abc import Sequence
 
-from edgeprune.backend import keras
+from edgeprune.runtime import keras
 from edgeprune.errors import InvalidArgumentError
 from keras_models import _validate
 from keras_models.layers import DepthToSpace

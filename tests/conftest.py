@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edgeprune.backend import keras, tf
+from edgeprune.runtime import keras, tf
 
 
 @pytest.fixture(autouse=True)

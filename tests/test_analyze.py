@@ -1,6 +1,6 @@
 import pytest
 
-from edgeprune.analyze import analyze
+from edgeprune.commands.analyze import analyze
 from edgeprune.errors import InvalidArgumentError, ShapeError
 from edgeprune.modelio import save_model
 from keras_models import build_edsr

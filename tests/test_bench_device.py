@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from edgeprune.bench.adb import Adb, DeviceError, find_adb, shell_command
-from edgeprune.bench.device import (DeviceOptions, bench_device, check_binary_abi, elf_machine,
+from edgeprune.deploy.bench.adb import Adb, DeviceError, find_adb, shell_command
+from edgeprune.deploy.bench.device import (DeviceOptions, bench_device, check_binary_abi, elf_machine,
                                     parse_simpleperf_stat)
 from edgeprune.errors import InvalidArgumentError
-from edgeprune.export import convert, fixed_shape_model
+from edgeprune.deploy.export import convert, fixed_shape_model
 from keras_models import build_edsr
 
 FAKES = Path(__file__).parent / "fakes"

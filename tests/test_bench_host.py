@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from edgeprune.bench.host import bench_host, interleaved_latency
-from edgeprune.bench.result import SCHEMA, timing_stats
+from edgeprune.deploy.bench.host import bench_host, interleaved_latency
+from edgeprune.deploy.bench.result import SCHEMA, timing_stats
 from edgeprune.errors import InvalidArgumentError
-from edgeprune.export import convert, fixed_shape_model
+from edgeprune.deploy.export import convert, fixed_shape_model
 from keras_models import build_edsr
 
 DEVICE_KEYS = {"runs", "avg_us", "std_us", "min_us", "max_us", "median_us", "p95_us", "init_us", "first_us",

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgeprune.bench.parse import BenchmarkParseError, parse_benchmark_output
+from edgeprune.deploy.bench.parse import BenchmarkParseError, parse_benchmark_output
 
 DATA = Path(__file__).parent / "data" / "benchmark_model"
 FAKE_RUN = Path(__file__).parent / "fakes" / "device_run_output.txt"

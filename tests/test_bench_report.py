@@ -2,12 +2,12 @@ import json
 
 import pytest
 
-from edgeprune.bench.host import bench_host
-from edgeprune.bench.parse import parse_benchmark_output
-from edgeprune.bench.report import analytic_cost, build_report
-from edgeprune.cost import model_cost
+from edgeprune.deploy.bench.host import bench_host
+from edgeprune.deploy.bench.parse import parse_benchmark_output
+from edgeprune.deploy.bench.report import analytic_cost, build_report
+from edgeprune.graph.cost import model_cost
 from edgeprune.errors import InvalidArgumentError
-from edgeprune.export import convert, fixed_shape_model
+from edgeprune.deploy.export import convert, fixed_shape_model
 from keras_models import build_edsr
 from test_bench_parse import FAKE_RUN
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edgeprune.backend import keras
+from edgeprune.runtime import keras
 from edgeprune.cli import cli
 from edgeprune.modelio import save_model
 from keras_models import build_edsr
@@ -220,7 +220,7 @@ def test_export_and_bench_host_from_the_command_line(tmp_path):
 def test_export_and_bench_errors(tmp_path, args_of, message):
     (tmp_path / "notes.keras").write_text("not a model")
     save_model(build_edsr(num_blocks=1, num_features=2), tmp_path / "dyn.keras")
-    from edgeprune.export import convert, fixed_shape_model
+    from edgeprune.deploy.export import convert, fixed_shape_model
 
     content = convert(fixed_shape_model(build_edsr(num_blocks=1, num_features=2), (8, 8)))
     (tmp_path / "truncated.tflite").write_bytes(content[: len(content) // 3])
@@ -292,7 +292,7 @@ def test_bench_device_without_a_device_uses_the_real_adb(tmp_path):
 
     if not shutil.which("adb"):
         pytest.skip("adb is not installed here (.ci/run installs it)")
-    from edgeprune.export import convert, fixed_shape_model
+    from edgeprune.deploy.export import convert, fixed_shape_model
 
     model = tmp_path / "m m.tflite"
     model.write_bytes(convert(fixed_shape_model(build_edsr(num_blocks=1, num_features=2), (8, 8))))

@@ -3,8 +3,8 @@
 import pytest
 
 from conftest import single_layer_model
-from edgeprune.backend import keras
-from edgeprune.cost import model_cost
+from edgeprune.runtime import keras
+from edgeprune.graph.cost import model_cost
 from edgeprune.errors import InvalidArgumentError, ShapeError
 from keras_models import build_edsr, build_reference, build_sid
 

@@ -1,8 +1,8 @@
 import numpy as np
 
-from edgeprune.backend import keras
-from edgeprune.coupling import Coupling
-from edgeprune.graph import TensorRef
+from edgeprune.runtime import keras
+from edgeprune.graph.coupling import Coupling
+from edgeprune.graph.model_graph import TensorRef
 from keras_models import build_edsr, build_sid
 
 L = keras.layers

@@ -77,7 +77,7 @@ def test_bad_raw_inputs(tmp_path):
 
 def test_sid_folder_pairs_are_aligned_and_trainable(cr2, tmp_path):
     from edgeprune.data.pairs import sid_folder
-    from edgeprune.train import train_command
+    from edgeprune.train.fit import train_command
 
     for folder, name in (("short", "00001_00_0.1s.ARW"), ("long", "00001_00_10s.ARW"),
                          ("short", "20001_00_0.1s.ARW"), ("long", "20001_00_10s.ARW")):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edgeprune.backend import keras
+from edgeprune.runtime import keras
 from edgeprune.errors import InvalidArgumentError
 from edgeprune.modelio import load_model, save_model
 from keras_models import build_edsr, build_reference

@@ -6,13 +6,13 @@ import shutil
 import numpy as np
 import pytest
 
-from edgeprune.backend import keras, tf
-from edgeprune.cost import model_cost
+from edgeprune.runtime import keras, tf
+from edgeprune.graph.cost import model_cost
 from edgeprune.data.photos import builtin_photo_paths, photo_input
 from edgeprune.errors import ExportError, InvalidArgumentError, ShapeError
-from edgeprune.export import Tolerance, convert, export_tflite, fixed_shape_model, report_path, tensor_census, verify
+from edgeprune.deploy.export import Tolerance, convert, export_tflite, fixed_shape_model, report_path, tensor_census, verify
 from edgeprune.modelio import save_model
-from edgeprune.tflite_graph import TfliteGraph
+from edgeprune.deploy.tflite_reader import TfliteGraph
 from keras_models import build_edsr, build_sid
 from test_surgery import tiny_zoo
 

@@ -1,8 +1,8 @@
 import numpy as np
 
-from edgeprune.backend import keras
-from edgeprune.coupling import Coupling
-from edgeprune.importance import filter_norms, l1_scores
+from edgeprune.runtime import keras
+from edgeprune.graph.coupling import Coupling
+from edgeprune.prune.importance import filter_norms, l1_scores
 
 
 def test_filter_norms_per_output_channel():
@@ -45,7 +45,7 @@ def _trunk_model():
 
 
 def test_methods_score_coupled_groups_by_max_or_balanced_mean():
-    from edgeprune.importance import keep_for_threshold, unit_scores
+    from edgeprune.prune.importance import keep_for_threshold, unit_scores
 
     coupling = Coupling(_trunk_model())
     a = unit_scores(coupling, "A")["a"]
@@ -59,8 +59,8 @@ def test_methods_score_coupled_groups_by_max_or_balanced_mean():
 
 
 def test_mac_per_unit_and_mac_efficiency():
-    from edgeprune.cost import model_cost
-    from edgeprune.importance import mac_per_unit, unit_scores
+    from edgeprune.graph.cost import model_cost
+    from edgeprune.prune.importance import mac_per_unit, unit_scores
 
     model = _trunk_model()
     coupling = Coupling(model)

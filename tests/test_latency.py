@@ -2,13 +2,13 @@ import json
 
 import pytest
 
-from edgeprune.cost import model_cost
+from edgeprune.graph.cost import model_cost
 from edgeprune.errors import InvalidArgumentError
-from edgeprune.export import convert, fixed_shape_model
-from edgeprune.latency import (LatencyProfile, Roofline, calibrate_command, choose_tiles, effective_mac, fit_roofline,
+from edgeprune.deploy.export import convert, fixed_shape_model
+from edgeprune.deploy.latency import (LatencyProfile, Roofline, calibrate_command, choose_tiles, effective_mac, fit_roofline,
                                predict_report, predict_tflite, tiled_channels)
 from edgeprune.modelio import save_model
-from edgeprune.tflite_graph import TfliteGraph
+from edgeprune.deploy.tflite_reader import TfliteGraph
 from keras_models import build_edsr
 
 

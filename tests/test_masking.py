@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import tensorflow_model_optimization as tfmot
 
-from edgeprune.backend import keras
-from edgeprune.coupling import Coupling
-from edgeprune.masking import ChannelMaskCallback, ChannelMasks, NeverPrune, inner, wrap, wrappers
-from edgeprune.plan import PruningPlan
+from edgeprune.runtime import keras
+from edgeprune.graph.coupling import Coupling
+from edgeprune.prune.masking import ChannelMaskCallback, ChannelMasks, NeverPrune, inner, wrap, wrappers
+from edgeprune.prune.plan import PruningPlan
 from keras_models import build_edsr
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edgeprune.backend import keras, tf
+from edgeprune.runtime import keras, tf
 from edgeprune.modelio import load_model, save_model
 from keras_models.layers import DepthToSpace, MeanShift, ResidualScale
 

@@ -4,7 +4,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from edgeprune.backend import keras
+from edgeprune.runtime import keras
 from edgeprune.errors import ModelLoadError
 from edgeprune.modelio import load_model, resolve_model, save_model
 from keras_models import build_edsr

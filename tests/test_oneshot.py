@@ -4,8 +4,8 @@ import pytest
 
 from edgeprune.errors import InvalidArgumentError, UnsupportedModelError
 from edgeprune.modelio import load_model
-from edgeprune.oneshot import OUTPUT_FILES, one_shot_prune
-from edgeprune.backend import keras
+from edgeprune.prune.oneshot import OUTPUT_FILES, one_shot_prune
+from edgeprune.runtime import keras
 
 
 def test_edsr_at_0_3_shrinks_the_trunk_uniformly_and_matches_the_plan(tmp_path):
@@ -46,7 +46,7 @@ def test_ratio_outside_0_1_writes_nothing(tmp_path, ratio):
 
 
 def test_failure_while_writing_leaves_no_file(tmp_path, monkeypatch):
-    import edgeprune.oneshot as oneshot
+    import edgeprune.prune.oneshot as oneshot
 
     def broken(*args, **kwargs):
         raise OSError("disk full")
@@ -71,7 +71,7 @@ def test_model_with_nothing_prunable(tmp_path):
 
 
 def test_kept_count_rounds_to_hardware_multiples():
-    from edgeprune.oneshot import kept_count
+    from edgeprune.prune.oneshot import kept_count
 
     assert kept_count(64, 0.3) == 45
     assert kept_count(64, 0.3, 8) == 48 and kept_count(64, 0.2, 32) == 64 and kept_count(64, 0.5, 32) == 32

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from edgeprune.coupling import Coupling
+from edgeprune.graph.coupling import Coupling
 from edgeprune.errors import PlanError
-from edgeprune.plan import PLAN_FORMAT, PruningPlan, fingerprint
+from edgeprune.prune.plan import PLAN_FORMAT, PruningPlan, fingerprint
 from keras_models import build_edsr, build_sid
 
 

@@ -1,8 +1,8 @@
 import pytest
 
 from edgeprune.errors import InvalidArgumentError
-from edgeprune.importance import CRITERIA, METHODS
-from edgeprune.presets import PRESETS, preset
+from edgeprune.prune.importance import CRITERIA, METHODS
+from edgeprune.train.presets import PRESETS, preset
 
 
 def test_presets_cover_both_tasks_and_return_copies():

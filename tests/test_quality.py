@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from edgeprune.backend import keras
-from edgeprune.quality import crop_border, evaluate, psnr_ssim
+from edgeprune.runtime import keras
+from edgeprune.train.quality import crop_border, evaluate, psnr_ssim
 
 
 def test_psnr_of_a_known_error():

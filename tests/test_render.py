@@ -1,4 +1,4 @@
-from edgeprune.render import si, table
+from edgeprune.commands.render import si, table
 
 
 def test_si():

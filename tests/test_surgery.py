@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from edgeprune.backend import keras
-from edgeprune.cost import model_cost, predicted_cost
-from edgeprune.coupling import Coupling
-from edgeprune.masking import masked_model
+from edgeprune.runtime import keras
+from edgeprune.graph.cost import model_cost, predicted_cost
+from edgeprune.graph.coupling import Coupling
+from edgeprune.prune.masking import masked_model
 from edgeprune.modelio import load_model, save_model
-from edgeprune.plan import PruningPlan
-from edgeprune.surgery import slim
+from edgeprune.prune.plan import PruningPlan
+from edgeprune.prune.surgery import slim
 from keras_models import build_edsr, build_sid
 
 L = keras.layers

@@ -5,12 +5,12 @@ measurement is reproducible."""
 import numpy as np
 import pytest
 
-from edgeprune.backend import keras
-from edgeprune.coupling import Coupling
+from edgeprune.runtime import keras
+from edgeprune.graph.coupling import Coupling
 from edgeprune.data.pairs import PairSet
-from edgeprune.graph import TensorRef
-from edgeprune.importance import normalised_unit_norms, unit_scores
-from edgeprune.taylor import channel_taylor, normalised, taylor_importance, taylor_rows
+from edgeprune.graph.model_graph import TensorRef
+from edgeprune.prune.importance import normalised_unit_norms, unit_scores
+from edgeprune.prune.taylor import channel_taylor, normalised, taylor_importance, taylor_rows
 from keras_models import build_edsr
 
 

@@ -10,12 +10,12 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from edgeprune.bench.host import interleaved_latency
-from edgeprune.export import export_tflite
-from edgeprune.latency import LatencyProfile, predict_tflite
-from edgeprune.oneshot import one_shot_prune
+from edgeprune.deploy.bench.host import interleaved_latency
+from edgeprune.deploy.export import export_tflite
+from edgeprune.deploy.latency import LatencyProfile, predict_tflite
+from edgeprune.prune.oneshot import one_shot_prune
 from edgeprune.sizes import parse_input_size
-from edgeprune.tflite_graph import TfliteGraph
+from edgeprune.deploy.tflite_reader import TfliteGraph
 
 
 def main() -> None:

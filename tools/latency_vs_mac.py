@@ -14,17 +14,17 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from edgeprune.bench.host import interleaved_latency
-from edgeprune.coupling import Coupling
-from edgeprune.importance import l1_scores
+from edgeprune.deploy.bench.host import interleaved_latency
+from edgeprune.graph.coupling import Coupling
+from edgeprune.prune.importance import l1_scores
 from edgeprune.modelio import resolve_model
-from edgeprune.plan import PruningPlan
-from edgeprune.surgery import slim_file
-from edgeprune.export import export_tflite
-from edgeprune.latency import LatencyProfile, predict_tflite
-from edgeprune.oneshot import one_shot_prune
+from edgeprune.prune.plan import PruningPlan
+from edgeprune.prune.surgery import slim_file
+from edgeprune.deploy.export import export_tflite
+from edgeprune.deploy.latency import LatencyProfile, predict_tflite
+from edgeprune.prune.oneshot import one_shot_prune
 from edgeprune.sizes import parse_input_size
-from edgeprune.tflite_graph import TfliteGraph
+from edgeprune.deploy.tflite_reader import TfliteGraph
 
 
 def main() -> None:

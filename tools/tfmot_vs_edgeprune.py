@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import tensorflow_model_optimization as tfmot
 
-from edgeprune.backend import keras
-from edgeprune.bench.host import interleaved_latency
-from edgeprune.export import export_tflite
-from edgeprune.latency import LatencyProfile, predict_tflite
+from edgeprune.runtime import keras
+from edgeprune.deploy.bench.host import interleaved_latency
+from edgeprune.deploy.export import export_tflite
+from edgeprune.deploy.latency import LatencyProfile, predict_tflite
 from edgeprune.modelio import resolve_model
-from edgeprune.oneshot import one_shot_prune
+from edgeprune.prune.oneshot import one_shot_prune
 from edgeprune.sizes import parse_input_size
-from edgeprune.tflite_graph import TfliteGraph
+from edgeprune.deploy.tflite_reader import TfliteGraph
 
 
 def tfmot_sparse(model: keras.Model, sparsity: float) -> keras.Model:

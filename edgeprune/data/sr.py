@@ -4,7 +4,7 @@ A user folder follows DIV2K: HR images (PNG/JPEG/...) either in ``train/`` and `
 subfolders, or all together, in which case every 10th file (sorted by name) is held out for validation. Unreadable
 files and images smaller than a training patch are skipped with a warning and counted; a folder with no usable image
 is an error. Training uses random patches with flips and 90-degree rotations; validation uses whole images (the
-border of ``scale`` pixels is cropped when PSNR/SSIM are measured, see :mod:`edgeprune.quality`).
+border of ``scale`` pixels is cropped when PSNR/SSIM are measured, see :mod:`edgeprune.train.quality`).
 """
 
 import logging
@@ -87,7 +87,7 @@ def load_folder(root, patch: int) -> tuple[ImageSet, ImageSet]:
 
 def downscale(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """(LR, HR) in [0, 1]: HR cropped to a multiple of ``scale``, LR by bicubic resizing with antialiasing."""
-    from edgeprune.backend import tf
+    from edgeprune.runtime import tf
 
     hr = np.asarray(hr)
     hr = hr.astype(np.float32) / 255.0 if np.issubdtype(hr.dtype, np.integer) else hr.astype(np.float32)

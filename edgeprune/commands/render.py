@@ -1,0 +1,145 @@
+"""Plain-text tables for people (the JSON outputs are for machines)."""
+
+from collections.abc import Sequence
+
+_SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
+
+
+def si(value: float) -> str:
+    """4 significant digits with an SI suffix: 1428061363200 -> '1.428T'."""
+    for scale, suffix in _SI:
+        if abs(value) >= scale:
+            return f"{value / scale:.4g}{suffix}"
+    return f"{value:g}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence], align: str | None = None) -> str:
+    """A fixed-width table; ``align`` has one 'l' or 'r' per column (default: first left, rest right)."""
+    align = align or "l" + "r" * (len(headers) - 1)
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def fmt(row):
+        return "  ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align)).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([fmt(cells[0]), rule] + [fmt(r) for r in cells[1:]])
+
+
+def cost_table(report, all_layers: bool = False) -> str:
+    """Per-layer table and both totals of a :class:`edgeprune.graph.cost.CostReport`."""
+    conv_mac = report.totals.mac or 1
+    rows = []
+    for c in report.layers:
+        if not (c.costed or all_layers):
+            continue
+        out = "x".join(str(d) for d in c.output_shapes[0][1:]) if c.output_shapes else ""
+        rows.append([c.name, c.type, out, si(c.mac) if c.costed else "-", f"{100 * c.mac / conv_mac:.1f}",
+                     f"{c.weights:,}", f"{c.bias:,}", si(c.activations_in), si(c.activations_out)])
+    size = "x".join(map(str, report.input_size)) if report.input_size else "static"
+    nbytes = report.totals.bw_bytes // max(report.totals.bw_elements, 1)
+    lines = [
+        f"{report.model} at input {size}, {report.dtype} ({nbytes} bytes per element), batch 1",
+        "",
+        table(["layer", "type", "output HxWxC", "MAC", "MAC %", "weights", "bias", "act in", "act out"], rows,
+              "lllrrrrrr"),
+        "",
+    ]
+    t, a = report.totals, report.totals_all_layers
+    lines.append(table(
+        ["totals", "MAC", "weights", "bias", "activations", "BW elements", "BW bytes"],
+        [["conv layers (paper's Table 1)", f"{t.mac:,} ({si(t.mac)})", f"{t.weights:,}", f"{t.bias:,}",
+          f"{t.activations:,} ({si(t.activations)})", si(t.bw_elements), si(t.bw_bytes) + "B"],
+         ["all layers", f"{a.mac:,} ({si(a.mac)})", f"{a.weights:,}", f"{a.bias:,}",
+          f"{a.activations:,} ({si(a.activations)})", si(a.bw_elements), si(a.bw_bytes) + "B"]],
+    ))
+    lines.append("")
+    lines.append("BW = weights + activations (conv totals exclude bias, as the paper does; the all-layer BW adds bias "
+                 "and other parameters). Table 1's 'BW (MByte)' equals BW elements in millions.")
+    return "\n".join(lines)
+
+
+def before_after(original: dict, pruned: dict) -> str:
+    """A table of totals (``analyze --json`` schema) before and after pruning."""
+    rows = []
+    for key in ("mac", "weights", "activations", "bw_elements", "bw_bytes"):
+        a, b = original[key], pruned[key]
+        rows.append([key, f"{a:,}", f"{b:,}", f"{100 * b / a:.1f}%" if a else "-"])
+    return table(["conv totals", "original", "pruned", "pruned/original"], rows)
+
+
+def bench_table(results: list[dict]) -> str:
+    """Benchmark results (bench result schema), one column per model."""
+    keys = ["init_us", "first_us", "warmup_avg_us", "avg_us", "std_us", "min_us", "median_us", "p5_us", "p95_us",
+            "max_us"]
+    rows = [[k] + [f"{r[k]:,.0f}" if r.get(k) is not None else "-" for r in results] for k in keys]
+    rows.append(["runs"] + [str(r["runs"]) for r in results])
+    rows += [[k] + [f"{r[k]:.1f}" if r.get(k) is not None else "-" for r in results]
+             for k in ("mem_overall_mb", "mem_peak_rss_mb")]
+    if all("latency_model" in r for r in results):
+        rows.append(["predicted_us"] + [f"{r['latency_model']['predicted_us']:,.0f}" for r in results])
+        rows.append(["interleaved_median_us"] + [f"{r['latency_model']['interleaved_median_us']:,.0f}"
+                                                  for r in results])
+        rows.append(["prediction error"] + [f"{100 * r['latency_model']['error']:+.1f}%" for r in results])
+    first = results[0]
+    extra = [["delegated nodes"] + [f"{r['delegated_nodes']}/{r['total_nodes']}" if r.get("delegated_nodes") is not None
+                                    else "-" for r in results]]
+    if any(r.get("memory_traffic") for r in results):
+        extra.append(["DRAM bytes/inference"] + [f"{r['memory_traffic']['bytes_per_inference']:,.0f}"
+                                                 if r.get("memory_traffic") and
+                                                 r["memory_traffic"].get("bytes_per_inference") is not None else "-"
+                                                 for r in results])
+    rows += extra
+    threads = first["num_threads"] if first.get("num_threads") is not None else "?"
+    head = f"{first['target']} benchmark ({first['runner']}, {threads} thread(s)); times in us"
+    names = [r["model"].rsplit("/", 1)[-1] for r in results]
+    return head + "\n" + table(["metric"] + names, rows)
+
+
+def latency_table(latency: dict, all_layers: bool = False) -> str:
+    rows = [[l["name"], l["type"], f"{l['us']:,.0f}", f"{100 * l['us'] / latency['total_us']:.1f}"]
+            for l in latency["layers"] if all_layers or l["mac"]]
+    return (table(["layer", "type", "predicted us", "%"], rows) +
+            f"\n\npredicted total latency: {latency['total_us'] / 1e3:,.1f} ms (all layers)")
+
+
+def profile_table(profile) -> str:
+    """A latency profile: one roofline per op type."""
+    rows = [[op, f"{r['mac_per_s'] / 1e9:.1f}", f"{r['bytes_per_s'] / 1e9:.1f}", f"{r['overhead_us']:.1f}",
+             str(sum(s["op"] == op for s in profile.samples))]
+            for op, r in sorted(profile.ops.items())]
+    d = profile.default
+    rows.append(["(other ops)", f"{d['mac_per_s'] / 1e9:.1f}", f"{d['bytes_per_s'] / 1e9:.1f}",
+                 f"{d['overhead_us']:.1f}", str(len(profile.samples))])
+    fit = profile.fit
+    return (f"{profile.runner}, {profile.num_threads} thread(s); conv output channels computed in tiles of "
+            f"{profile.channel_tile} ({profile.small_channel_tile} for layers of at most that many)\n"
+            + table(["op", "GMAC/s", "GB/s", "overhead us", "samples"], rows)
+            + f"\nfit over {fit['samples']} single-layer models: median |error| "
+              f"{100 * fit['median_abs_rel_err']:.1f}%, max {100 * fit['max_abs_rel_err']:.1f}%")
+
+
+def method_label(settings: dict) -> str:
+    """'method D, magnitude importance': how a prune report's loop ranked channels."""
+    return f"method {settings['method']}, {settings.get('importance', 'magnitude')} importance"
+
+
+def prune_summary(report: dict, out_dir) -> str:
+    """What a prune run achieved, for people: cost before/after, quality of baseline, pruned model and control."""
+    base, pruned, control = report["baseline"], report["pruned"], report["control"]
+    rows = [["baseline", f"{base['psnr']:.3f}", f"{base['ssim']:.4f}", "1.000", "0"],
+            ["pruned", f"{pruned['psnr']:.3f}", f"{pruned['ssim']:.4f}", f"{pruned['mac_ratio']:.3f}",
+             str(report["finetune_steps"]["lineage"])],
+            ["control (baseline, same steps)", f"{control['psnr']:.3f}", f"{control['ssim']:.4f}", "1.000",
+             str(control["steps"])]]
+    accepted = sum(r["accepted"] for r in report["iterations"])
+    lines = [f"{report['model']}: {method_label(report['settings'])}, {len(report['iterations'])} iterations "
+             f"({accepted} accepted), {report['seconds']:.0f} s; cost at input "
+             f"{'x'.join(map(str, report['input_size']))}",
+             before_after(base["totals"], pruned["totals"]), "",
+             table(["model", "PSNR (dB)", "SSIM", "MAC", "fine-tune steps"], rows, "lrrrr"), "",
+             f"PSNR drop {pruned['psnr_drop']:+.3f} dB (tolerance {report['settings']['tolerance']['psnr']}), SSIM "
+             f"drop {pruned['ssim_drop']:+.4f}; target MAC {report['settings']['target_mac']} "
+             f"{'met' if report['target_met'] else 'NOT met'}",
+             f"wrote {out_dir}/pruned.keras, plan.json, report.json, channels.png, tradeoff.png"]
+    return "\n".join(lines)

@@ -1,0 +1,108 @@
+"""Host benchmark through LiteRT (``ai_edge_litert``) with its default XNNPACK delegate: benchmark_model's
+semantics, run in a child process that loads nothing but LiteRT."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+from edgeprune.deploy.bench.result import BenchResult, timing_stats
+from edgeprune.checks import integer_at_least
+from edgeprune.errors import EdgepruneError, InvalidArgumentError
+
+TFLITE_MAGIC = b"TFL3"
+
+
+def check_tflite_file(path) -> Path:
+    """Raises unless ``path`` is an existing, complete-looking .tflite flatbuffer."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidArgumentError(f"model file '{path}' does not exist")
+    head = path.read_bytes()[:8]
+    if len(head) < 8 or head[4:8] != TFLITE_MAGIC:
+        raise InvalidArgumentError(f"'{path}' is not a TFLite flatbuffer (no TFL3 identifier): is it truncated or "
+                                   "another format?")
+    return path
+
+
+def bench_host(model_path, num_threads: int = 1, warmup_runs: int = 1, num_runs: int = 50,
+               max_secs: float = 0.0, timeout_s: float = 3600.0) -> BenchResult:
+    """Benchmarks one .tflite file on this machine (random input data, as benchmark_model)."""
+    path = check_tflite_file(model_path)
+    for name, value in (("--num-threads", num_threads), ("--warmup-runs", warmup_runs), ("--num-runs", num_runs)):
+        integer_at_least(name, value)
+    cmd = [sys.executable, "-m", "edgeprune.deploy.bench.host_worker", str(path), str(num_threads), str(warmup_runs),
+           str(num_runs), str(max_secs)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
+    except subprocess.TimeoutExpired:
+        raise EdgepruneError(f"the benchmark of '{path}' did not finish within {timeout_s:.0f} s") from None
+    if proc.returncode != 0:
+        last = ([l for l in proc.stderr.strip().splitlines() if l.strip()][-1:] or ["no error output"])[0][:300]
+        if "not a valid Flatbuffer" in last:
+            raise InvalidArgumentError(f"'{path}' is truncated or corrupt: LiteRT cannot read it as a flatbuffer")
+        raise EdgepruneError(f"LiteRT could not run '{path}': {last}")
+    raw = json.loads(proc.stdout)
+    stats = timing_stats(raw["timings_us"])
+    return BenchResult(
+        target="host", runner=f"ai_edge_litert {version('ai-edge-litert')} (XNNPACK)", model=str(path),
+        model_size_bytes=path.stat().st_size, num_threads=num_threads, delegate="xnnpack",
+        init_us=raw["init_us"], first_us=raw["first_us"], warmup_avg_us=raw["warmup_avg_us"],
+        mem_overall_mb=(raw["hwm_kb"] - raw["rss_before_kb"]) / 1024, mem_peak_rss_mb=raw["hwm_kb"] / 1024,
+        total_nodes=raw["total_nodes"], delegate_partitions=raw["delegate_partitions"],
+        input_shapes=raw["input_shapes"], timings_us=raw["timings_us"], **stats,
+    )
+
+
+def interleaved_latency(model_paths, num_threads: int = 1, rounds: int = 5, warmup_runs: int = 1) -> dict:
+    """Median latency (us) of several models measured in one process, one run of each model per round, so load on a
+    shared machine affects all alike. Returns {path: {"median_us", "timings_us"}}."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreters = {}
+    rng = np.random.default_rng(0)
+    for p in model_paths:
+        it = Interpreter(model_path=str(check_tflite_file(p)), num_threads=num_threads)
+        it.allocate_tensors()
+        for d in it.get_input_details():
+            it.set_tensor(d["index"], rng.random(d["shape"], dtype=np.float32).astype(d["dtype"]))
+        for _ in range(warmup_runs):
+            it.invoke()
+        interpreters[str(p)] = it
+    timings = {p: [] for p in interpreters}
+    for _ in range(rounds):
+        for p, it in interpreters.items():
+            t0 = time.perf_counter()
+            it.invoke()
+            timings[p].append((time.perf_counter() - t0) * 1e6)
+    return {p: {"median_us": float(np.median(t)), "timings_us": t} for p, t in timings.items()}
+
+
+def bench_models(model_paths, num_threads: int = 1, warmup_runs: int = 1, num_runs: int = 50, max_secs: float = 0.0,
+                 latency_profile=None) -> list[dict]:
+    """Benchmarks each model (``bench_host``); with a latency profile, adds the prediction and a side-by-side
+    measurement: ``interleaved_median_us`` from runs of all models interleaved in one process."""
+    paths = [check_tflite_file(p) for p in model_paths]
+    profile = None
+    if latency_profile:
+        from edgeprune.deploy.latency import LatencyProfile
+
+        profile = LatencyProfile.load(latency_profile)
+    results = [bench_host(p, num_threads, warmup_runs, num_runs, max_secs).to_dict() for p in paths]
+    if profile:
+        from edgeprune.deploy.latency import predict_tflite
+        from edgeprune.deploy.tflite_reader import TfliteGraph
+
+        side_by_side = interleaved_latency(paths, num_threads, rounds=max(3, min(num_runs, 15)))
+        for path, result in zip(paths, results):
+            predicted = predict_tflite(profile, TfliteGraph.read(path))["total_us"]
+            measured = side_by_side[str(path)]["median_us"]
+            result["latency_model"] = {"predicted_us": predicted, "interleaved_median_us": measured,
+                                       "error": predicted / measured - 1, "profile": str(latency_profile)}
+    return results

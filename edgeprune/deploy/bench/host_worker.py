@@ -1,0 +1,61 @@
+"""Child process of the host benchmark: loads only LiteRT (no TensorFlow), so memory figures are the model's.
+
+Usage: python -m edgeprune.deploy.bench.host_worker MODEL THREADS WARMUP RUNS MAX_SECS  -> one JSON object on stdout.
+"""
+
+import json
+import sys
+import time
+
+
+def _status_kb(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def main(argv) -> None:
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    path, threads, warmup, runs, max_secs = argv[0], int(argv[1]), int(argv[2]), int(argv[3]), float(argv[4])
+    rss_before = _status_kb("VmRSS")
+    start = time.perf_counter()
+    interpreter = Interpreter(model_path=path, num_threads=threads)
+    interpreter.allocate_tensors()
+    init_us = (time.perf_counter() - start) * 1e6
+    rng = np.random.default_rng(0)
+    shapes = []
+    for detail in interpreter.get_input_details():
+        shape, dtype = detail["shape"], detail["dtype"]
+        shapes.append([int(d) for d in shape])
+        if np.issubdtype(dtype, np.floating):
+            data = rng.random(shape, dtype=np.float32).astype(dtype)
+        else:
+            info = np.iinfo(dtype)
+            data = rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
+        interpreter.set_tensor(detail["index"], data)
+
+    def once() -> float:
+        t0 = time.perf_counter()
+        interpreter.invoke()
+        return (time.perf_counter() - t0) * 1e6
+
+    warm = [once() for _ in range(max(warmup, 1))]
+    timings, budget_start = [], time.perf_counter()
+    for _ in range(runs):
+        timings.append(once())
+        if max_secs > 0 and time.perf_counter() - budget_start > max_secs:
+            break
+    ops = interpreter._get_ops_details()
+    delegates = sum(op["op_name"] == "DELEGATE" for op in ops)
+    json.dump({"init_us": init_us, "first_us": warm[0], "warmup_avg_us": sum(warm) / len(warm),
+               "timings_us": timings, "rss_before_kb": rss_before, "hwm_kb": _status_kb("VmHWM"),
+               "total_nodes": len(ops) - delegates, "delegate_partitions": delegates, "input_shapes": shapes},
+              sys.stdout)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

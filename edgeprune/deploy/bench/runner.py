@@ -1,0 +1,37 @@
+"""``edgeprune bench``: one entry point for the host, a device, or a saved benchmark_model log."""
+
+from pathlib import Path
+
+from edgeprune.errors import InvalidArgumentError
+
+
+def run_bench(model_paths, host: bool = False, device: str | None = None, parse_log=None, num_threads: int = 1,
+              warmup_runs: int = 1, num_runs: int = 50, max_secs: float = 0.0, latency_profile=None,
+              benchmark_binary=None, adb_path=None, use_gpu=False, use_nnapi=False, use_xnnpack=True,
+              op_profiling=False, big_cores=False, memory_traffic=False, timeout_s: float = 900.0) -> list[dict]:
+    modes = sum([bool(host), device is not None, parse_log is not None])
+    if modes != 1:
+        raise InvalidArgumentError("choose where to run: --host, --device [SERIAL] or --parse-log FILE (one of them)")
+    if parse_log is not None:
+        from edgeprune.deploy.bench.parse import parse_benchmark_output
+
+        path = Path(parse_log)
+        if not path.is_file():
+            raise InvalidArgumentError(f"log file '{path}' does not exist")
+        return [parse_benchmark_output(path.read_text(errors="replace"), target="log").to_dict()]
+    if not model_paths:
+        raise InvalidArgumentError("give at least one MODEL.tflite")
+    if host:
+        from edgeprune.deploy.bench.host import bench_models
+
+        return bench_models(model_paths, num_threads, warmup_runs, num_runs, max_secs, latency_profile)
+    from edgeprune.deploy.bench.adb import Adb
+    from edgeprune.deploy.bench.device import DeviceOptions, bench_device
+
+    options = DeviceOptions(num_threads=num_threads, warmup_runs=warmup_runs, num_runs=num_runs,
+                            max_secs=max_secs or 150.0, use_xnnpack=use_xnnpack, use_gpu=use_gpu,
+                            use_nnapi=use_nnapi, op_profiling=op_profiling, big_cores=big_cores,
+                            memory_traffic=memory_traffic, timeout_s=timeout_s)
+    options.validate()
+    adb = Adb(adb_path)
+    return [bench_device(p, device or None, benchmark_binary, options, adb=adb).to_dict() for p in model_paths]

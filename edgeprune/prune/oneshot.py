@@ -1,0 +1,116 @@
+"""One-shot structured pruning: remove a fraction of the units of every prunable group by L1 importance, with no
+fine-tuning, and write the slim model, its plan and a report (cost before/after, masked-vs-slim equivalence)."""
+
+import math
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from edgeprune.checks import integer_at_least
+from edgeprune.graph.cost import model_cost, predicted_cost
+from edgeprune.graph.coupling import Coupling
+from edgeprune.errors import InvalidArgumentError, UnsupportedModelError
+from edgeprune.prune.importance import l1_scores
+from edgeprune.prune.masking import masked_model
+from edgeprune.modelio import resolve_model, save_model
+from edgeprune.atomic import staged_files, write_json_atomic
+from edgeprune.prune.plan import PruningPlan
+from edgeprune.sizes import check_multiple
+from edgeprune.prune.surgery import slim
+
+OUTPUT_FILES = ("pruned.keras", "plan.json", "report.json")
+
+
+def check_ratio(ratio: float) -> float:
+    if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not 0 < ratio < 1 or math.isnan(ratio):
+        raise InvalidArgumentError(f"channel ratio must be strictly between 0 and 1, got {ratio!r}")
+    return float(ratio)
+
+
+def kept_count(size: int, ratio: float, multiple: int = 1) -> int:
+    """Units a group of ``size`` keeps: ``size - floor(ratio * size)``, rounded to the nearest multiple of
+    ``multiple`` (never below one multiple, never above ``size``; a group smaller than the multiple is kept whole)."""
+    keep = max(size - int(math.floor(ratio * size)), 1)
+    if multiple > 1:
+        if size <= multiple:
+            return size
+        keep = min(max(multiple, int(round(keep / multiple)) * multiple), size)
+    return keep
+
+
+def l1_plan(coupling: Coupling, ratio: float, model_name: str, channel_multiple: int = 1) -> PruningPlan:
+    """Each group keeps its ``kept_count`` highest-scoring units."""
+    plan = PruningPlan.keep_all(coupling, model_name)
+    for name, group in coupling.groups.items():
+        scores = l1_scores(coupling, group)
+        keep = np.sort(np.argsort(-scores, kind="stable")[: kept_count(group.size, ratio, channel_multiple)])
+        plan.keep[name] = keep.tolist()
+    return plan
+
+
+def equivalence(masked, slim_model, input_shape, seed: int = 0) -> dict:
+    x = np.random.default_rng(seed).random(input_shape, dtype=np.float32)
+    a = masked(x, training=False).numpy()
+    b = slim_model(x, training=False).numpy()
+    max_abs = float(np.abs(a - b).max())
+    return {"input_shape": list(input_shape), "max_abs_diff": max_abs,
+            "max_rel_diff": max_abs / max(float(np.abs(a).max()), 1e-12)}
+
+
+def one_shot_prune(model, channel_ratio: float, out_dir: str | os.PathLike, input_size=None,
+                   check_size=(32, 32), seed: int = 0, channel_multiple: int = 1) -> dict:
+    """Prunes ``model`` (reference name, .keras path or keras.Model) one-shot and writes ``OUTPUT_FILES`` to
+    ``out_dir``. Returns the report. On any error nothing is left in ``out_dir``."""
+    ratio = check_ratio(channel_ratio)
+    integer_at_least("channel multiple", channel_multiple)
+    resolved = resolve_model(model)
+    size = tuple(input_size) if input_size else resolved.default_input_size
+    if size is not None:
+        check_multiple(size, resolved.input_multiple, resolved.name)
+    coupling = Coupling(resolved.model)
+    if not coupling.groups:
+        why = "; ".join(coupling.frozen_reasons) or "all its channels reach a model input or output"
+        raise UnsupportedModelError(f"'{resolved.name}' has no prunable channel group ({why})")
+    plan = l1_plan(coupling, ratio, resolved.name, channel_multiple)
+    slim_model = slim(resolved.model, plan, coupling)
+    masked = masked_model(resolved.model, plan, coupling)
+    static = [d for d in resolved.model.inputs[0].shape[1:3]]
+    probe = tuple(s if s is not None else c for s, c in zip(static, check_size))
+    channels_in = resolved.model.inputs[0].shape[-1]
+    report = {
+        "model": resolved.name,
+        "method": "one-shot L1 (no fine-tuning)",
+        "channel_ratio": ratio,
+        "channel_multiple": channel_multiple,
+        "original": model_cost(resolved.model, size, name=resolved.name).to_dict(),
+        "pruned": model_cost(slim_model, size, name=resolved.name).to_dict(),
+        "equivalence": equivalence(masked, slim_model, (1, *probe, channels_in), seed),
+        "groups": {n: {"size": g.size, "kept": len(plan.kept_units(n)), "producers": list(g.producers)}
+                   for n, g in coupling.groups.items()},
+        "frozen": coupling.frozen_reasons,
+    }
+    kept = coupling.kept_channels({n: plan.kept_units(n) for n in coupling.groups})
+    predicted = predicted_cost(resolved.model, {r: len(k) for r, k in kept.items()}, size).totals.to_dict()
+    report["plan_prediction"] = {"totals": predicted,
+                                 "matches_pruned": predicted == report["pruned"]["totals"]}
+    for key in ("original", "pruned"):
+        report[key] = {k: report[key][k] for k in ("input_size", "dtype", "totals", "totals_all_layers", "layers")}
+    report["mac_ratio"] = report["pruned"]["totals"]["mac"] / report["original"]["totals"]["mac"]
+    write_outputs(Path(out_dir), slim_model, plan, report)
+    return report
+
+
+def write_outputs(out_dir: Path, slim_model, plan: PruningPlan, report: dict) -> None:
+    """Writes all three files together (all or nothing; a folder this call created is removed again on failure)."""
+    created = not out_dir.exists()
+    try:
+        with staged_files(out_dir, OUTPUT_FILES) as stage:
+            save_model(slim_model, stage / "pruned.keras")
+            plan.save(stage / "plan.json")
+            write_json_atomic(stage / "report.json", report)
+    except BaseException:
+        if created:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise

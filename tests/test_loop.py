@@ -1,0 +1,196 @@
+"""The quality-gated loop: rollback on a broken tolerance, monotone pruning, the level -> threshold mapping, the
+stopping rules, and resume after a kill without losing an accepted iteration."""
+
+import json
+
+import numpy as np
+import pytest
+
+from edgeprune.graph.coupling import Coupling
+from edgeprune.data.pairs import PairSet
+from edgeprune.errors import InvalidArgumentError
+from edgeprune.graph.model_graph import TensorRef
+from edgeprune.prune.importance import layer_means, mac_per_unit, unit_scores
+from edgeprune.graph.cost import model_cost
+from edgeprune.prune.loop import LoopSettings, Tolerance, check_fraction, load_state, propose_keep, prune_loop
+from edgeprune.prune.level import ThresholdPolicy
+from edgeprune.train.fit import TrainConfig
+from keras_models import build_edsr
+
+BASE = {"psnr": 30.0, "ssim": 0.9}
+
+
+def _tiny():
+    return build_edsr(scale=2, num_blocks=2, num_features=8)
+
+
+def _pool(count=3, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    hr = [rng.random((2 * size, 2 * size, 3), dtype=np.float32) for _ in range(count)]
+    lr = [h[::2, ::2] for h in hr]
+    return PairSet(lr, hr, 2, {"kind": "random"})
+
+
+def _settings(**kw):
+    defaults = dict(method="A", target_mac=None, finetune=TrainConfig(steps=2, batch_size=2, patch=8),
+                    policy=ThresholdPolicy(initial_step=0.2, min_step=0.05, max_iterations=3))
+    return LoopSettings(**{**defaults, **kw})
+
+
+class ScriptedQuality:
+    """Stands in for the validation measurement: returns the scripted qualities in order, and records the masked
+    model each one was asked about."""
+
+    def __init__(self, qualities):
+        self.qualities = list(qualities)
+        self.models = []
+
+    def __call__(self, model, val):
+        self.models.append(model)
+        return {**self.qualities.pop(0), "images": 1}
+
+
+def test_tolerance_and_fractions():
+    tol = Tolerance(0.05, 0.002)
+    assert tol.holds({"psnr": 29.95, "ssim": 0.898}, BASE)
+    assert not tol.holds({"psnr": 29.94, "ssim": 0.9}, BASE)
+    assert not tol.holds({"psnr": 31.0, "ssim": 0.8979}, BASE)
+    for bad in (0, 1, 1.5, -0.2, float("nan"), True, "0.5"):
+        with pytest.raises(InvalidArgumentError, match="must be strictly between 0 and 1"):
+            check_fraction("target MAC", bad)
+    with pytest.raises(InvalidArgumentError, match="PSNR tolerance must be a number >= 0"):
+        Tolerance(-0.1, 0.002)
+    with pytest.raises(InvalidArgumentError, match="method must be one of A, B, C, D"):
+        _settings(method="E")
+
+
+def test_a_step_that_breaks_the_tolerance_is_rolled_back(tmp_path, monkeypatch):
+    model = _tiny()
+    quality = ScriptedQuality([{"psnr": 30.0, "ssim": 0.9},  # level 0.2: holds
+                               {"psnr": 29.9, "ssim": 0.9},  # level 0.4: -0.1 dB breaks 0.05
+                               {"psnr": 29.97, "ssim": 0.9}])  # level 0.3 (smaller step): holds
+    monkeypatch.setattr("edgeprune.prune.loop.validate", quality)
+    records = []
+    result = prune_loop(model, _pool(), None, _settings(), BASE, (16, 16), tmp_path, progress=records.append,
+                        verbose=0)
+    assert [r["accepted"] for r in records] == [True, False, True]
+    assert [round(r["level"], 3) for r in records] == [0.2, 0.4, 0.3]
+    assert [r["step"] for r in records] == pytest.approx([0.2, 0.2, 0.1])
+    assert [r["mac"] for r in records][0] > records[2]["mac"] > records[1]["mac"]
+    # the rolled-back state was not kept: the final plan is the third proposal, which prunes less than the second
+    kept_final = sum(map(len, result.plan.keep.values()))
+    assert kept_final == records[2]["kept_units"] > records[1]["kept_units"]
+    assert result.state.lineage_steps == 4 and result.state.spent_steps == 6
+    assert result.state.quality == {"psnr": 29.97, "ssim": 0.9}
+
+
+def test_rolled_back_weights_are_discarded(tmp_path, monkeypatch):
+    model = _tiny()
+    quality = ScriptedQuality([{"psnr": 20.0, "ssim": 0.1}] * 3)  # every step breaks the tolerance
+    monkeypatch.setattr("edgeprune.prune.loop.validate", quality)
+    result = prune_loop(model, _pool(), None, _settings(), BASE, (16, 16), tmp_path, verbose=0)
+    assert not any(r["accepted"] for r in result.state.iterations)
+    for a, b in zip(result.model.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)  # still the baseline, bit for bit
+    assert all(len(k) == 8 for k in result.plan.keep.values()) and result.state.lineage_steps == 0
+    # the fine-tuned, masked candidates really were different models
+    assert not np.array_equal(quality.models[0].get_weights()[0], model.get_weights()[0])
+
+
+def test_pruning_is_monotone_and_the_threshold_is_a_baseline_quantile(tmp_path):
+    model = _tiny()
+    coupling = Coupling(model)
+    means = layer_means(coupling)
+    settings = _settings()
+    full = {n: list(range(g.size)) for n, g in coupling.groups.items()}
+    scores = np.sort(np.concatenate(list(unit_scores(coupling, "A", None, means).values())))
+    keep = propose_keep(coupling, settings, float(np.quantile(scores, 0.5)), full, means, None)
+    pruned = sum(len(full[n]) - len(keep[n]) for n in full)
+    assert abs(pruned - scores.size / 2) <= 1  # the median prunes half of the units (ties aside)
+    # a pruned unit whose filter grows back above the threshold stays pruned
+    name = next(n for n in keep if len(keep[n]) < len(full[n]))
+    gone = sorted(set(full[name]) - set(keep[name]))[0]
+    layer = model.get_layer(coupling.groups[name].producers[0])
+    kernel, *rest = layer.get_weights()
+    kernel[..., gone] *= 100
+    layer.set_weights([kernel, *rest])
+    again = propose_keep(coupling, settings, float(np.quantile(scores, 0.5)), keep, means, None)
+    assert gone not in again[name] and all(set(again[n]) <= set(keep[n]) for n in keep)
+
+
+def test_target_stops_the_loop_and_no_op_levels_cost_nothing(tmp_path, monkeypatch):
+    model = _tiny()
+    quality = ScriptedQuality([{"psnr": 30.0, "ssim": 0.9}] * 5)
+    monkeypatch.setattr("edgeprune.prune.loop.validate", quality)
+    settings = _settings(target_mac=0.9, policy=ThresholdPolicy(initial_step=0.3, min_step=0.05, max_iterations=9))
+    result = prune_loop(model, _pool(), None, settings, BASE, (16, 16), tmp_path, verbose=0)
+    assert result.state.threshold.target_met and result.state.mac <= 0.9
+    assert len(result.state.iterations) == 1 and len(quality.models) == 1
+
+
+def test_resume_after_a_kill_loses_no_accepted_iteration(tmp_path, monkeypatch):
+    model = _tiny()
+    monkeypatch.setattr("edgeprune.prune.loop.validate", ScriptedQuality([{"psnr": 30.0, "ssim": 0.9}] * 9))
+
+    def kill_after_two(record):
+        if record["iteration"] == 2:
+            raise KeyboardInterrupt
+
+    settings = _settings(policy=ThresholdPolicy(initial_step=0.2, min_step=0.05, max_iterations=4))
+    with pytest.raises(KeyboardInterrupt):
+        prune_loop(model, _pool(), None, settings, BASE, (16, 16), tmp_path, progress=kill_after_two, verbose=0)
+    saved = load_state(tmp_path)
+    assert [r["iteration"] for r in saved.iterations] == [1, 2] and saved.weights
+    checkpoint = _tiny()
+    checkpoint.load_weights(str(tmp_path / saved.weights))
+    result = prune_loop(model, _pool(), None, settings, BASE, (16, 16), tmp_path, resume=True, verbose=0)
+    assert [r["iteration"] for r in result.state.iterations] == [1, 2, 3, 4]
+    assert result.state.iterations[:2] == saved.iterations
+    assert json.loads((tmp_path / "loop.json").read_text())["threshold"]["iteration"] == 4
+    # iteration 3 pruned from the checkpointed weights, not from the baseline's: units the checkpoint had pruned
+    # stay pruned
+    assert all(set(result.plan.keep[n]) <= set(saved.keep[n]) for n in saved.keep)
+    assert not np.array_equal(checkpoint.get_weights()[0], model.get_weights()[0])
+
+
+def test_c_ranks_by_mac_per_producer_channel():
+    model = _tiny()
+    coupling = Coupling(model)
+    macs = mac_per_unit(coupling, model_cost(model, (16, 16)))
+    a = unit_scores(coupling, "A", macs)
+    c = unit_scores(coupling, "C", macs)
+    per_layer = {n: macs[n] / sum(g.channels_per_unit(TensorRef(p, 0)) for p in g.producers)
+                 for n, g in coupling.groups.items()}
+    mean = np.mean(list(per_layer.values()))
+    for name in a:
+        np.testing.assert_allclose(c[name], a[name] * mean / per_layer[name], rtol=1e-6)  # float32 scores
+
+
+def test_taylor_importance_ranks_the_units_at_every_iteration_on_the_accepted_weights(tmp_path, monkeypatch):
+    model = _tiny()
+    coupling = Coupling(model)
+    rng = np.random.default_rng(0)
+    rows = {n: rng.random((len(g.producers), g.size)) + 0.5 for n, g in coupling.groups.items()}
+    calls = []
+
+    def scripted(current, coupling_, pool, batch_size, patch, seed):
+        calls.append((seed, [w.copy() for w in current.get_weights()]))
+        return rows
+
+    monkeypatch.setattr("edgeprune.prune.loop.taylor_importance", scripted)
+    monkeypatch.setattr("edgeprune.prune.loop.validate", ScriptedQuality([{"psnr": 30.0, "ssim": 0.9}] * 3))
+    settings = _settings(importance="taylor", policy=ThresholdPolicy(initial_step=0.2, min_step=0.05,
+                                                                     max_iterations=2))
+    result = prune_loop(model, _pool(), None, settings, BASE, (16, 16), tmp_path, verbose=0)
+    assert [seed for seed, _ in calls] == [1, 2]
+    np.testing.assert_array_equal(calls[0][1][0], model.get_weights()[0])  # iteration 1 scores the baseline
+    assert not np.array_equal(calls[1][1][0], model.get_weights()[0])  # iteration 2 the fine-tuned weights
+    # method A keeps exactly the units whose max over producers is at least the reported threshold (or, when none
+    # is, the best one)
+    threshold = result.state.iterations[-1]["threshold"]
+    for name, r in rows.items():
+        expected = np.flatnonzero(r.max(axis=0) >= threshold).tolist() or [int(np.argmax(r.max(axis=0)))]
+        assert result.plan.keep[name] == expected
+    assert settings.to_dict()["importance"] == "taylor"
+    with pytest.raises(InvalidArgumentError, match="importance must be one of magnitude, taylor"):
+        _settings(importance="gradient")

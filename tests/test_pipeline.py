@@ -1,0 +1,166 @@
+"""The prune pipeline end to end on tiny models: what is written, that the saved model measures what the report
+says, the equal-budget control, the baseline cache, resume, and bad input (clear errors, nothing written)."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edgeprune.errors import InvalidArgumentError, ModelLoadError
+from edgeprune.modelio import load_model, save_model
+from edgeprune.prune.pipeline import OUTPUT_FILES, prune_command
+from edgeprune.train.fit import load_data, validate
+from keras_models import build_edsr, build_sid
+
+TINY = {"finetune_steps": 3, "train_images": 4, "train_size": 64, "val_side": 64, "batch_size": 4, "patch": 16,
+        "max_iterations": 3, "steps": 4}
+
+
+def _tiny_file(tmp_path, name="tiny.keras"):
+    return save_model(build_edsr(scale=2, num_blocks=2, num_features=8), tmp_path / name)
+
+
+def _hr_folder(folder, count=12, size=(48, 40), seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(folder / f"{i:04d}.png")
+    return folder
+
+
+def test_outputs_and_the_saved_model_measures_what_the_report_says(tmp_path):
+    out = tmp_path / "run"
+    lines = []
+    report = prune_command(str(_tiny_file(tmp_path)), out, target_mac=0.85, tolerance_psnr=5.0, tolerance_ssim=1.0,
+                           overrides=TINY, echo=lines.append, verbose=0)
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)  # the work folder is gone
+    on_disk = json.loads((out / "report.json").read_text())
+    assert on_disk["pruned"] == report["pruned"] and set(on_disk) >= {"baseline", "pruned", "control", "iterations",
+                                                                      "data"}
+    assert set(on_disk["iterations"][0]) >= {"threshold", "step", "mac", "psnr", "ssim", "accepted"}
+    assert on_disk["data"]["validation"]["kind"] == "real photos from scikit-image (held out)"
+    pruned = load_model(out / "pruned.keras")
+    _, val = load_data("edsr", None, {**TINY}, 2)
+    measured = validate(pruned, val)
+    assert measured["psnr"] == pytest.approx(report["pruned"]["psnr"], abs=1e-5)
+    assert measured["ssim"] == pytest.approx(report["pruned"]["ssim"], abs=1e-6)
+    # the masked model the loop accepted and the slim model compute the same thing
+    assert report["pruned"]["masked_psnr"] == pytest.approx(report["pruned"]["psnr"], abs=1e-4)
+    # physically slim, as the plan says, and the cost is the slim file's own
+    plan = json.loads((out / "plan.json").read_text())
+    for entry in report["layers"]:
+        assert pruned.get_layer(entry["layer"]).output.shape[-1] == entry["pruned"]
+    assert report["target_met"] and report["pruned"]["mac_ratio"] <= 0.85
+    assert sum(len(g["keep"]) for g in plan["groups"].values()) < sum(g["size"] for g in plan["groups"].values())
+    # the control had exactly the fine-tuning the pruned model's accepted history had
+    lineage = sum(r["finetune_steps"] for r in report["iterations"] if r["accepted"])
+    assert report["control"]["steps"] == report["finetune_steps"]["lineage"] == lineage > 0
+    assert any(line.startswith("iteration  1: level 0.100") for line in lines)
+    for png in ("channels.png", "tradeoff.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_reference_model_gets_a_baseline_trained_once_then_cached(tmp_path, monkeypatch):
+    from keras_models import registry
+
+    tiny = registry.ReferenceModel("tiny_edsr", "test", build_edsr, {"num_blocks": 1, "num_features": 8},
+                                   (32, 32))
+    monkeypatch.setitem(registry.REFERENCE_MODELS, "tiny_edsr", tiny)
+    out = tmp_path / "run"
+    lines = []
+    first = prune_command("tiny_edsr", out, tolerance_psnr=5.0, tolerance_ssim=1.0, overrides=TINY,
+                          echo=lines.append, verbose=0)
+    assert "training the baseline: 4 steps of batch 4 (16-pixel patches)" in lines
+    assert (out / "baseline.keras").exists() and first["baseline"]["source"] == "trained here"
+    assert first["input_size"] == [32, 32]
+    lines.clear()
+    second = prune_command("tiny_edsr", out, tolerance_psnr=5.0, tolerance_ssim=1.0, overrides=TINY,
+                           echo=lines.append, verbose=0)
+    assert any(line.startswith("using the cached baseline") for line in lines)
+    assert second["baseline"]["psnr"] == first["baseline"]["psnr"]
+    with pytest.raises(InvalidArgumentError, match="was trained with other settings"):
+        prune_command("tiny_edsr", out, overrides={**TINY, "steps": 5}, verbose=0)
+
+
+def test_resume_continues_an_interrupted_run(tmp_path):
+    out = tmp_path / "run"
+    model = str(_tiny_file(tmp_path))
+    kwargs = dict(target_mac=0.5, tolerance_psnr=5.0, tolerance_ssim=1.0, overrides={**TINY, "max_iterations": 4},
+                  verbose=0)
+
+    def stop_at_second(line):
+        if line.startswith("iteration  2"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        prune_command(model, out, echo=stop_at_second, **kwargs)
+    saved = json.loads((out / ".work" / "loop" / "loop.json").read_text())
+    assert len(saved["iterations"]) == 2 and not (out / "report.json").exists()
+    with pytest.raises(InvalidArgumentError, match="holds an unfinished run: add --resume"):
+        prune_command(model, out, **kwargs)
+    with pytest.raises(InvalidArgumentError, match="was started with other options"):
+        prune_command(model, out, resume=True, **{**kwargs, "target_mac": 0.6})
+    report = prune_command(model, out, resume=True, **kwargs)
+    assert report["iterations"][:2] == saved["iterations"]
+
+
+def _sid_file(tmp_path):
+    widths = (4, 8, 8, 8, 8)
+    return save_model(build_sid(features=widths), tmp_path / "sid.keras")
+
+
+@pytest.mark.parametrize("case, message", [
+    ("target", "target MAC must be strictly between 0 and 1 (a fraction of the baseline), got 1.5"),
+    ("target0", "target MAC must be strictly between 0 and 1 (a fraction of the baseline), got 0"),
+    ("other_arch", "is not a trained 'edsr' model"),
+    ("not_a_model", "is not a valid .keras archive"),
+    ("empty", "has no images to train on and validate with"),
+    ("missing", "does not exist"),
+    ("a_file", "is a file: give a folder of HR images"),
+    ("small", "no usable training image"),
+    ("tolerance", "the PSNR tolerance must be a number >= 0"),
+    ("out_is_file", "is a file: give a folder"),
+])
+def test_bad_input_is_refused_before_anything_is_written(tmp_path, case, message):
+    out = tmp_path / "run"
+    kwargs = {"overrides": TINY, "verbose": 0}
+    model = "edsr"
+    if case == "target":
+        kwargs["target_mac"] = 1.5
+    elif case == "target0":
+        kwargs["target_mac"] = 0
+    elif case == "other_arch":
+        kwargs["baseline"] = str(_sid_file(tmp_path))
+    elif case == "not_a_model":
+        (tmp_path / "bad.keras").write_bytes(b"not a zip")
+        kwargs["baseline"] = str(tmp_path / "bad.keras")
+    elif case == "empty":
+        (tmp_path / "data").mkdir()
+        kwargs["data"] = tmp_path / "data"
+    elif case == "missing":
+        kwargs["data"] = tmp_path / "nothing"
+    elif case == "a_file":
+        (tmp_path / "data.png").write_bytes(b"x")
+        kwargs["data"] = tmp_path / "data.png"
+    elif case == "small":
+        kwargs["data"] = _hr_folder(tmp_path / "data", size=(20, 20))
+        model = str(_tiny_file(tmp_path))
+    elif case == "tolerance":
+        kwargs["tolerance_psnr"] = -1
+    elif case == "out_is_file":
+        out.write_text("x")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises((InvalidArgumentError, ModelLoadError), match=message.replace("(", r"\(").replace(")", r"\)")):
+        prune_command(model, out, **kwargs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_corrupt_and_small_images_in_a_folder_are_skipped_and_counted(tmp_path):
+    data = _hr_folder(tmp_path / "data", count=14)
+    (data / "0003.png").write_bytes(b"corrupt")
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(data / "0005.png")
+    report = prune_command(str(_tiny_file(tmp_path)), tmp_path / "run", data=data, tolerance_psnr=5.0,
+                           tolerance_ssim=1.0, overrides=TINY, verbose=0)
+    assert report["data"]["train"]["skipped"] == {"unreadable": 1, "smaller than a patch": 1}
+    assert report["data"]["train"]["images"] == 10  # 14 files, 2 held out for validation, 2 skipped
