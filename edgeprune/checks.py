@@ -1,5 +1,7 @@
 """Argument checks shared by the library's entry points (each raises InvalidArgumentError with the value given)."""
 
+import math
+
 from edgeprune.errors import InvalidArgumentError
 
 
@@ -8,3 +10,12 @@ def integer_at_least(name: str, value, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def fraction(name: str, value, meaning: str | None = None) -> float:
+    """``value`` as a float strictly inside (0, 1); ``meaning`` (e.g. "a fraction of the baseline") is said in the
+    error."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or not 0 < value < 1:
+        said = f" ({meaning})" if meaning else ""
+        raise InvalidArgumentError(f"{name} must be strictly between 0 and 1{said}, got {value!r}")
+    return float(value)

@@ -60,6 +60,9 @@ def cli():
 
     Analyse a model's cost, prune whole channels, export TFLite and measure it on the host or a device.
     """
+    from edgeprune.runtime import configure_process
+
+    configure_process()  # the one place the command line configures the process (logs, devices, TF start)
 
 
 @cli.command()
@@ -111,15 +114,9 @@ def slim(model, plan_path, out_path, input_size, as_json):
 
     MODEL must be the model the plan was made for (a reference name or a .keras path), not an already slim one.
     """
-    from edgeprune.commands.render import before_after
-    from edgeprune.prune.surgery import slim_file
+    from edgeprune.commands.slim import slim as run_slim
 
-    summary = slim_file(model, plan_path, out_path, input_size)
-    if as_json:
-        click.echo(json.dumps(summary))
-    else:
-        click.echo(before_after(summary["original"]["totals"], summary["pruned"]["totals"]))
-        click.echo(f"\nwrote {out_path}")
+    click.echo(run_slim(model, plan_path, out_path, input_size, as_json))
 
 
 @cli.command()
@@ -177,51 +174,20 @@ def prune(model, baseline, data, method, importance, target_mac, tolerance_psnr,
     Channels are pruned in coupled groups (residual trunks, concatenations and depth-to-space blocks stay
     consistent). Progress goes to stderr; the summary (or --json) to stdout.
     """
-    from edgeprune.errors import InvalidArgumentError
-    from edgeprune.commands.render import before_after
+    from edgeprune.commands.prune import prune as run_prune
 
-    if one_shot:
-        from edgeprune.prune.oneshot import one_shot_prune
-
-        if channel_ratio is None:
-            raise InvalidArgumentError("--one-shot needs --channel-ratio R with 0 < R < 1")
-        if method or importance:
-            raise InvalidArgumentError("--method and --importance set the iterative loop: --one-shot ranks by L1 "
-                                       "filter norm; drop them or drop --one-shot")
-        report = one_shot_prune(model, channel_ratio, out_dir, input_size, channel_multiple=channel_multiple)
-        if as_json:
-            click.echo(json.dumps({k: v for k, v in report.items() if k not in ("original", "pruned")} |
-                                  {"original": {"totals": report["original"]["totals"]},
-                                   "pruned": {"totals": report["pruned"]["totals"]}}))
-            return
-        size = "x".join(map(str, report["original"]["input_size"] or [])) or "static"
-        click.echo(f"{report['model']}: one-shot L1 pruning of {channel_ratio:.0%} of every prunable group, at "
-                   f"input {size}")
-        click.echo(before_after(report["original"]["totals"], report["pruned"]["totals"]))
-        eq = report["equivalence"]
-        click.echo(f"\nmasked vs slim model on random input {eq['input_shape']}: max relative difference "
-                   f"{eq['max_rel_diff']:.2e}; plan prediction matches the slim model: "
-                   f"{report['plan_prediction']['matches_pruned']}")
-        click.echo(f"wrote {out_dir}/pruned.keras, plan.json, report.json")
-        return
-    if channel_ratio is not None or channel_multiple != 1 or input_size is not None:
-        raise InvalidArgumentError("--channel-ratio, --channel-multiple and --input-size go with --one-shot")
-    from edgeprune.prune.pipeline import prune_command
-    from edgeprune.commands.render import prune_summary
-
-    report = prune_command(model, out_dir, baseline=baseline, data=data, method=method, importance=importance,
-                           target_mac=target_mac,
-                           tolerance_psnr=tolerance_psnr, tolerance_ssim=tolerance_ssim, preset_name=preset_name,
-                           resume=resume, overrides={"finetune_steps": finetune_steps,
-                                                     "max_iterations": max_iterations},
-                           echo=lambda text: click.echo(text, err=True), verbose=0 if as_json else 1)
-    click.echo(json.dumps(report) if as_json else prune_summary(report, out_dir))
+    click.echo(run_prune(model, out_dir, baseline=baseline, data=data, method=method, importance=importance,
+                         target_mac=target_mac, tolerance_psnr=tolerance_psnr, tolerance_ssim=tolerance_ssim,
+                         preset_name=preset_name, finetune_steps=finetune_steps, max_iterations=max_iterations,
+                         resume=resume, one_shot=one_shot, channel_ratio=channel_ratio,
+                         channel_multiple=channel_multiple, input_size=input_size, as_json=as_json,
+                         echo=lambda text: click.echo(text, err=True)))
 
 
 @cli.command()
 @click.argument("model")
-@click.option("--tflite", "to_tflite", is_flag=True, default=True, help="Export to TFLite (the only format; "
-              "accepted for clarity).")
+@click.option("--tflite", "to_tflite", is_flag=True, default=True,
+              help="The output format: TFLite, the default and only one (the flag may be left out).")
 @click.option("--out", "out_path", required=True, metavar="MODEL.tflite", help="Where to write the .tflite file; "
               "the verification report goes beside it as MODEL.tflite.json.")
 @click.option("--input-size", type=InputSize(), default=None,
@@ -231,8 +197,8 @@ def prune(model, baseline, data, method, importance, target_mac, tolerance_psnr,
               show_default=True, help="none = fp32; fp16 = fp16 weights; dynamic = int8 weights, float "
                                       "activations; int8 = full integer (float input/output), needs --calib-data.")
 @click.option("--calib-data", type=click.Path(), default=None, metavar="DIR",
-              help="Representative inputs for int8: images (RGB, or packed to RGGB raw for 4-channel models) or "
-                   ".npy arrays HxWxC.")
+              help="Representative inputs for int8: images (RGB, or turned into packed RGGB raw for 4-channel "
+                   "models) or .npy arrays HxWxC.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verification report as JSON.")
 def export(model, to_tflite, out_path, input_size, quantize, calib_data, as_json):
     """Convert MODEL (a .keras file, or edsr/sid with random weights) to TFLite and verify the result.
@@ -241,22 +207,9 @@ def export(model, to_tflite, out_path, input_size, quantize, calib_data, as_json
     counts the ops (Flex ops are refused) and checks that the flatbuffer's conv weights, MAC and conv tensor
     shapes equal the cost model's. A failed check writes nothing.
     """
-    from edgeprune.deploy.export import export_tflite
-    from edgeprune.commands.render import table
+    from edgeprune.commands.export import export as run_export
 
-    result = export_tflite(model, out_path, input_size, quantize, calib_data)
-    if as_json:
-        click.echo(json.dumps(result))
-        return
-    n, c = result["numeric"], result["census"]
-    psnr = "identical" if n["psnr_db"] is None else f"{n['psnr_db']:.1f} dB"
-    click.echo(f"{result['model']} -> {result['tflite']} ({quantize}, input {result['input_shape']}, "
-               f"{result['size_bytes']:,} bytes)")
-    click.echo(f"numeric: TFLite vs Keras on {n['input']}: PSNR {psnr} (>= {n['min_psnr_db']} required), "
-               f"max abs error {n['max_abs_err']:.3g}")
-    click.echo(f"census: {c['conv_ops']} conv ops; conv weights {c['conv_weights_tflite']:,} = cost model; "
-               f"MAC {c['mac_tflite']:,} = cost model; {c['layers_checked']} layers' shapes match")
-    click.echo(table(["op", "count"], sorted(result["ops"].items())))
+    click.echo(run_export(model, out_path, input_size, quantize, calib_data, as_json))
 
 
 @cli.command()
@@ -272,7 +225,7 @@ def export(model, to_tflite, out_path, input_size, quantize, calib_data, as_json
 @click.option("--num-runs", type=int, default=50, show_default=True)
 @click.option("--max-secs", type=float, default=0.0, help="Stop the timed runs after this many seconds (0: no "
               "limit on the host, 150 on a device).")
-@click.option("--latency-profile", "--compare-model", "latency_profile", type=click.Path(), default=None,
+@click.option("--latency-profile", "latency_profile", type=click.Path(), default=None,
               metavar="PROFILE.json", help="Host: print the calibrated model's predicted latency beside the measured "
                                            "one for each model (models are then timed interleaved in one process).")
 @click.option("--benchmark-binary", type=click.Path(), default=None, metavar="PATH",
@@ -297,7 +250,7 @@ def bench(model_paths, host, device, parse_log, num_threads, warmup_runs, num_ru
     Reports init time, first inference, warm-up average, inference avg/std/min/max/median/p5/p95 (us), memory and,
     on a device, how many nodes each delegate took (a silent CPU fallback is reported as a warning).
     """
-    from edgeprune.deploy.bench.runner import run_bench
+    from edgeprune.commands.bench import run_bench
     from edgeprune.commands.render import bench_table
 
     results = run_bench(model_paths, host=host, device=device, parse_log=parse_log, num_threads=num_threads,
@@ -316,7 +269,8 @@ def bench(model_paths, host, device, parse_log, num_threads, warmup_runs, num_ru
 
 
 @cli.command()
-@click.option("--host", is_flag=True, help="Calibrate this machine (LiteRT with XNNPACK).")
+@click.option("--host", is_flag=True, help="Calibrate this machine (LiteRT with XNNPACK), the only target "
+              "calibrate supports: a device profile cannot be made yet.")
 @click.option("--out", "out_path", required=True, metavar="PROFILE.json", help="Where to write the profile.")
 @click.option("--model", "models", multiple=True, help="Also cover this model's layer shapes (.keras or a "
               "reference name; repeatable). EDSR and SID are always covered.")
@@ -327,25 +281,22 @@ def bench(model_paths, host, device, parse_log, num_threads, warmup_runs, num_ru
 @click.option("--only-given-models", is_flag=True, help="Cover only the --model layers (and the channel sweep), "
               "not EDSR and SID.")
 def calibrate(host, out_path, models, input_size, num_threads, runs, only_given_models):
-    """Time single-layer TFLite models and fit a roofline latency model (MAC/s, bytes/s, per-op overhead).
+    """Time single-layer TFLite models on this machine and fit a roofline latency model (MAC/s, bytes/s, per-op
+    overhead).
 
-    Use the profile with 'edgeprune analyze --latency-profile' and 'edgeprune bench --latency-profile'.
+    Use the profile with 'edgeprune analyze --latency-profile', 'edgeprune bench --host --latency-profile' and
+    'edgeprune report --latency-profile' (which predicts host rows only).
     """
-    from edgeprune.errors import InvalidArgumentError
-    from edgeprune.deploy.latency import calibrate_command
+    from edgeprune.commands.calibrate import calibrate_command
+    from edgeprune.commands.render import profile_table
 
-    if not host:
-        raise InvalidArgumentError("choose what to calibrate: --host (device calibration is not available in this "
-                                   "version)")
     with click.progressbar(length=1, label="timing single-layer models", file=sys.stderr) as bar:
         def progress(done, total):
             bar.length = total
             bar.update(done - bar.pos)
 
         profile = calibrate_command(out_path, list(models), input_size, num_threads, runs, progress,
-                                    include_references=not only_given_models)
-    from edgeprune.commands.render import profile_table
-
+                                    include_references=not only_given_models, host=host)
     click.echo(profile_table(profile))
     click.echo(f"wrote {out_path}")
 
@@ -354,14 +305,15 @@ def calibrate(host, out_path, models, input_size, num_threads, runs, only_given_
 @click.argument("results", nargs=-1, required=True, metavar="RESULT.json...")
 @click.option("--out", "out_dir", required=True, metavar="DIR", help="Folder for report.md, report.json and plots.")
 @click.option("--latency-profile", type=click.Path(), default=None, metavar="PROFILE.json",
-              help="Add the calibrated model's predictions (host profiles predict host runs).")
+              help="Add the calibrated model's predictions to the rows of the profile's target (a host profile "
+                   "predicts host runs; device rows get none).")
 def report(results, out_dir, latency_profile):
     """Join analytical cost, predictions and measured latency (host and device) of a set of models.
 
     RESULT.json files come from 'edgeprune bench ... --json' (one result or a list). Writes a table
     (report.md, report.json) and plots of measured latency against conv MAC and against conv BW.
     """
-    from edgeprune.deploy.bench.report import build_report
+    from edgeprune.commands.report import build_report
 
     rep = build_report(results, out_dir, latency_profile)
     click.echo(rep["table"])
@@ -388,14 +340,9 @@ def train(model, data, out_path, preset_name, steps, batch_size, patch, resume):
     Uses every GPU (MirroredStrategy) or several hosts (MultiWorkerMirroredStrategy via TF_CONFIG) when present.
     Reports validation PSNR/SSIM on held-out images.
     """
-    from edgeprune.train.fit import train_command
+    from edgeprune.commands.train import train as run_train
 
-    report = train_command(model, out_path, data, preset_name, steps, batch_size, patch, resume)
-    v = report["validation"]
-    click.echo(f"{report['model']} trained {report['history']['steps']} steps in {report['train_seconds']:.0f} s on "
-               f"{report['history']['replicas']} replica(s); validation on {v['images']} held-out images: "
-               f"PSNR {v['psnr']:.2f} dB, SSIM {v['ssim']:.4f}")
-    click.echo(f"wrote {out_path} and {out_path}.json")
+    click.echo(run_train(model, out_path, data, preset_name, steps, batch_size, patch, resume))
 
 
 def main():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from edgeprune.atomic import atomic_path
 from edgeprune.runtime import keras
-from edgeprune.errors import ModelLoadError, UnsupportedModelError
+from edgeprune.errors import InvalidArgumentError, ModelLoadError, UnsupportedModelError
 
 MODEL_SUFFIXES = (".keras", ".h5")
 
@@ -73,9 +73,35 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     return path
 
 
+def rebuilt(model: keras.Model, edit_config=None, weights=None) -> keras.Model:
+    """A new functional model from ``model``'s config (changed in place by ``edit_config(config)`` first, when
+    given), every layer with weights getting ``weights(layer)``, or by default a copy of that layer's weights.
+    ``model`` is not changed."""
+    import keras_models
+
+    config = model.get_config()
+    if edit_config is not None:
+        edit_config(config)
+    copy = model.__class__.from_config(config, custom_objects=keras_models.CUSTOM_OBJECTS)
+    for layer in model.layers:
+        if layer.weights:
+            copy.get_layer(layer.name).set_weights(weights(layer) if weights else layer.get_weights())
+    return copy
+
+
+def build_reference(name: str, **build_kwargs) -> keras.Model:
+    """:func:`keras_models.build_reference`, with a bad argument reported as our InvalidArgumentError (one line)."""
+    import keras_models
+
+    try:
+        return keras_models.build_reference(name, **build_kwargs)
+    except keras_models.ModelConfigError as exc:
+        raise InvalidArgumentError(str(exc)) from exc
+
+
 def resolve_model(spec, **build_kwargs) -> ResolvedModel:
     """A keras.Model, a reference name or a path, as a :class:`ResolvedModel`."""
-    from keras_models import REFERENCE_MODELS, build_reference
+    from keras_models import REFERENCE_MODELS
 
     if isinstance(spec, keras.Model):
         return ResolvedModel(spec, spec.name)

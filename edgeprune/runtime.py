@@ -1,12 +1,18 @@
-"""The one place where edgeprune selects Keras 2 (``tf_keras``) and imports TensorFlow.
+"""The one place where edgeprune imports TensorFlow and Keras 2 (``tf_keras``), and configures a process for them.
 
-tensorflow-model-optimization (tfmot) only supports Keras 2. ``TF_USE_LEGACY_KERAS=1`` makes ``tf.keras``
-(and so the TFLite converter and tfmot) resolve to ``tf_keras``; it must be set before TensorFlow is
-imported, so every edgeprune module imports ``tf`` and ``keras`` from here and nowhere else.
+Every edgeprune module takes ``tf`` and ``keras`` from here (``from edgeprune.runtime import keras, tf``); ``keras``
+is ``tf_keras`` (Keras 2: tensorflow-model-optimization supports nothing else). Importing this module does nothing;
+the first ``tf``/``keras`` asked for imports TensorFlow and tf_keras (with TensorFlow's native start-up chatter on file
+descriptor 2 silenced) and nothing else: no environment variable, no device configuration, no runtime start, so a
+caller can still configure GPUs and logical devices afterwards. tfmot sets ``TF_USE_LEGACY_KERAS=1`` itself when it
+is imported (that is tfmot's, documented); the library does not need it, since it uses ``tf_keras`` directly and the
+TFLite converter takes tf_keras models either way.
 
-TensorFlow's C++ runtime writes start-up chatter (CUDA probing, CPU feature notes) to file descriptor 2
-before its logging is initialised (and again when the eager context starts), which ``TF_CPP_MIN_LOG_LEVEL`` cannot stop. We silence fd 2 only
-while TensorFlow is imported, so command-line output stays readable; set ``EDGEPRUNE_TF_LOGS=1`` to see it.
+:func:`configure_process` is for programs, not for the library: the command line calls it once, before any command
+runs. It keeps TensorFlow's logs quiet, selects Keras 2 for ``tf.keras`` before TensorFlow is imported (else
+TensorFlow's import also loads Keras 3, about a quarter of its import time, for nothing), splits the CPU into
+``EDGEPRUNE_CPU_DEVICES`` logical devices (multi-device training on one machine, and its tests) and starts
+TensorFlow's runtime with its CUDA probing silenced. Set ``EDGEPRUNE_TF_LOGS=1`` to see everything TensorFlow writes.
 """
 
 import contextlib
@@ -15,13 +21,9 @@ import sys
 
 from edgeprune.errors import EdgepruneError
 
-_LEGACY = os.environ.get("TF_USE_LEGACY_KERAS")
-if _LEGACY not in (None, "1", "true", "True"):
-    raise EdgepruneError(
-        f"TF_USE_LEGACY_KERAS={_LEGACY!r} is set, but edgeprune needs Keras 2 (tf_keras): unset it or set it to 1"
-    )
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_LAZY = ("tf", "keras")
+_process_configured = False  # configure_process() was called; its TensorFlow part runs once TensorFlow is loaded
+_tensorflow_configured = False
 
 
 @contextlib.contextmanager
@@ -48,20 +50,79 @@ def quiet_native_stderr():
         os.close(devnull)
 
 
-with quiet_native_stderr():
-    import tensorflow as tf  # noqa: E402
-    import tf_keras as keras  # noqa: E402
+def _load():
+    """Imports TensorFlow and tf_keras (quietly) and publishes them as this module's ``tf`` and ``keras``."""
+    with quiet_native_stderr():
+        import tensorflow as tf
+        import tf_keras as keras
+    if not keras.__version__.startswith("2."):  # pragma: no cover - guarded by the pinned dependencies
+        raise EdgepruneError(f"tf_keras {keras.__version__} is not Keras 2: reinstall edgeprune's pinned dependencies")
+    globals().update(tf=tf, keras=keras)
+    if _process_configured:
+        _configure_tensorflow()
 
-    _cpu_devices = os.environ.get("EDGEPRUNE_CPU_DEVICES")
-    if _cpu_devices:  # split the CPU into N logical devices (multi-device training on one machine, and its tests)
-        if not _cpu_devices.isdigit() or int(_cpu_devices) < 1:
-            raise EdgepruneError(f"EDGEPRUNE_CPU_DEVICES must be a positive integer, got {_cpu_devices!r}")
-        tf.config.set_logical_device_configuration(
-            tf.config.list_physical_devices("CPU")[0],
-            [tf.config.LogicalDeviceConfiguration() for _ in range(int(_cpu_devices))])
-    tf.config.list_logical_devices()  # starts the eager context now, so its CUDA probing is silenced too
 
-if not keras.__version__.startswith("2."):  # pragma: no cover - guarded by the pinned dependencies
-    raise EdgepruneError(f"tf_keras {keras.__version__} is not Keras 2: reinstall edgeprune's pinned dependencies")
+def __getattr__(name):
+    if name in _LAZY:
+        _load()
+        return globals()[name]
+    raise AttributeError(f"module 'edgeprune.runtime' has no attribute {name!r}")
 
-__all__ = ["tf", "keras", "quiet_native_stderr"]
+
+def cpu_devices_requested() -> int | None:
+    """The logical CPU device count ``EDGEPRUNE_CPU_DEVICES`` asks for, or None when it is unset."""
+    value = os.environ.get("EDGEPRUNE_CPU_DEVICES")
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise EdgepruneError(f"EDGEPRUNE_CPU_DEVICES must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def configure_process() -> None:
+    """Configures this process for edgeprune's command line (call it once, before any work; repeated calls are
+    harmless): TensorFlow's C++ logs at errors only (``TF_CPP_MIN_LOG_LEVEL=2`` unless set), ``tf.keras`` as Keras 2
+    (``TF_USE_LEGACY_KERAS=1``, as tfmot sets it), the CPU split into ``EDGEPRUNE_CPU_DEVICES`` logical devices, and
+    TensorFlow's runtime started with its start-up chatter silenced.
+
+    The TensorFlow part runs now if TensorFlow is loaded, else as soon as ``tf`` or ``keras`` is first taken from
+    this module, so a command that never needs TensorFlow does not pay for importing it."""
+    global _process_configured
+    legacy = os.environ.get("TF_USE_LEGACY_KERAS")
+    if legacy not in (None, "1", "true", "True"):  # tfmot would override it on import: say so instead
+        raise EdgepruneError(
+            f"TF_USE_LEGACY_KERAS={legacy!r} is set, but edgeprune needs Keras 2 (tf_keras): unset it or set it to 1"
+        )
+    cpu_devices_requested()  # a bad value fails before any work
+    if "tensorflow" not in sys.modules:  # both take effect only when set before TensorFlow is imported
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    _process_configured = True
+    if "tf" in globals():
+        _configure_tensorflow()
+
+
+def _configure_tensorflow() -> None:
+    global _tensorflow_configured
+    if _tensorflow_configured:
+        return
+    tf = globals()["tf"]
+    count = cpu_devices_requested()
+    with quiet_native_stderr():
+        if count:
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            try:
+                tf.config.set_logical_device_configuration(
+                    cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)])
+            except RuntimeError:  # the runtime already started: fine only if it has the devices asked for
+                have = len(tf.config.list_logical_devices("CPU"))
+                if have != count:
+                    raise EdgepruneError(
+                        f"EDGEPRUNE_CPU_DEVICES={count} cannot take effect: TensorFlow already started with {have} "
+                        "CPU device(s) in this process; call configure_process() before using TensorFlow"
+                    ) from None
+        tf.config.list_logical_devices()  # starts the runtime now, so its CUDA probing is silenced too
+    _tensorflow_configured = True
+
+
+__all__ = ["configure_process", "cpu_devices_requested", "keras", "quiet_native_stderr", "tf"]

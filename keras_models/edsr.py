@@ -15,8 +15,8 @@ body_conv, body_add, up{s}_conv, up{s}_shuffle, tail, add_mean``.
 
 from collections.abc import Sequence
 
-from edgeprune.runtime import keras
-from edgeprune.errors import InvalidArgumentError
+import tf_keras as keras
+from keras_models.errors import ModelConfigError
 from keras_models import _validate
 from keras_models.layers import DepthToSpace, MeanShift, ResidualScale
 
@@ -30,7 +30,7 @@ def upsample_factors(scale: int) -> list[int]:
             return [3]
         if scale >= 2 and scale & (scale - 1) == 0:
             return [2] * (scale.bit_length() - 1)
-    raise InvalidArgumentError(f"scale {scale!r} is not supported. Supported scales: 2^n and 3")
+    raise ModelConfigError(f"scale {scale!r} is not supported. Supported scales: 2^n and 3")
 
 
 def build_edsr(
@@ -45,28 +45,33 @@ def build_edsr(
     rgb_mean: Sequence[float] | None = DIV2K_RGB_MEAN,
     input_size: tuple = (None, None),
     name: str = "edsr",
+    seed: int = 0,
 ) -> keras.Model:
     """Builds EDSR as a functional tf_keras model.
 
     ``num_features`` is the residual trunk width (head, every ``conv2``, ``body_conv``); ``block_features`` the
     width of each block's ``conv1`` (one int or one per block); ``upsample_features`` the width after each
-    depth-to-space stage. Defaults give EDSR-baseline x2 (1,367,424 kernel weights).
+    depth-to-space stage. Defaults give EDSR-baseline x2 (1,367,424 kernel weights). The random initial weights are
+    reproducible per ``seed`` (each kernel initializer gets its own explicit seed; no global generator is used).
     """
     factors = upsample_factors(scale)
     _validate.positive_int("num_features", num_features)
     _validate.positive_int("in_channels", in_channels)
     if isinstance(num_blocks, bool) or not isinstance(num_blocks, int) or num_blocks < 0:
-        raise InvalidArgumentError(f"num_blocks must be an integer >= 0, got {num_blocks!r}")
+        raise ModelConfigError(f"num_blocks must be an integer >= 0, got {num_blocks!r}")
     inner = _validate.widths("block_features", num_features if block_features is None else block_features,
                              num_blocks)
     up_widths = _validate.widths("upsample_features", num_features if upsample_features is None
                                  else upsample_features, len(factors))
     height, width = _validate.spatial_shape(input_size)
     if rgb_mean is not None and len(rgb_mean) != in_channels:
-        raise InvalidArgumentError(f"rgb_mean has {len(rgb_mean)} entries but in_channels is {in_channels}")
+        raise ModelConfigError(f"rgb_mean has {len(rgb_mean)} entries but in_channels is {in_channels}")
+
+    kernels = _validate.KernelInitializers(seed)
 
     def conv(filters, layer_name, activation=None):
-        return keras.layers.Conv2D(filters, 3, padding="same", activation=activation, name=layer_name)
+        return keras.layers.Conv2D(filters, 3, padding="same", activation=activation, name=layer_name,
+                                   kernel_initializer=kernels.next())
 
     inputs = keras.Input((height, width, in_channels), name="lr")
     x = inputs

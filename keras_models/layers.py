@@ -6,7 +6,8 @@ restores them once :mod:`keras_models` is imported.
 
 from collections.abc import Sequence
 
-from edgeprune.runtime import keras, tf
+import tensorflow as tf
+import tf_keras as keras
 
 _PACKAGE = "edgeprune"
 

@@ -7,7 +7,7 @@ image for EDSR, the packed 4-channel raw for SID) and the multiple the input siz
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from edgeprune.errors import InvalidArgumentError
+from keras_models.errors import ModelConfigError
 from keras_models.edsr import build_edsr
 from keras_models.sid import INPUT_MULTIPLE, build_sid
 
@@ -45,11 +45,12 @@ def reference_names() -> list[str]:
 
 
 def build_reference(name: str, **overrides):
-    """Builds a registered reference model with random weights; keyword overrides go to its builder."""
+    """Builds a registered reference model with random weights (reproducible per ``seed``, default 0); keyword
+    overrides go to its builder."""
     try:
         spec = REFERENCE_MODELS[name]
     except KeyError:
-        raise InvalidArgumentError(
+        raise ModelConfigError(
             f"unknown model {name!r}: use one of {', '.join(REFERENCE_MODELS)} or a path to a .keras file"
         ) from None
     return spec.build(**overrides)

@@ -13,8 +13,8 @@ The spatial input size must be a multiple of 16 (four poolings), since the skips
 
 from collections.abc import Sequence
 
-from edgeprune.runtime import keras
-from edgeprune.errors import InvalidArgumentError
+import tf_keras as keras
+from keras_models.errors import ModelConfigError
 from keras_models import _validate
 from keras_models.layers import DepthToSpace
 
@@ -31,30 +31,34 @@ def build_sid(
     conv_widths: dict[str, int] | None = None,
     input_size: tuple = (None, None),
     name: str = "sid",
+    seed: int = 0,
 ) -> keras.Model:
     """Builds the SID U-Net as a functional tf_keras model.
 
     ``features`` are the five level widths (default 32/64/128/256/512). ``conv_widths`` overrides the output
     width of individual layers by name (for example ``{"conv1_1": 24, "up6": 200}``); ``conv10`` is fixed at
-    ``out_channels * upscale**2``. Defaults give the Sony model (7,757,312 kernel weights).
+    ``out_channels * upscale**2``. Defaults give the Sony model (7,757,312 kernel weights). The random initial
+    weights are reproducible per ``seed`` (each kernel initializer gets its own explicit seed; no global generator).
     """
     if len(features) != 5:
-        raise InvalidArgumentError(f"features must list 5 level widths, got {len(features)}")
+        raise ModelConfigError(f"features must list 5 level widths, got {len(features)}")
     features = [_validate.positive_int(f"features[{i}]", f) for i, f in enumerate(features)]
     _validate.positive_int("in_channels", in_channels)
     _validate.positive_int("out_channels", out_channels)
     if isinstance(upscale, bool) or not isinstance(upscale, int) or upscale < 2:
-        raise InvalidArgumentError(f"upscale must be an integer >= 2, got {upscale!r}")
+        raise ModelConfigError(f"upscale must be an integer >= 2, got {upscale!r}")
     height, width = _validate.spatial_shape(input_size)
     for v in (height, width):
         if v is not None and v % INPUT_MULTIPLE:
-            raise InvalidArgumentError(f"SID input height and width must be multiples of {INPUT_MULTIPLE}, got "
+            raise ModelConfigError(f"SID input height and width must be multiples of {INPUT_MULTIPLE}, got "
                                        f"{height}x{width}")
     overrides = dict(conv_widths or {})
     known = {f"conv{l}_{k}" for l in range(1, 10) for k in (1, 2)} | {f"up{l}" for l in range(6, 10)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise InvalidArgumentError(f"conv_widths names unknown layers {unknown}; known: conv1_1..conv9_2, up6..up9")
+        raise ModelConfigError(f"conv_widths names unknown layers {unknown}; known: conv1_1..conv9_2, up6..up9")
+
+    kernels = _validate.KernelInitializers(seed)
 
     def width_of(layer_name, default):
         return _validate.positive_int(f"conv_widths[{layer_name!r}]", overrides.get(layer_name, default))
@@ -62,7 +66,8 @@ def build_sid(
     def double_conv(x, level, filters):
         for k in (1, 2):
             layer_name = f"conv{level}_{k}"
-            x = keras.layers.Conv2D(width_of(layer_name, filters), 3, padding="same", name=layer_name)(x)
+            x = keras.layers.Conv2D(width_of(layer_name, filters), 3, padding="same", name=layer_name,
+                                    kernel_initializer=kernels.next())(x)
             x = keras.layers.LeakyReLU(leaky_slope, name=f"{layer_name}_lrelu")(x)
         return x
 
@@ -76,9 +81,9 @@ def build_sid(
             x = keras.layers.MaxPooling2D(2, name=f"pool{level}")(x)
     for level, filters, skip in zip(range(6, 10), reversed(features[:4]), reversed(skips)):
         x = keras.layers.Conv2DTranspose(width_of(f"up{level}", filters), 2, strides=2, use_bias=False,
-                                         name=f"up{level}")(x)
+                                         name=f"up{level}", kernel_initializer=kernels.next())(x)
         x = keras.layers.Concatenate(name=f"concat{level}")([x, skip])
         x = double_conv(x, level, filters)
-    x = keras.layers.Conv2D(out_channels * upscale * upscale, 1, name="conv10")(x)
+    x = keras.layers.Conv2D(out_channels * upscale * upscale, 1, name="conv10", kernel_initializer=kernels.next())(x)
     x = DepthToSpace(upscale, name="depth_to_space")(x)
     return keras.Model(inputs, x, name=name)

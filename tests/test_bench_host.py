@@ -1,10 +1,16 @@
 import numpy as np
 import pytest
 
+import subprocess
+
+from edgeprune.deploy.bench import host
 from edgeprune.deploy.bench.host import bench_host, interleaved_latency
+from edgeprune.deploy.bench.host_worker import delegate_partitions
 from edgeprune.deploy.bench.result import SCHEMA, timing_stats
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.deploy.tflite_reader import TfliteGraph
+from edgeprune.errors import EdgepruneError, InvalidArgumentError
 from edgeprune.deploy.export import convert, fixed_shape_model
+from edgeprune.runtime import keras, tf
 from keras_models import build_edsr
 
 DEVICE_KEYS = {"runs", "avg_us", "std_us", "min_us", "max_us", "median_us", "p95_us", "init_us", "first_us",
@@ -59,3 +65,37 @@ def test_bad_files_and_counts(tmp_path, tflite_files):
         bench_host(truncated)
     with pytest.raises(InvalidArgumentError, match="--num-runs must be an integer >= 1, got 0"):
         bench_host(tflite_files[0], num_runs=0)
+
+
+def test_the_delegate_is_recorded_only_when_it_took_a_partition(tmp_path, tflite_files):
+    r = bench_host(tflite_files[0], num_runs=2).to_dict()
+    assert r["delegate"] == "xnnpack" and r["delegate_partitions"] == 1 and r["warnings"] == []
+    assert r["total_nodes"] == len(TfliteGraph.read(tflite_files[0]).ops)
+    inputs = keras.Input((8, 8), batch_size=1)
+    cumsum = tmp_path / "cumsum.tflite"  # CUMSUM: a builtin op XNNPACK does not take
+    cumsum.write_bytes(convert(keras.Model(inputs, tf.math.cumsum(inputs, axis=1))))
+    r = bench_host(cumsum, num_runs=2).to_dict()
+    assert (r["delegate"], r["delegate_partitions"], r["total_nodes"]) == (None, 0, 1)
+    assert r["warnings"] == ["XNNPACK took no node of the graph: it ran on LiteRT's builtin CPU kernels"]
+
+
+def test_the_private_litert_call_the_worker_needs_is_still_there(tflite_files):
+    """LiteRT's public API does not report delegation: if an upgrade moves ``_get_ops_details``, this fails."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(tflite_files[0]))
+    interpreter.allocate_tensors()
+    assert delegate_partitions(interpreter) == 1
+
+
+@pytest.mark.parametrize("stdout", ["", "Segmentation fault", "[1, 2]", '{"init_us": 1}',
+                                    '{"init_us": 1, "first_us": 1, "warmup_avg_us": 1, "timings_us": [], '
+                                    '"rss_before_kb": 1, "hwm_kb": 2, "delegate_partitions": 1, "input_shapes": []}'])
+def test_a_worker_that_prints_no_result_is_a_one_line_error(monkeypatch, tflite_files, stdout):
+    def fake_run(cmd, **kwargs):
+        return subprocess.CompletedProcess(cmd, 0, stdout=stdout, stderr="")
+
+    monkeypatch.setattr(host.subprocess, "run", fake_run)
+    with pytest.raises(EdgepruneError, match="the LiteRT benchmark worker gave no result for .* run it again") as info:
+        bench_host(tflite_files[0])
+    assert "\n" not in str(info.value)

@@ -4,9 +4,11 @@ import pytest
 
 from edgeprune.deploy.bench.host import bench_host
 from edgeprune.deploy.bench.parse import parse_benchmark_output
-from edgeprune.deploy.bench.report import analytic_cost, build_report
+from edgeprune.commands.report import build_report
+from edgeprune.deploy.bench.report import analytic_cost
+from edgeprune.deploy.latency import LatencyProfile
 from edgeprune.graph.cost import model_cost
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.errors import FileFormatError
 from edgeprune.deploy.export import convert, fixed_shape_model
 from keras_models import build_edsr
 from test_bench_parse import FAKE_RUN
@@ -34,7 +36,32 @@ def test_report_joins_host_and_device_results(tmp_path):
 
 def test_report_refuses_what_is_not_a_result(tmp_path):
     (tmp_path / "x.json").write_text('{"a": 1}')
-    with pytest.raises(InvalidArgumentError, match="is not an edgeprune benchmark result"):
+    with pytest.raises(FileFormatError, match="is not an edgeprune benchmark result"):
         build_report([tmp_path / "x.json"], tmp_path / "o")
-    with pytest.raises(InvalidArgumentError, match="does not exist"):
+    with pytest.raises(FileFormatError, match="does not exist"):
         build_report([tmp_path / "none.json"], tmp_path / "o")
+    (tmp_path / "cut.json").write_text('{"schema": "edgeprune.bench/1", "mod')
+    with pytest.raises(FileFormatError, match="benchmark result '.*cut.json' is not valid JSON"):
+        build_report([tmp_path / "cut.json"], tmp_path / "o")
+    (tmp_path / "odd.json").write_text('[{"schema": "edgeprune.bench/1", "target": "device", "device": "pixel"}]')
+    with pytest.raises(FileFormatError, match="benchmark result '.*odd.json': field 'device' is 'pixel'"):
+        build_report([tmp_path / "odd.json"], tmp_path / "o")
+    (tmp_path / "odd.json").write_text('{"schema": "edgeprune.bench/1", "model": 3}')
+    with pytest.raises(FileFormatError, match="field 'model' is 3, which is not valid"):
+        build_report([tmp_path / "odd.json"], tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_host_profile_predicts_host_rows_only(tmp_path):
+    tfl = tmp_path / "m.tflite"
+    tfl.write_bytes(convert(fixed_shape_model(build_edsr(num_blocks=1, num_features=4), (16, 16))))
+    profile = LatencyProfile("host", "test", 1, default={"mac_per_s": 1e10, "bytes_per_s": 1e10, "overhead_us": 1.0})
+    profile.save(tmp_path / "host_profile.json")
+    host = bench_host(tfl, num_runs=2).to_dict()
+    device = parse_benchmark_output(FAKE_RUN.read_text(), target="device", model=str(tfl)).to_dict()
+    (tmp_path / "all.json").write_text(json.dumps([host, device]))
+    rep = build_report([tmp_path / "all.json"], tmp_path / "out", tmp_path / "host_profile.json")
+    host_row, device_row = rep["rows"]
+    assert host_row["predicted_us"] > 0 and host_row["error"] == host_row["predicted_us"] / host_row["measured_us"] - 1
+    assert device_row["target"] == "device" and device_row["predicted_us"] is None and device_row["error"] is None
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["rows"][1]["predicted_us"] is None

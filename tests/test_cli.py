@@ -256,6 +256,7 @@ def test_calibrate_then_predict_with_analyze_and_bench(tmp_path):
 def test_calibrate_errors():
     result = run("calibrate", "--out", "p.json")
     assert result.exit_code == 2 and "choose what to calibrate: --host" in result.stderr
+    assert "the only target calibrate supports" in result.stderr and "--device" not in run("calibrate", "--help").output
     result = run("analyze", "edsr", "--latency-profile", "missing.json")
     assert result.exit_code == 2 and "latency profile 'missing.json' does not exist" in result.stderr
 
@@ -341,6 +342,8 @@ def test_prune_iterative_from_the_command_line(tmp_path, args, method, importanc
     assert report["settings"]["importance"] == importance
     assert f"method {method}, {importance} importance" in result.stdout
     assert report["preset"]["finetune_steps"] == 2
+    change = report["pruned"]["psnr"] - report["baseline"]["psnr"]
+    assert f"PSNR {change:+.3f} dB vs baseline, " in result.stdout and "PSNR drop" not in result.stdout
 
 
 @pytest.mark.parametrize("args, message", [
@@ -358,3 +361,46 @@ def test_prune_iterative_errors(tmp_path, monkeypatch, args, message):
     assert result.exit_code == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_honest_deploy_options(tmp_path):
+    assert "TFLite, the default and only one (the flag may be left out)" in " ".join(
+        run("export", "--help").output.split())
+    result = run("bench", "m.tflite", "--host", "--compare-model", "p.json")
+    assert result.exit_code == 2 and "No such option '--compare-model'" in result.stderr
+    assert "--compare-model" not in run("bench", "--help").output
+
+
+def test_foreign_profiles_and_results_exit_2_in_one_line(tmp_path):
+    from edgeprune.deploy.export import convert, fixed_shape_model
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes(convert(fixed_shape_model(build_edsr(num_blocks=1, num_features=2), (8, 8))))
+    (tmp_path / "list.json").write_text("[1, 2]")
+    for args, message in ((["bench", str(model), "--host", "--latency-profile", str(tmp_path / "list.json")],
+                           "holds a JSON list, not a JSON object: it is not a latency profile"),
+                          (["report", str(tmp_path / "list.json"), "--out", str(tmp_path / "r")],
+                           "is not an edgeprune benchmark result"),
+                          (["analyze", "edsr", "--latency-profile", str(tmp_path / "list.json")],
+                           "it is not a latency profile")):
+        result = run(*args)
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1 and message in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("where, content, resume, message", [
+    (".work/run.json", '{"model": "edsr", "base', True, "Error: run record '"),
+    (".work/loop/loop.json", '{"format": "edgeprune.loop/1", "thresh', True, "Error: prune loop checkpoint '"),
+    ("baseline.json", "[]", False, "Error: cached baseline record '"),
+])
+def test_prune_with_a_corrupt_cache_file_is_one_error_line(tmp_path, monkeypatch, where, content, resume, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run" / where).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "run" / where).write_text(content)
+    (tmp_path / "run" / "baseline.keras").write_bytes(b"")
+    result = run("prune", "--model", "edsr", "--out", "run", *(["--resume"] if resume else []))
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), result.stderr
+    assert "Traceback" not in result.output
+

@@ -93,6 +93,14 @@ def test_bytes_per_element_follow_dtype():
         model_cost(model, dtype="bf16")
 
 
+def test_tflite_tensor_types_take_their_bytes_from_the_one_dtype_table():
+    from edgeprune.graph.cost import DTYPE_BYTES, tflite_bytes_per_element
+
+    assert [tflite_bytes_per_element(t) for t in ("FLOAT32", "FLOAT16", "INT8", "UINT8")] == [4, 2, 1, 1]
+    assert tflite_bytes_per_element("FLOAT16") == DTYPE_BYTES["fp16"]
+    assert tflite_bytes_per_element("INT32") == tflite_bytes_per_element(None) == 4  # not listed: fp32's
+
+
 def test_shared_layer_costs_mac_per_call_and_weights_once():
     conv = L.Conv2D(3, 3, padding="same", name="shared")
     inputs = keras.Input((5, 5, 3))

@@ -19,6 +19,23 @@ def test_crops_stay_aligned_through_flips_and_rotations(factor, channels):
     np.testing.assert_array_equal(blocks[:, :, 0, :, 0, :], x[..., :3])
 
 
+def test_crops_draw_all_eight_symmetries_of_the_square():
+    """The one patch sampler (data.sr's former augment/random_patches were a second copy of it)."""
+    rng = np.random.default_rng(0)
+    image = np.arange(6 * 6 * 3, dtype=np.float32).reshape(6, 6, 3)
+    pool = PairSet([image], [np.repeat(np.repeat(image, 2, 0), 2, 1)], 2)
+    seen = {random_crops(pool, 6, 1, rng)[0].tobytes() for _ in range(200)}
+    assert len(seen) == 8
+    x, y = random_crops(PairSet([image[:5, :4]], [np.zeros((10, 8, 3), np.float32)], 2), 3, 5, rng)
+    assert x.shape == (5, 3, 3, 3) and y.shape == (5, 6, 6, 3) and x.flags.c_contiguous
+
+
+def test_data_sr_has_no_second_patch_sampler():
+    import edgeprune.data.sr as sr
+
+    assert not hasattr(sr, "random_patches") and not hasattr(sr, "augment")
+
+
 def test_patch_larger_than_an_image_is_refused():
     pool = PairSet([np.zeros((4, 4, 3), np.float32)], [np.zeros((8, 8, 3), np.float32)], 2)
     with pytest.raises(InvalidArgumentError, match="smaller than the 8-pixel patch"):

@@ -77,7 +77,7 @@ def test_bad_raw_inputs(tmp_path):
 
 def test_sid_folder_pairs_are_aligned_and_trainable(cr2, tmp_path):
     from edgeprune.data.pairs import sid_folder
-    from edgeprune.train.fit import train_command
+    from edgeprune.commands.train import train_command
 
     for folder, name in (("short", "00001_00_0.1s.ARW"), ("long", "00001_00_10s.ARW"),
                          ("short", "20001_00_0.1s.ARW"), ("long", "20001_00_10s.ARW")):
@@ -90,3 +90,12 @@ def test_sid_folder_pairs_are_aligned_and_trainable(cr2, tmp_path):
     report = train_command("sid", tmp_path / "sid.keras", data=tmp_path / "sid", steps=2, batch_size=1, patch=32,
                            verbose=0)
     assert report["data"]["train"]["kind"] == "SID Sony layout" and report["validation"]["images"] == 1
+
+
+def test_a_file_libraw_cannot_render_is_a_one_line_error(tmp_path):
+    fake = tmp_path / "00001_00_10s.ARW"
+    fake.write_bytes(b"not a raw file" * 100)
+    with pytest.raises(InvalidArgumentError, match="is not a raw file LibRaw can render"):
+        render_long(fake)
+    with pytest.raises(InvalidArgumentError, match="is not a raw file LibRaw can render"):
+        render_long(tmp_path / "missing.ARW")

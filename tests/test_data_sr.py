@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgeprune.data.sr import augment, downscale, load_folder, random_patches, split_folder, validation_pairs
+from edgeprune.data.sr import downscale, load_folder, split_folder, validation_pairs
 from edgeprune.errors import InvalidArgumentError
 
 
@@ -52,18 +52,6 @@ def test_downscale_is_antialiased_bicubic_and_crops_to_the_scale():
     dark = np.ones((4, 4, 3), np.uint8)  # uint8 is scaled by 1/255 whatever its values
     assert downscale(dark, 2)[1].max() == pytest.approx(1 / 255)
     assert downscale(np.ones((4, 4, 3), np.float32), 2)[1].max() == 1.0
-
-
-def test_patches_and_augmentation():
-    rng = np.random.default_rng(0)
-    image = np.arange(6 * 6 * 3, dtype=np.uint8).reshape(6, 6, 3)
-    seen = {augment(image, rng).tobytes() for _ in range(200)}
-    assert len(seen) == 8  # the 8 symmetries of the square
-    images = [np.random.default_rng(1).integers(0, 255, (50, 40, 3), dtype=np.uint8)]
-    lr, hr = random_patches(images, 24, 2, 5, rng)
-    assert lr.shape == (5, 12, 12, 3) and hr.shape == (5, 24, 24, 3) and hr.max() <= 1.0
-    with pytest.raises(InvalidArgumentError, match="patch size 25 must be a multiple of the scale 2"):
-        random_patches(images, 25, 2, 1, rng)
 
 
 def test_validation_pairs_are_whole_images_cropped_if_asked():

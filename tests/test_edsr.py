@@ -2,9 +2,8 @@ import numpy as np
 import pytest
 
 from edgeprune.runtime import keras
-from edgeprune.errors import InvalidArgumentError
 from edgeprune.modelio import load_model, save_model
-from keras_models import build_edsr, build_reference
+from keras_models import ModelConfigError, build_edsr, build_reference
 from keras_models.edsr import upsample_factors
 
 
@@ -65,9 +64,23 @@ def test_mean_shift_round_trip_is_identity_without_the_body():
     ({"in_channels": 1}, "rgb_mean has 3 entries but in_channels is 1"),
 ])
 def test_bad_arguments_say_what_is_supported(kwargs, message):
-    with pytest.raises(InvalidArgumentError, match=message.replace("^", r"\^").replace(".", r"\.")):
+    with pytest.raises(ModelConfigError, match=message.replace("^", r"\^").replace(".", r"\.")):
         build_edsr(**kwargs)
 
 
 def test_upsample_factors():
     assert upsample_factors(2) == [2] and upsample_factors(3) == [3] and upsample_factors(8) == [2, 2, 2]
+
+
+def test_initial_weights_are_reproducible_per_seed_without_the_global_generators():
+    import random
+
+    state = random.getstate(), np.random.get_state()[1].copy()
+    a, b, c = (build_edsr(num_blocks=1, num_features=4, seed=s) for s in (0, 0, 1))
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    assert not np.array_equal(a.get_layer("head").kernel.numpy(), c.get_layer("head").kernel.numpy())
+    assert not np.array_equal(a.get_layer("head").kernel.numpy(), a.get_layer("body_conv").kernel.numpy()[..., :4])
+    assert random.getstate() == state[0] and np.array_equal(np.random.get_state()[1], state[1])
+    with pytest.raises(ModelConfigError, match="seed must be an integer >= 0, got -1"):
+        build_edsr(seed=-1)

@@ -10,7 +10,10 @@ from edgeprune.runtime import keras, tf
 from edgeprune.graph.cost import model_cost
 from edgeprune.data.photos import builtin_photo_paths, photo_input
 from edgeprune.errors import ExportError, InvalidArgumentError, ShapeError
-from edgeprune.deploy.export import Tolerance, convert, export_tflite, fixed_shape_model, report_path, tensor_census, verify
+from edgeprune.data.photos import fit_to, load_rgb
+from edgeprune.data.unprocess import packed_raw
+from edgeprune.deploy.export import (Tolerance, _calibration_samples, convert, export_tflite, fixed_shape_model,
+                                     report_path, run_tflite, tensor_census, verify)
 from edgeprune.modelio import save_model
 from edgeprune.deploy.tflite_reader import TfliteGraph
 from keras_models import build_edsr, build_sid
@@ -89,6 +92,9 @@ def test_flex_ops_are_detected():
     x = np.eye(4, dtype=np.float32)[None]
     with pytest.raises(ExportError, match=r"contains Flex \(Select TF\) ops \['FlexMatrixDeterminant'\]"):
         verify(converter.convert(), model, x, Tolerance.for_mode("none"), "eye")
+    with pytest.raises(ExportError, match="LiteRT could not run the converted model: .*Select TensorFlow op") as info:
+        run_tflite(converter.convert(), x)  # LiteRT's RuntimeError, as one line
+    assert "\n" not in str(info.value)
 
 
 def test_bad_inputs(tmp_path, calib_dir):
@@ -120,3 +126,10 @@ def test_npy_calibration_for_any_channel_count(tmp_path):
         np.save(d / f"{i}.npy", np.random.rand(10, 10, 5).astype(np.float32))
     result = export_tflite(model, tmp_path / "m.tflite", (8, 8), "int8", d)
     assert result["numeric"]["input"] == "random uniform [0, 1)" and result["passed"]
+
+
+def test_raw_calibration_samples_undo_the_srgb_curve(calib_dir):
+    samples = _calibration_samples(calib_dir, (1, 8, 12, 4))
+    first = sorted(p for p in calib_dir.iterdir() if p.name != "broken.png")[0]
+    assert len(samples) == 3
+    np.testing.assert_array_equal(samples[0], packed_raw(fit_to(load_rgb(first), 16, 24))[None])

@@ -10,7 +10,8 @@ import pytest
 from edgeprune.runtime import keras
 from edgeprune.data.pairs import PairSet
 from edgeprune.errors import InvalidArgumentError
-from edgeprune.train.fit import TrainConfig, fit, learning_rate_schedule, plain_copy, scale_of, task_of, train_command
+from edgeprune.commands.train import train_command
+from edgeprune.train.fit import TrainConfig, fit, learning_rate_schedule, plain_copy, scale_of, task_of
 from keras_models import build_edsr, build_sid
 
 
@@ -52,6 +53,25 @@ def test_initialised_copy_is_reproducible_per_seed_and_fresh():
         np.testing.assert_array_equal(wa, wb)
     assert not np.array_equal(a.layers[1].kernel.numpy(), c.layers[1].kernel.numpy())
     assert not np.array_equal(a.layers[1].kernel.numpy(), model.layers[1].kernel.numpy())
+
+
+def test_initialised_copy_keeps_the_layer_configs_and_leaves_the_global_generators_alone():
+    import random
+
+    from edgeprune.train.fit import initialised_copy
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, name="unseeded")(inputs)  # Keras would draw its seed from Python's generator
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="dense")(x))
+    state = random.getstate(), np.random.get_state()[1].copy()
+    a, b = initialised_copy(model, 5), initialised_copy(model, 5)
+    assert random.getstate() == state[0] and np.array_equal(np.random.get_state()[1], state[1])
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    assert [layer.get_config() for layer in a.layers] == [layer.get_config() for layer in model.layers]
+    with pytest.raises(InvalidArgumentError, match="seed must be an integer >= 0, got -1"):
+        initialised_copy(model, -1)
 
 
 def test_gradient_clipping_is_validated_and_reaches_adam():
@@ -130,6 +150,8 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     script = textwrap.dedent("""
         import json, sys
         import numpy as np
+        from edgeprune.runtime import configure_process
+        configure_process()  # EDGEPRUNE_CPU_DEVICES=2: what the command line does first
         from edgeprune.train.fit import TrainConfig, fit, strategy_for_this_machine
         from edgeprune.data.pairs import PairSet
         from keras_models import build_edsr
@@ -185,7 +207,7 @@ def test_train_starts_a_reference_from_seed_0_and_a_keras_file_from_its_own_weig
         started.append(model.get_weights())
         raise Stop
 
-    monkeypatch.setattr("edgeprune.train.fit.fit", capture)
+    monkeypatch.setattr("edgeprune.commands.train.fit", capture)
     own = build_edsr(scale=2, num_blocks=1, num_features=4)
     path = save_model(own, tmp_path / "own.keras")
     with pytest.raises(Stop):

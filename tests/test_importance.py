@@ -16,6 +16,19 @@ def test_filter_norms_per_output_channel():
     np.testing.assert_allclose(filter_norms(tconv), [2, 2, 0])
 
 
+def test_filter_norms_of_separable_and_dense_read_the_weight_the_layer_table_names():
+    sep = keras.layers.SeparableConv2D(3, 1, use_bias=False)
+    sep.build((None, 4, 4, 2))
+    pointwise = np.array([[[[1, 0, 2], [0, -1, 2]]]], np.float32)  # (1, 1, in * multiplier, out)
+    sep.set_weights([np.full((1, 1, 2, 1), 9, np.float32), pointwise])
+    np.testing.assert_allclose(filter_norms(sep), [1, 1, 4])
+    np.testing.assert_allclose(filter_norms(sep, ord=2), [1, 1, np.sqrt(8)])
+    dense = keras.layers.Dense(2, use_bias=False)
+    dense.build((None, 3))
+    dense.set_weights([np.array([[1, 0], [-2, 0], [0, 3]], np.float32)])
+    np.testing.assert_allclose(filter_norms(dense), [3, 3])
+
+
 def test_group_scores_sum_per_layer_normalised_norms():
     inputs = keras.Input((4, 4, 2))
     a = keras.layers.Conv2D(2, 1, use_bias=False, name="a")(inputs)

@@ -1,12 +1,15 @@
 import json
+from pathlib import Path
 
 import pytest
 
 from edgeprune.graph.cost import model_cost
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.commands.calibrate import calibrate_command
+from edgeprune.errors import FileFormatError, InvalidArgumentError
+from edgeprune.deploy import latency
 from edgeprune.deploy.export import convert, fixed_shape_model
-from edgeprune.deploy.latency import (LatencyProfile, Roofline, calibrate_command, choose_tiles, effective_mac, fit_roofline,
-                               predict_report, predict_tflite, tiled_channels)
+from edgeprune.deploy.latency import (LatencyProfile, Roofline, choose_tiles, effective_mac, fit_roofline,
+                                      predict_report, predict_tflite, tiled_channels)
 from edgeprune.modelio import save_model
 from edgeprune.deploy.tflite_reader import TfliteGraph
 from keras_models import build_edsr
@@ -67,11 +70,37 @@ def test_profile_round_trip_and_bad_files(tmp_path):
     loaded = LatencyProfile.load(path)
     assert loaded.channel_tile == 32 and loaded.roofline("ADD").mac_per_s == 1e10
     assert json.loads(path.read_text())["schema"] == "edgeprune.latency-profile/1"
-    with pytest.raises(InvalidArgumentError, match="does not exist: make one with 'edgeprune calibrate'"):
+    with pytest.raises(FileFormatError, match="does not exist: make one with 'edgeprune calibrate'"):
         LatencyProfile.load(tmp_path / "none.json")
     (tmp_path / "bad.json").write_text('{"schema": "other"}')
-    with pytest.raises(InvalidArgumentError, match="is not an edgeprune latency profile"):
+    with pytest.raises(FileFormatError, match="is not an edgeprune latency profile"):
         LatencyProfile.load(tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[1, 2]", "holds a JSON list, not a JSON object: it is not a latency profile"),
+    ('{"schema": "edgeprune.latency-profile/1", "target": "h"', "is not valid JSON"),
+    ('{"schema": "edgeprune.latency-profile/1"}', "field 'target' is None, which is not valid"),
+    ('{"schema": "edgeprune.latency-profile/1", "target": "host", "runner": "r", "num_threads": 1, "default": '
+     '{"mac_per_s": 0, "bytes_per_s": 1, "overhead_us": 1}}', "field 'default' is .* which is not a roofline"),
+    ('{"schema": "edgeprune.latency-profile/1", "target": "host", "runner": "r", "num_threads": 1, "default": '
+     '{"mac_per_s": 1, "bytes_per_s": 1, "overhead_us": 1}, "ops": {"ADD": [1]}}', "field 'ops.ADD' is \\[1\\]"),
+    ('{"schema": "edgeprune.latency-profile/1", "target": "host", "runner": "r", "num_threads": 1, "default": '
+     '{"mac_per_s": 1, "bytes_per_s": 1, "overhead_us": 1}, "channel_tile": 0}', "field 'channel_tile' is 0"),
+])
+def test_a_foreign_or_broken_profile_is_a_one_line_error(tmp_path, text, message):
+    (tmp_path / "p.json").write_text(text)
+    with pytest.raises(FileFormatError, match=message) as info:
+        LatencyProfile.load(tmp_path / "p.json")
+    assert "\n" not in str(info.value)
+
+
+def test_measured_figures_live_in_benchmarks_md():
+    """The module cites BENCHMARKS.md's section instead of quoting host figures that drift."""
+    section = "Host latency model: calibration and whole-model predictions"
+    benchmarks = (Path(__file__).parents[1] / "BENCHMARKS.md").read_text()
+    assert f"## {section}" in benchmarks and f'"{section}"' in " ".join(latency.__doc__.split())
+    assert "AVX-512" not in latency.__doc__ and "32 with" not in latency.__doc__
 
 
 def test_calibrate_a_tiny_model_for_real(tmp_path):
@@ -85,3 +114,5 @@ def test_calibrate_a_tiny_model_for_real(tmp_path):
     assert all(s["measured_us"] > 0 and s["predicted_us"] > 0 for s in profile.samples)
     with pytest.raises(InvalidArgumentError, match="nothing to calibrate"):
         calibrate_command(tmp_path / "p.json", [], (16, 16), 1, 1, include_references=False)
+    with pytest.raises(InvalidArgumentError, match="choose what to calibrate: --host"):
+        calibrate_command(tmp_path / "p.json", [], (16, 16), 1, 1, host=False)

@@ -1,11 +1,11 @@
 import pytest
 
 from edgeprune.errors import InvalidArgumentError
-from edgeprune.prune.level import ThresholdPolicy, ThresholdState
+from edgeprune.prune.level import LevelPolicy, LevelState
 
 
 def test_accept_raises_and_reject_rolls_back_with_a_smaller_step():
-    policy = ThresholdPolicy(initial_step=0.2, min_step=0.05, shrink=0.5)
+    policy = LevelPolicy(initial_step=0.2, min_step=0.05, shrink=0.5)
     s = policy.start()
     assert policy.propose(s) == pytest.approx(0.2)
     s = policy.update(s, accepted=True)
@@ -19,7 +19,7 @@ def test_accept_raises_and_reject_rolls_back_with_a_smaller_step():
 
 
 def test_target_and_iteration_limits_stop_the_loop():
-    policy = ThresholdPolicy(max_iterations=3)
+    policy = LevelPolicy(max_iterations=3)
     s = policy.update(policy.start(), accepted=True, target_met=True)
     assert policy.done(s)
     s = policy.start()
@@ -29,13 +29,13 @@ def test_target_and_iteration_limits_stop_the_loop():
 
 
 def test_state_round_trips_for_resume():
-    policy = ThresholdPolicy()
+    policy = LevelPolicy()
     s = policy.update(policy.update(policy.start(), True), False)
-    assert ThresholdState.from_dict(s.to_dict()) == s
+    assert LevelState.from_dict(s.to_dict()) == s
 
 
 @pytest.mark.parametrize("kwargs", [{"initial_step": 0}, {"min_step": 1.0, "initial_step": 0.5}, {"shrink": 1.0},
                                     {"grow": 0.5}, {"max_iterations": 0}])
 def test_bad_policies(kwargs):
     with pytest.raises(InvalidArgumentError):
-        ThresholdPolicy(**kwargs)
+        LevelPolicy(**kwargs)

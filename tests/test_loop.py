@@ -8,12 +8,12 @@ import pytest
 
 from edgeprune.graph.coupling import Coupling
 from edgeprune.data.pairs import PairSet
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.errors import FileFormatError, InvalidArgumentError
 from edgeprune.graph.model_graph import TensorRef
 from edgeprune.prune.importance import layer_means, mac_per_unit, unit_scores
 from edgeprune.graph.cost import model_cost
-from edgeprune.prune.loop import LoopSettings, Tolerance, check_fraction, load_state, propose_keep, prune_loop
-from edgeprune.prune.level import ThresholdPolicy
+from edgeprune.prune.loop import LoopSettings, Tolerance, check_target, load_state, propose_keep, prune_loop
+from edgeprune.prune.level import LevelPolicy
 from edgeprune.train.fit import TrainConfig
 from keras_models import build_edsr
 
@@ -33,7 +33,7 @@ def _pool(count=3, size=16, seed=0):
 
 def _settings(**kw):
     defaults = dict(method="A", target_mac=None, finetune=TrainConfig(steps=2, batch_size=2, patch=8),
-                    policy=ThresholdPolicy(initial_step=0.2, min_step=0.05, max_iterations=3))
+                    policy=LevelPolicy(initial_step=0.2, min_step=0.05, max_iterations=3))
     return LoopSettings(**{**defaults, **kw})
 
 
@@ -57,7 +57,7 @@ def test_tolerance_and_fractions():
     assert not tol.holds({"psnr": 31.0, "ssim": 0.8979}, BASE)
     for bad in (0, 1, 1.5, -0.2, float("nan"), True, "0.5"):
         with pytest.raises(InvalidArgumentError, match="must be strictly between 0 and 1"):
-            check_fraction("target MAC", bad)
+            check_target(bad)
     with pytest.raises(InvalidArgumentError, match="PSNR tolerance must be a number >= 0"):
         Tolerance(-0.1, 0.002)
     with pytest.raises(InvalidArgumentError, match="method must be one of A, B, C, D"):
@@ -122,9 +122,9 @@ def test_target_stops_the_loop_and_no_op_levels_cost_nothing(tmp_path, monkeypat
     model = _tiny()
     quality = ScriptedQuality([{"psnr": 30.0, "ssim": 0.9}] * 5)
     monkeypatch.setattr("edgeprune.prune.loop.validate", quality)
-    settings = _settings(target_mac=0.9, policy=ThresholdPolicy(initial_step=0.3, min_step=0.05, max_iterations=9))
+    settings = _settings(target_mac=0.9, policy=LevelPolicy(initial_step=0.3, min_step=0.05, max_iterations=9))
     result = prune_loop(model, _pool(), None, settings, BASE, (16, 16), tmp_path, verbose=0)
-    assert result.state.threshold.target_met and result.state.mac <= 0.9
+    assert result.state.level.target_met and result.state.mac <= 0.9
     assert len(result.state.iterations) == 1 and len(quality.models) == 1
 
 
@@ -136,7 +136,7 @@ def test_resume_after_a_kill_loses_no_accepted_iteration(tmp_path, monkeypatch):
         if record["iteration"] == 2:
             raise KeyboardInterrupt
 
-    settings = _settings(policy=ThresholdPolicy(initial_step=0.2, min_step=0.05, max_iterations=4))
+    settings = _settings(policy=LevelPolicy(initial_step=0.2, min_step=0.05, max_iterations=4))
     with pytest.raises(KeyboardInterrupt):
         prune_loop(model, _pool(), None, settings, BASE, (16, 16), tmp_path, progress=kill_after_two, verbose=0)
     saved = load_state(tmp_path)
@@ -179,7 +179,7 @@ def test_taylor_importance_ranks_the_units_at_every_iteration_on_the_accepted_we
 
     monkeypatch.setattr("edgeprune.prune.loop.taylor_importance", scripted)
     monkeypatch.setattr("edgeprune.prune.loop.validate", ScriptedQuality([{"psnr": 30.0, "ssim": 0.9}] * 3))
-    settings = _settings(importance="taylor", policy=ThresholdPolicy(initial_step=0.2, min_step=0.05,
+    settings = _settings(importance="taylor", policy=LevelPolicy(initial_step=0.2, min_step=0.05,
                                                                      max_iterations=2))
     result = prune_loop(model, _pool(), None, settings, BASE, (16, 16), tmp_path, verbose=0)
     assert [seed for seed, _ in calls] == [1, 2]
@@ -194,3 +194,29 @@ def test_taylor_importance_ranks_the_units_at_every_iteration_on_the_accepted_we
     assert settings.to_dict()["importance"] == "taylor"
     with pytest.raises(InvalidArgumentError, match="importance must be one of magnitude, taylor"):
         _settings(importance="gradient")
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"format": "edgeprune.loop/1", "threshold": {"accep', "is not valid JSON"),  # truncated by a full disk
+    ("\x00\x01garbage", "is not valid JSON"),
+    ('[1, 2]', "holds a JSON list, not a JSON object"),
+    ('{"format": "edgeprune.plan", "version": 1}', "is not an edgeprune loop checkpoint of this version"),
+    ('{"format": "edgeprune.loop/1", "threshold": {"accepted": 0.1}}', "is malformed"),
+    ('{"format": "edgeprune.loop/1", "threshold": 3, "keep": {}, "iterations": [], "lineage_steps": 0, '
+     '"spent_steps": 0, "weights": null, "quality": null, "mac": 1.0}', "is malformed"),
+])
+def test_a_corrupt_or_foreign_checkpoint_is_a_clear_error(tmp_path, content, message):
+    (tmp_path / "loop.json").write_text(content)
+    with pytest.raises(FileFormatError, match=message):
+        load_state(tmp_path)
+    assert load_state(tmp_path / "none") is None
+
+
+def test_a_checkpoint_keeps_the_level_under_its_old_key():
+    from edgeprune.prune.level import LevelState
+    from edgeprune.prune.loop import LoopState
+
+    state = LoopState(LevelState(accepted=0.2, step=0.1, iteration=2), {"head": [0, 1]})
+    data = state.to_dict()
+    assert data["threshold"] == {"accepted": 0.2, "step": 0.1, "iteration": 2, "target_met": False}
+    assert LoopState.from_dict(data) == state

@@ -51,3 +51,15 @@ def test_all_three_round_trip_through_safe_loading(tmp_path):
     data = np.random.rand(1, 3, 3, 4).astype(np.float32)
     np.testing.assert_array_equal(model(data).numpy(), loaded(data).numpy())
     assert loaded.get_layer("shift").get_config()["rgb_mean"] == pytest.approx([0.1, 0.2, 0.3, 0.4])
+
+
+def test_keras_models_depends_on_tf_keras_only():
+    import subprocess
+    import sys
+
+    script = ("import sys, keras_models; keras_models.build_edsr(num_blocks=0, num_features=2); "
+              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('edgeprune', 'tensorflow_model_optimization'"
+              ")))")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

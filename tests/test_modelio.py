@@ -80,3 +80,10 @@ def test_resolve_reference_path_and_unknown_names(tmp_path):
     assert loaded.model(x).shape == (1, 8, 8, 3)
     with pytest.raises(ModelLoadError, match="unknown model 'edsr2': use one of edsr, edsr_x3, edsr_x4, sid"):
         resolve_model("edsr2")
+
+
+def test_a_bad_builder_argument_is_our_one_line_error():
+    from edgeprune.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match=r"^scale 5 is not supported\. Supported scales: 2\^n and 3$"):
+        resolve_model("edsr", scale=5)

@@ -1,6 +1,7 @@
 import numpy as np
 
-from edgeprune.data.photos import builtin_photo_paths, fit_to, pack_bayer_rggb, photo_input
+from edgeprune.data.photos import builtin_photo, builtin_photo_paths, fit_to, photo_input
+from edgeprune.data.unprocess import pack_bayer_rggb, srgb_to_linear
 
 
 def test_real_photos_ship_offline():
@@ -16,15 +17,17 @@ def test_fit_to_crops_to_aspect_and_scales_to_unit_range():
     assert out.min() >= 0 and out.max() <= 1 and out[5:15, 5:15].min() > 0.99
 
 
-def test_pack_bayer_rggb_layout():
-    rgb = np.arange(4 * 4 * 3, dtype=np.float32).reshape(4, 4, 3)
-    packed = pack_bayer_rggb(rgb)
-    assert packed.shape == (2, 2, 4)
-    np.testing.assert_array_equal(packed[1, 0], [rgb[2, 0, 0], rgb[2, 1, 1], rgb[3, 0, 1], rgb[3, 1, 2]])
-
-
 def test_photo_input_for_rgb_and_packed_raw():
     x, desc = photo_input(16, 24, 3)
     assert x.shape == (1, 16, 24, 3) and "photo" in desc
     x, desc = photo_input(16, 24, 4)
     assert x.shape == (1, 16, 24, 4) and "RGGB" in desc
+
+
+def test_packed_raw_input_undoes_the_srgb_curve():
+    """One way from a photo to raw: the sRGB inverse curve of unprocess (not a 2.2 power)."""
+    x, desc = photo_input(16, 24, 4)
+    srgb = fit_to(builtin_photo(), 32, 48)
+    np.testing.assert_array_equal(x[0], pack_bayer_rggb(srgb_to_linear(srgb)))
+    assert not np.allclose(x[0], pack_bayer_rggb(srgb ** 2.2), atol=1e-3)
+    assert desc == "photo coffee.png as packed RGGB raw (sRGB curve undone)"

@@ -164,3 +164,60 @@ def test_corrupt_and_small_images_in_a_folder_are_skipped_and_counted(tmp_path):
                            tolerance_ssim=1.0, overrides=TINY, verbose=0)
     assert report["data"]["train"]["skipped"] == {"unreadable": 1, "smaller than a patch": 1}
     assert report["data"]["train"]["images"] == 10  # 14 files, 2 held out for validation, 2 skipped
+
+
+@pytest.mark.parametrize("where, content, message", [
+    ("baseline.json", '{"key": {"model": "edsr", "pre', "cached baseline record '.*baseline.json' is not valid JSON"),
+    ("baseline.json", '["key"]', "cached baseline record '.*' holds a JSON list, not a JSON object"),
+    ("baseline.json", '{"config": {}}', "cached baseline record '.*' lacks 'key'"),
+    (".work/run.json", '{"model": "edsr", "baseline": nu', "run record '.*run.json' is not valid JSON"),
+    (".work/run.json", '"edsr"', "run record '.*' holds a JSON str, not a JSON object"),
+    (".work/loop/loop.json", "\x00\x00\x00", "prune loop checkpoint '.*loop.json' is not valid JSON"),
+    (".work/loop/loop.json", '{"format": "edgeprune.plan"}', "is not an edgeprune loop checkpoint of this version"),
+])
+def test_a_corrupt_or_foreign_cache_file_is_refused_before_anything_is_written(tmp_path, where, content, message):
+    from edgeprune.errors import FileFormatError
+
+    out = tmp_path / "run"
+    (out / where).parent.mkdir(parents=True, exist_ok=True)
+    (out / where).write_text(content)
+    (out / "baseline.keras").write_bytes(b"")  # a cached baseline beside its record
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    with pytest.raises(FileFormatError, match=message):
+        prune_command("edsr", out, resume=where.startswith(".work"), overrides=TINY, verbose=0)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_corrupt_control_cache_is_a_clear_error(tmp_path):
+    from edgeprune.errors import FileFormatError
+    from edgeprune.prune import pipeline
+
+    work = tmp_path / pipeline.WORK
+    work.mkdir()
+    (work / "control.json").write_text('{"steps": 4, "psnr": 3')
+    ctx = type("Ctx", (), {"work": work})()
+    with pytest.raises(FileFormatError, match="control cache '.*control.json' is not valid JSON"):
+        pipeline.control_run(ctx, None, 4)
+
+
+def test_the_result_carries_the_slim_model_beside_a_json_only_report(tmp_path, monkeypatch):
+    from edgeprune.graph import coupling as coupling_module
+    from edgeprune.prune import pipeline
+
+    built = []
+    original = coupling_module.Coupling.__init__
+
+    def counting(self, model_or_graph):
+        built.append(getattr(model_or_graph, "name", type(model_or_graph).__name__))
+        original(self, model_or_graph)
+
+    monkeypatch.setattr(coupling_module.Coupling, "__init__", counting)
+    result = pipeline.prune_run(str(_tiny_file(tmp_path)), tmp_path / "run", target_mac=0.85, tolerance_psnr=5.0,
+                                tolerance_ssim=1.0, overrides={**TINY, "max_iterations": 1}, verbose=0)
+    json.dumps(result.report)  # nothing but JSON in it
+    assert "_slim_model" not in result.report
+    assert result.slim_model.count_params() < load_model(_tiny_file(tmp_path, "again.keras")).count_params()
+    assert result.plan.to_dict() == json.loads((tmp_path / "run" / "plan.json").read_text())
+    # one coupling for the model (option checks, scale, data) and one for the loop's copy (scores, costs,
+    # surgery, the report's groups); before, six were built
+    assert len(built) == 2, built

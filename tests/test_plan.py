@@ -60,6 +60,12 @@ def test_unknown_group(edsr_coupling):
     ('{"format": "other"}', "not an edgeprune plan"),
     ('{"format": "edgeprune.plan", "version": 7}', "plan version 7 is not supported"),
     ('{"format": "edgeprune.plan", "version": 1, "model": "x"}', "malformed plan"),
+    ('{"format": "edgeprune.plan", "version": 1, "model": "x", "fingerprint": "f", "groups": {"head": {"size": 4, '
+     '"ke', "is not valid JSON"),  # truncated
+    ('[{"format": "edgeprune.plan"}]', "holds a JSON list, not a JSON object"),
+    ('{"format": "edgeprune.plan", "version": 1, "model": "x", "fingerprint": "f", "groups": [1]}', "malformed plan"),
+    ('{"format": "edgeprune.plan", "version": 1, "model": "x", "fingerprint": "f", "groups": {"g": 3}}',
+     "malformed plan"),
 ])
 def test_bad_files(tmp_path, content, message):
     path = tmp_path / "p.json"
@@ -68,3 +74,12 @@ def test_bad_files(tmp_path, content, message):
         PruningPlan.load(path)
     with pytest.raises(PlanError, match="does not exist"):
         PruningPlan.load(tmp_path / "missing.json")
+
+
+def test_unreadable_plan_files(tmp_path):
+    (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(PlanError, match=r"^plan file '.*binary.json' cannot be read \(UnicodeDecodeError"):
+        PruningPlan.load(tmp_path / "binary.json")
+    (tmp_path / "folder.json").mkdir()
+    with pytest.raises(PlanError, match=r"^plan file '.*folder.json' cannot be read"):
+        PruningPlan.load(tmp_path / "folder.json")

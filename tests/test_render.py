@@ -12,3 +12,28 @@ def test_si():
 def test_table_aligns_columns():
     out = table(["name", "n"], [["a", 1], ["bbb", 22]])
     assert out.splitlines() == ["name   n", "----  --", "a      1", "bbb   22"]
+
+
+def _prune_report(base_psnr, pruned_psnr, control_psnr, base_ssim=0.8800, pruned_ssim=0.8842, control_ssim=0.8850):
+    totals = {"mac": 100, "weights": 10, "activations": 50, "bw_elements": 60, "bw_bytes": 240}
+    return {"model": "edsr", "settings": {"method": "D", "importance": "magnitude", "target_mac": 0.8,
+                                          "tolerance": {"psnr": 0.05, "ssim": 0.002}},
+            "input_size": [1020, 1020], "seconds": 12.3, "iterations": [{"accepted": True}, {"accepted": False}],
+            "target_met": True, "finetune_steps": {"lineage": 100, "spent": 200},
+            "baseline": {"psnr": base_psnr, "ssim": base_ssim, "totals": totals},
+            "pruned": {"psnr": pruned_psnr, "ssim": pruned_ssim, "mac_ratio": 0.8, "totals": {**totals, "mac": 80},
+                       "psnr_drop": base_psnr - pruned_psnr, "ssim_drop": base_ssim - pruned_ssim},
+            "control": {"psnr": control_psnr, "ssim": control_ssim, "steps": 100}}
+
+
+def test_prune_summary_prints_the_signed_change_against_baseline_and_control():
+    from edgeprune.commands.render import prune_summary
+
+    risen = prune_summary(_prune_report(30.000, 30.470, 30.530), "out").splitlines()
+    line = next(line for line in risen if line.startswith("PSNR"))
+    assert line == ("PSNR +0.470 dB vs baseline, -0.060 dB vs control (tolerance 0.05 dB below the baseline); "
+                    "SSIM +0.0042 vs baseline, -0.0008 vs control; target MAC 0.8 met")
+    fallen = prune_summary(_prune_report(30.009, 30.000, 29.990, 0.9, 0.8990, 0.8980), "out")
+    assert "PSNR -0.009 dB vs baseline, +0.010 dB vs control" in fallen
+    assert "SSIM -0.0010 vs baseline, +0.0010 vs control" in fallen
+    assert "drop" not in fallen

@@ -2,9 +2,8 @@ import numpy as np
 import pytest
 
 from edgeprune.runtime import keras
-from edgeprune.errors import InvalidArgumentError
 from edgeprune.modelio import load_model, save_model
-from keras_models import build_reference, build_sid
+from keras_models import ModelConfigError, build_reference, build_sid
 
 TINY = (2, 3, 4, 5, 6)
 
@@ -55,5 +54,12 @@ def test_save_load_round_trip_is_exact(tmp_path):
     ({"upscale": 1}, "upscale must be an integer >= 2, got 1"),
 ])
 def test_bad_arguments(kwargs, message):
-    with pytest.raises(InvalidArgumentError, match=message):
+    with pytest.raises(ModelConfigError, match=message):
         build_sid(**kwargs)
+
+
+def test_initial_weights_are_reproducible_per_seed():
+    a, b, c = (build_sid(features=TINY, seed=s) for s in (3, 3, 4))
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    assert not np.array_equal(a.get_layer("up6").kernel.numpy(), c.get_layer("up6").kernel.numpy())

@@ -105,6 +105,28 @@ def test_slim_cost_equals_the_plans_prediction_and_saves(tmp_path):
     np.testing.assert_array_equal(loaded(x).numpy(), slim_model(x).numpy())
 
 
+def test_surgery_and_export_rebuild_models_through_one_helper():
+    from edgeprune.deploy.export import fixed_shape_model
+    from edgeprune.modelio import rebuilt
+
+    model = build_edsr(num_blocks=1, num_features=4)
+    copy = rebuilt(model)
+    assert copy is not model and [l.name for l in copy.layers] == [l.name for l in model.layers]
+    for a, b in zip(model.get_weights(), copy.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+    def rename(config):
+        config["name"] = "renamed"
+
+    halved = rebuilt(model, rename, lambda layer: [w / 2 for w in layer.get_weights()])
+    assert (halved.name, model.name) == ("renamed", model.name)  # the original's config is not touched
+    np.testing.assert_array_equal(halved.get_layer("head").kernel.numpy(), model.get_layer("head").kernel.numpy() / 2)
+    fixed = fixed_shape_model(model, (6, 5))
+    assert tuple(fixed.input_shape) == (1, 6, 5, 3)
+    x = np.random.default_rng(0).random((1, 6, 5, 3), np.float32)
+    np.testing.assert_allclose(fixed(x).numpy(), model(x).numpy(), rtol=0, atol=1e-6)
+
+
 def test_keep_all_plan_changes_nothing():
     model = build_edsr(num_blocks=1, num_features=4)
     coupling = Coupling(model)

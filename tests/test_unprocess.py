@@ -2,13 +2,28 @@ import numpy as np
 import pytest
 
 from edgeprune.data.unprocess import (CameraParams, NoiseModel, linear_to_srgb, low_light_pair, noise_at,
-                                      random_camera, random_noise, sony_a7s_camera, srgb_to_linear, unprocess)
+                                      pack_bayer_rggb, packed_raw, random_camera, random_noise, sony_a7s_camera,
+                                      srgb_to_linear, unprocess)
 
 
 def test_srgb_gamma_round_trip():
     x = np.linspace(0, 1, 101, dtype=np.float32)
     np.testing.assert_allclose(linear_to_srgb(srgb_to_linear(x)), x, atol=1e-6)
     assert srgb_to_linear(np.float32(0.5)) == pytest.approx(0.2140, abs=1e-4)
+
+
+def test_pack_bayer_rggb_layout():
+    rgb = np.arange(4 * 4 * 3, dtype=np.float32).reshape(4, 4, 3)
+    packed = pack_bayer_rggb(rgb)
+    assert packed.shape == (2, 2, 4)
+    np.testing.assert_array_equal(packed[1, 0], [rgb[2, 0, 0], rgb[2, 1, 1], rgb[3, 0, 1], rgb[3, 1, 2]])
+
+
+def test_packed_raw_is_unprocess_with_an_ideal_camera():
+    srgb = np.random.default_rng(3).random((4, 6, 3), dtype=np.float32)
+    ideal = CameraParams(np.eye(3, dtype=np.float32), 1.0, 1.0)
+    np.testing.assert_array_equal(packed_raw(srgb), unprocess(srgb, ideal))
+    np.testing.assert_array_equal(packed_raw(srgb), pack_bayer_rggb(srgb_to_linear(srgb)))
 
 
 def test_unprocess_with_identity_camera_is_a_linear_mosaic():

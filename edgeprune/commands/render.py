@@ -1,29 +1,6 @@
 """Plain-text tables for people (the JSON outputs are for machines)."""
 
-from collections.abc import Sequence
-
-_SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
-
-
-def si(value: float) -> str:
-    """4 significant digits with an SI suffix: 1428061363200 -> '1.428T'."""
-    for scale, suffix in _SI:
-        if abs(value) >= scale:
-            return f"{value / scale:.4g}{suffix}"
-    return f"{value:g}"
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence], align: str | None = None) -> str:
-    """A fixed-width table; ``align`` has one 'l' or 'r' per column (default: first left, rest right)."""
-    align = align or "l" + "r" * (len(headers) - 1)
-    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-
-    def fmt(row):
-        return "  ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align)).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([fmt(cells[0]), rule] + [fmt(r) for r in cells[1:]])
+from edgeprune.text import method_label, si, table  # noqa: F401 (re-exported)
 
 
 def cost_table(report, all_layers: bool = False) -> str:
@@ -119,11 +96,6 @@ def profile_table(profile) -> str:
               f"{100 * fit['median_abs_rel_err']:.1f}%, max {100 * fit['max_abs_rel_err']:.1f}%")
 
 
-def method_label(settings: dict) -> str:
-    """'method D, magnitude importance': how a prune report's loop ranked channels."""
-    return f"method {settings['method']}, {settings.get('importance', 'magnitude')} importance"
-
-
 def prune_summary(report: dict, out_dir) -> str:
     """What a prune run achieved, for people: cost before/after, quality of baseline, pruned model and control."""
     base, pruned, control = report["baseline"], report["pruned"], report["control"]
@@ -138,8 +110,37 @@ def prune_summary(report: dict, out_dir) -> str:
              f"{'x'.join(map(str, report['input_size']))}",
              before_after(base["totals"], pruned["totals"]), "",
              table(["model", "PSNR (dB)", "SSIM", "MAC", "fine-tune steps"], rows, "lrrrr"), "",
-             f"PSNR drop {pruned['psnr_drop']:+.3f} dB (tolerance {report['settings']['tolerance']['psnr']}), SSIM "
-             f"drop {pruned['ssim_drop']:+.4f}; target MAC {report['settings']['target_mac']} "
-             f"{'met' if report['target_met'] else 'NOT met'}",
+             f"PSNR {pruned['psnr'] - base['psnr']:+.3f} dB vs baseline, {pruned['psnr'] - control['psnr']:+.3f} dB "
+             f"vs control (tolerance {report['settings']['tolerance']['psnr']} dB below the baseline); SSIM "
+             f"{pruned['ssim'] - base['ssim']:+.4f} vs baseline, {pruned['ssim'] - control['ssim']:+.4f} vs control; "
+             f"target MAC {report['settings']['target_mac']} {'met' if report['target_met'] else 'NOT met'}",
              f"wrote {out_dir}/pruned.keras, plan.json, report.json, channels.png, tradeoff.png"]
     return "\n".join(lines)
+
+
+def one_shot_summary(report: dict, out_dir) -> str:
+    """What a one-shot prune did, for people: cost before/after and the masked-vs-slim check."""
+    size = "x".join(map(str, report["original"]["input_size"] or [])) or "static"
+    eq = report["equivalence"]
+    return "\n".join([
+        f"{report['model']}: one-shot L1 pruning of {report['channel_ratio']:.0%} of every prunable group, at input "
+        f"{size}",
+        before_after(report["original"]["totals"], report["pruned"]["totals"]),
+        f"\nmasked vs slim model on random input {eq['input_shape']}: max relative difference "
+        f"{eq['max_rel_diff']:.2e}; plan prediction matches the slim model: "
+        f"{report['plan_prediction']['matches_pruned']}",
+        f"wrote {out_dir}/pruned.keras, plan.json, report.json"])
+
+
+def slim_summary(summary: dict, out_path) -> str:
+    """A slim command's cost totals before and after."""
+    return before_after(summary["original"]["totals"], summary["pruned"]["totals"]) + f"\n\nwrote {out_path}"
+
+
+def train_summary(report: dict, out_path) -> str:
+    """What a training run reached on the held-out images."""
+    v = report["validation"]
+    return (f"{report['model']} trained {report['history']['steps']} steps in {report['train_seconds']:.0f} s on "
+            f"{report['history']['replicas']} replica(s); validation on {v['images']} held-out images: "
+            f"PSNR {v['psnr']:.2f} dB, SSIM {v['ssim']:.4f}\n"
+            f"wrote {out_path} and {out_path}.json")

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from edgeprune.data.unprocess import packed_raw
+
 BUILTIN_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
                   "motorcycle_right.png", "hubble_deep_field.jpg", "ihc.png")
 
@@ -45,22 +47,13 @@ def fit_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(resized, dtype=np.float32) / 255.0
 
 
-def pack_bayer_rggb(linear_rgb: np.ndarray) -> np.ndarray:
-    """Mosaics linear RGB (2H x 2W x 3) with an RGGB pattern and packs it to H x W x 4 (R, G1, G2, B), the input
-    layout of SID."""
-    if linear_rgb.shape[0] % 2 or linear_rgb.shape[1] % 2:
-        raise ValueError("height and width must be even to pack a Bayer mosaic")
-    return np.stack([linear_rgb[0::2, 0::2, 0], linear_rgb[0::2, 1::2, 1],
-                     linear_rgb[1::2, 0::2, 1], linear_rgb[1::2, 1::2, 2]], axis=-1).astype(np.float32)
-
-
 def photo_input(height: int, width: int, channels: int, name: str = "coffee.png") -> tuple[np.ndarray, str]:
-    """A real photo shaped for a model input: RGB for 3 channels, a packed Bayer mosaic (from the photo with its
-    gamma undone) for 4. Returns (1 x H x W x C float32, description)."""
+    """A real photo shaped for a model input: RGB for 3 channels, a packed Bayer mosaic (``unprocess.packed_raw``:
+    the sRGB curve undone) for 4. Returns (1 x H x W x C float32, description)."""
     photo = builtin_photo(name)
     if channels == 3:
         return fit_to(photo, height, width)[None], f"photo {name} (RGB)"
     if channels == 4:
-        linear = fit_to(photo, 2 * height, 2 * width) ** 2.2
-        return pack_bayer_rggb(linear)[None], f"photo {name} as packed RGGB raw (inverse gamma 2.2)"
+        raw = packed_raw(fit_to(photo, 2 * height, 2 * width))
+        return raw[None], f"photo {name} as packed RGGB raw (sRGB curve undone)"
     raise ValueError(f"no photo layout for {channels} input channels")

@@ -77,9 +77,12 @@ def render_long(path) -> np.ndarray:
     """The long-exposure target: LibRaw's rendering with camera white balance, float32 sRGB in [0, 1]."""
     import rawpy
 
-    with rawpy.imread(str(path)) as raw:
-        rgb = raw.postprocess(use_camera_wb=True, half_size=False, no_auto_bright=True, output_bps=16)
-    return (rgb.astype(np.float32) / 65535.0)
+    try:
+        with rawpy.imread(str(path)) as raw:
+            rgb = raw.postprocess(use_camera_wb=True, half_size=False, no_auto_bright=True, output_bps=16)
+    except (rawpy.LibRawError, OSError) as exc:
+        raise InvalidArgumentError(f"'{path}' is not a raw file LibRaw can render ({type(exc).__name__})") from exc
+    return rgb.astype(np.float32) / 65535.0
 
 
 @dataclass(frozen=True)

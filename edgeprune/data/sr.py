@@ -3,8 +3,9 @@
 A user folder follows DIV2K: HR images (PNG/JPEG/...) either in ``train/`` and ``val/`` (or ``valid/``)
 subfolders, or all together, in which case every 10th file (sorted by name) is held out for validation. Unreadable
 files and images smaller than a training patch are skipped with a warning and counted; a folder with no usable image
-is an error. Training uses random patches with flips and 90-degree rotations; validation uses whole images (the
-border of ``scale`` pixels is cropped when PSNR/SSIM are measured, see :mod:`edgeprune.train.quality`).
+is an error. Training cuts aligned random patches, flipped and rotated by 90 degrees, from the downscaled pairs
+(:func:`edgeprune.data.pairs.random_crops`); validation uses whole images (the border of ``scale`` pixels is cropped
+when PSNR/SSIM are measured, see :mod:`edgeprune.train.quality`).
 """
 
 import logging
@@ -97,28 +98,6 @@ def downscale(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
     hr = hr[:h, :w]
     lr = tf.image.resize(hr[None], (h // scale, w // scale), method="bicubic", antialias=True)[0]
     return np.clip(lr.numpy(), 0.0, 1.0).astype(np.float32), hr.astype(np.float32)
-
-
-def augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random flip and 90-degree rotation (the 8 symmetries of the square)."""
-    if rng.random() < 0.5:
-        image = image[:, ::-1]
-    return np.rot90(image, int(rng.integers(4))).copy()
-
-
-def random_patches(images: list, patch: int, scale: int, count: int, rng: np.random.Generator):
-    """``count`` (LR patch, HR patch) pairs: random HR crops of ``patch`` pixels, augmented, then downscaled."""
-    if patch % scale:
-        raise InvalidArgumentError(f"patch size {patch} must be a multiple of the scale {scale}")
-    lrs, hrs = [], []
-    for _ in range(count):
-        image = images[int(rng.integers(len(images)))]
-        y = int(rng.integers(image.shape[0] - patch + 1))
-        x = int(rng.integers(image.shape[1] - patch + 1))
-        lr, hr = downscale(augment(image[y:y + patch, x:x + patch], rng), scale)
-        lrs.append(lr)
-        hrs.append(hr)
-    return np.stack(lrs), np.stack(hrs)
 
 
 def validation_pairs(images: list, scale: int, max_side: int | None = None) -> list:

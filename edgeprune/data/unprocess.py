@@ -10,8 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeprune.data.photos import pack_bayer_rggb
-
 # camera-to-XYZ matrices of a few Sony cameras (from dcraw's adobe_coeff, the SID dataset's cameras among them)
 _SONY_XYZ_TO_CAM = (
     np.array([[5271, -712, -347], [-6153, 13653, 2763], [-1601, 2366, 7242]]) / 10000.0,  # ILCE-7S
@@ -29,6 +27,22 @@ def srgb_to_linear(x: np.ndarray) -> np.ndarray:
 def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     x = np.clip(x, 0.0, 1.0)
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * x ** (1 / 2.4) - 0.055).astype(np.float32)
+
+
+def pack_bayer_rggb(linear_rgb: np.ndarray) -> np.ndarray:
+    """Mosaics linear RGB (2H x 2W x 3) with an RGGB pattern and packs it to H x W x 4 (R, G1, G2, B), the input
+    layout of SID."""
+    if linear_rgb.shape[0] % 2 or linear_rgb.shape[1] % 2:
+        raise ValueError("height and width must be even to pack a Bayer mosaic")
+    return np.stack([linear_rgb[0::2, 0::2, 0], linear_rgb[0::2, 1::2, 1],
+                     linear_rgb[1::2, 0::2, 1], linear_rgb[1::2, 1::2, 2]], axis=-1).astype(np.float32)
+
+
+def packed_raw(srgb: np.ndarray) -> np.ndarray:
+    """sRGB (2H x 2W x 3, [0, 1]) as an ideal sensor would record it: the sRGB curve undone, mosaicked RGGB and
+    packed (H x W x 4), with no colour matrix, white balance or noise. The one way edgeprune turns a photo into
+    SID's input layout outside training (export's verification and calibration inputs)."""
+    return pack_bayer_rggb(srgb_to_linear(srgb))
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import warnings
 from edgeprune.runtime import keras, quiet_native_stderr, tf
 from edgeprune.graph.cost import model_cost
 from edgeprune.errors import ExportError, InvalidArgumentError, ShapeError
-from edgeprune.modelio import resolve_model
+from edgeprune.modelio import rebuilt, resolve_model
 from edgeprune.atomic import write_json_atomic
 from edgeprune.sizes import check_multiple
 from edgeprune.deploy.tflite_reader import TfliteGraph
@@ -44,8 +44,6 @@ class Tolerance:
 
 def fixed_shape_model(model: keras.Model, input_size) -> keras.Model:
     """A copy of ``model`` whose input is ``1 x H x W x C`` (static shapes convert to tighter TFLite graphs)."""
-    import keras_models
-
     if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
         raise InvalidArgumentError("export supports models with one NHWC image input")
     h, w = input_size
@@ -53,17 +51,18 @@ def fixed_shape_model(model: keras.Model, input_size) -> keras.Model:
     for want, have in zip((h, w), static[1:3]):
         if have is not None and have != want:
             raise ShapeError(f"the model's input is fixed at {static[1]}x{static[2]}; it cannot be exported at {h}x{w}")
-    config = model.get_config()
-    for layer in config["layers"]:
-        if layer["class_name"] == "InputLayer":
-            layer["config"]["batch_input_shape"] = [1, h, w, static[-1]]
-    fixed = model.__class__.from_config(config, custom_objects=keras_models.CUSTOM_OBJECTS)
-    fixed.set_weights(model.get_weights())
-    return fixed
+
+    def fix_input(config):
+        for layer in config["layers"]:
+            if layer["class_name"] == "InputLayer":
+                layer["config"]["batch_input_shape"] = [1, h, w, static[-1]]
+
+    return rebuilt(model, fix_input)
 
 
 def _calibration_samples(calib_data, input_shape, limit: int = 16) -> list[np.ndarray]:
-    from edgeprune.data.photos import fit_to, load_rgb, pack_bayer_rggb
+    from edgeprune.data.photos import fit_to, load_rgb
+    from edgeprune.data.unprocess import packed_raw
 
     root = Path(calib_data)
     if not root.is_dir():
@@ -83,8 +82,7 @@ def _calibration_samples(calib_data, input_shape, limit: int = 16) -> list[np.nd
                 samples.append(arr[top:top + h, left:left + w][None])
             elif suffix in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp") and c in (3, 4):
                 rgb = load_rgb(path)
-                samples.append(fit_to(rgb, h, w)[None] if c == 3 else
-                               pack_bayer_rggb(fit_to(rgb, 2 * h, 2 * w) ** 2.2)[None])
+                samples.append(fit_to(rgb, h, w)[None] if c == 3 else packed_raw(fit_to(rgb, 2 * h, 2 * w))[None])
         except (OSError, ValueError):
             skipped += 1
     if not samples:
@@ -116,17 +114,29 @@ def convert(model: keras.Model, quantize: str = "none", calib_samples=None) -> b
 
 
 def run_tflite(content: bytes, x: np.ndarray, num_threads: int = 1) -> np.ndarray:
+    """The first output of the flatbuffer ``content`` run by LiteRT on ``x``; LiteRT's failures (a model it cannot
+    load, allocate or run) raise ExportError, one line."""
     from ai_edge_litert.interpreter import Interpreter
 
-    with quiet_native_stderr():
-        interpreter = Interpreter(model_content=content, num_threads=num_threads)
-        interpreter.allocate_tensors()
+    def failed(exc: Exception) -> ExportError:
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        return ExportError(f"LiteRT could not run the converted model: {reason}")
+
+    try:
+        with quiet_native_stderr():
+            interpreter = Interpreter(model_content=content, num_threads=num_threads)
+            interpreter.allocate_tensors()
+    except (RuntimeError, ValueError) as exc:
+        raise failed(exc) from exc
     inp = interpreter.get_input_details()[0]
     if tuple(inp["shape"]) != x.shape:
         raise ExportError(f"the TFLite model's input is {[int(d) for d in inp['shape']]}, but the Keras model takes "
                           f"{list(x.shape)}: the conversion used the wrong input size")
-    interpreter.set_tensor(inp["index"], x.astype(inp["dtype"]))
-    interpreter.invoke()
+    try:
+        interpreter.set_tensor(inp["index"], x.astype(inp["dtype"]))
+        interpreter.invoke()
+    except (RuntimeError, ValueError) as exc:
+        raise failed(exc) from exc
     return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
 
 

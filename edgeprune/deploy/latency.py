@@ -2,12 +2,14 @@
 
 Each op costs ``t = max(MAC_eff / mac_per_s, bytes / bytes_per_s) + overhead`` where bytes are the op's weights
 plus its input and output activations, and ``MAC_eff`` counts a conv's output channels rounded up to the device's
-*output-channel tile*: XNNPACK's GEMM kernels compute output channels in fixed-width tiles (32 with AVX-512 f32 on
-our x86 host, with a 16-wide kernel for outputs of at most 16 channels; typically 8 on ARM NEON), so a 52-wide
-conv costs as much as a 64-wide one there. The tiles are measured by a sweep of conv output widths. ``calibrate`` times single-layer models over the layer shapes of EDSR and SID
-(at full width and at the widths pruning produces) and of any given model, and fits the three parameters by least
-squares on log time (so every layer counts by its relative error). Predictions sum over the ops of a .tflite graph
-(``predict_tflite``) or the layers of a cost report (``predict_report``).
+*output-channel tile*: XNNPACK's GEMM kernels compute output channels in fixed-width tiles (a main tile, and a
+narrower one for convs with few outputs), so a conv whose width lies between two multiples of the tile costs as much
+as the next multiple. The tiles are measured by a sweep of conv output widths; the tiles and rooflines measured on
+our host are in BENCHMARKS.md, "Host latency model: calibration and whole-model predictions". ``calibrate_host``
+times single-layer models over the layer shapes of EDSR and SID (at full width and at the widths pruning produces)
+and of any given model, and fits the three parameters by least squares on log time (so every layer counts by its
+relative error). Predictions sum over the ops of a .tflite graph (``predict_tflite``) or the layers of a cost report
+(``predict_report``).
 """
 
 import json
@@ -19,11 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.errors import FileFormatError
 
 PROFILE_SCHEMA = "edgeprune.latency-profile/1"
 # one elementwise/data-movement op per TFLite op type that is not a convolution
 _ACTIVATION_BYTES = 4
+
+
+_ROOFLINE_FIELDS = ("mac_per_s", "bytes_per_s", "overhead_us")
 
 
 @dataclass
@@ -68,22 +73,50 @@ class LatencyProfile:
 
     @classmethod
     def load(cls, path) -> "LatencyProfile":
+        """The profile in ``path``; a missing, corrupt or foreign file raises FileFormatError (one line)."""
+        from edgeprune.files import read_json
+
         path = Path(path)
         if not path.is_file():
-            raise InvalidArgumentError(f"latency profile '{path}' does not exist: make one with 'edgeprune calibrate'")
-        try:
-            data = json.loads(path.read_text())
-            if data.get("schema") != PROFILE_SCHEMA:
-                raise ValueError(f"schema {data.get('schema')!r}")
-            data.pop("schema")
-            return cls(**data)
-        except (ValueError, TypeError) as exc:
-            raise InvalidArgumentError(f"'{path}' is not an edgeprune latency profile ({exc})") from exc
+            raise FileFormatError(f"latency profile '{path}' does not exist: make one with 'edgeprune calibrate'")
+        data = read_json(path, "latency profile")
+        if data.get("schema") != PROFILE_SCHEMA:
+            raise FileFormatError(f"'{path}' is not an edgeprune latency profile (schema {data.get('schema')!r}, "
+                                  f"expected {PROFILE_SCHEMA!r}): make one with 'edgeprune calibrate'")
+        return cls.from_dict(data, path)
+
+    @classmethod
+    def from_dict(cls, data: dict, path) -> "LatencyProfile":
+        """A profile from its JSON object, every field checked (errors name ``path`` and the field)."""
+        from edgeprune.files import field as checked
+
+        what = "latency profile"
+        for key in ("target", "runner"):
+            checked(data, key, str, what, path)
+        checked(data, "num_threads", int, what, path)
+        data = {"ops": {}, "channel_tile": 1, "small_channel_tile": 1, "fit": {}, "samples": [], **data}
+        rooflines = {"default": checked(data, "default", dict, what, path),
+                     **{f"ops.{k}": v for k, v in checked(data, "ops", dict, what, path).items()}}
+        for key, roofline in rooflines.items():
+            if not isinstance(roofline, dict) or set(roofline) != set(_ROOFLINE_FIELDS) or not all(
+                    isinstance(roofline[f], (int, float)) and not isinstance(roofline[f], bool) and roofline[f] >= 0
+                    for f in roofline) or min(roofline["mac_per_s"], roofline["bytes_per_s"]) <= 0:
+                raise FileFormatError(f"{what} '{path}': field {key!r} is {roofline!r}, which is not a roofline "
+                                      f"({', '.join(_ROOFLINE_FIELDS)})")
+        for key in ("channel_tile", "small_channel_tile"):
+            if checked(data, key, int, what, path) < 1:
+                raise FileFormatError(f"{what} '{path}': field {key!r} is {data[key]!r}, which is not valid")
+        checked(data, "fit", dict, what, path)
+        checked(data, "samples", list, what, path)
+        return cls(**{k: data[k] for k in ("target", "runner", "num_threads", "default", "ops", "channel_tile",
+                                           "small_channel_tile", "fit", "samples")})
 
 
-_TILED_OPS = ("CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED")
-_TILED_LAYERS = ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "Dense",
-                 "SeparableConv1D", "SeparableConv2D")
+def _tiled_ops() -> frozenset:
+    """The TFLite ops whose cost is tiled by output channel: those of the layer table's tiled kinds."""
+    from edgeprune.graph.layer_table import LAYER_KINDS
+
+    return frozenset(kind.tflite_op for kind in LAYER_KINDS if kind.tiled)
 
 
 def tiled_channels(channels: int, tiles: tuple[int, int]) -> int:
@@ -105,12 +138,12 @@ def effective_mac(mac: float, out_channels: int, tiles: tuple[int, int]) -> floa
 def op_features(graph) -> list[tuple[str, int, int, int]]:
     """(op name, MAC, bytes, tiled output channels) of every op of a TfliteGraph; bytes = weights + inputs +
     outputs at 4 bytes; tiled output channels is 0 for ops whose cost is not tiled by output channel."""
-    feats = []
+    feats, tiled_ops = [], _tiled_ops()
     for op in graph.ops:
         elements = sum(math.prod(s) for s in op.input_shapes if s) + sum(math.prod(s) for s in op.output_shapes if s)
         if op.name == "TRANSPOSE_CONV":  # its first input is the output-shape vector, not data
             elements -= math.prod(op.input_shapes[0])
-        out_channels = op.output_shapes[0][-1] if op.name in _TILED_OPS and op.output_shapes[0] else 0
+        out_channels = op.output_shapes[0][-1] if op.name in tiled_ops and op.output_shapes[0] else 0
         feats.append((op.name, op.mac if op.is_conv else 0, elements * _ACTIVATION_BYTES, out_channels))
     return feats
 
@@ -121,26 +154,20 @@ def predict_tflite(profile: LatencyProfile, graph) -> dict:
     return {"total_us": sum(o["us"] for o in per_op), "ops": per_op}
 
 
-LAYER_OPS = {  # the TFLite op a tf_keras layer becomes (fused activations add no op)
-    "Conv1D": "CONV_2D", "Conv2D": "CONV_2D", "SeparableConv2D": "CONV_2D", "SeparableConv1D": "CONV_2D",
-    "Conv2DTranspose": "TRANSPOSE_CONV", "Conv1DTranspose": "TRANSPOSE_CONV", "DepthwiseConv2D": "DEPTHWISE_CONV_2D",
-    "DepthwiseConv1D": "DEPTHWISE_CONV_2D", "Dense": "FULLY_CONNECTED", "Add": "ADD", "MeanShift": "ADD",
-    "Subtract": "SUB", "Multiply": "MUL", "ResidualScale": "MUL", "Concatenate": "CONCATENATION",
-    "LeakyReLU": "LEAKY_RELU", "ReLU": "RELU", "MaxPooling2D": "MAX_POOL_2D", "AveragePooling2D": "AVERAGE_POOL_2D",
-    "DepthToSpace": "DEPTH_TO_SPACE", "UpSampling2D": "RESIZE_NEAREST_NEIGHBOR", "PReLU": "PRELU",
-    "GlobalAveragePooling2D": "MEAN", "Reshape": "RESHAPE", "ZeroPadding2D": "PAD", "BatchNormalization": "MUL",
-}
-
-
 def predict_report(profile: LatencyProfile, report) -> dict:
-    """Per-layer and total latency of a CostReport (every layer that becomes an op; InputLayer excluded)."""
+    """Per-layer and total latency of a CostReport (every layer that becomes an op; InputLayer excluded). Each
+    layer is priced as the TFLite op the layer table names for its type (fused activations add no op); a type
+    without a named op is priced under its upper-cased type name, which takes the profile's default roofline."""
+    from edgeprune.graph.layer_table import kind_named
+
     layers = []
     for c in report.layers:
+        kind = kind_named(c.type)
         nbytes = (c.weights + c.bias + c.other_params + c.activations) * _ACTIVATION_BYTES
-        if c.type in ("Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "ActivityRegularization"):
+        if kind.converted_away:
             continue  # removed by the converter
-        cout = c.output_shapes[0][-1] if c.type in _TILED_LAYERS else 0
-        op = LAYER_OPS.get(c.type, c.type.upper())
+        cout = c.output_shapes[0][-1] if kind.tiled else 0
+        op = kind.tflite_op or c.type.upper()
         layers.append({"name": c.name, "type": c.type, "op": op, "mac": c.mac, "bytes": nbytes,
                        "us": profile.op_us(op, c.mac, nbytes, cout)})
     return {"total_us": sum(l["us"] for l in layers), "layers": layers}
@@ -309,23 +336,3 @@ def calibrate_host(models=None, input_size=(128, 128), num_threads: int = 1, run
     return LatencyProfile("host", f"ai_edge_litert {version('ai-edge-litert')} (XNNPACK) on {platform.machine()}",
                           num_threads, default, per_op, tiles[1], tiles[0], fit, samples)
 
-
-def calibrate_command(out_path, model_specs, input_size, num_threads, runs, progress=None,
-                      include_references: bool = True, width_multipliers=(1.0, 0.75, 0.5)) -> LatencyProfile:
-    """``edgeprune calibrate --host``: EDSR, SID and the given models' layer shapes; writes the profile."""
-    import keras_models
-    from edgeprune.modelio import resolve_model
-
-    from edgeprune.checks import integer_at_least
-
-    integer_at_least("--runs", runs)
-    integer_at_least("--num-threads", num_threads)
-    if not str(out_path).endswith(".json"):
-        raise InvalidArgumentError(f"output '{out_path}' must end in .json")
-    models = [keras_models.build_reference("edsr"), keras_models.build_reference("sid")] if include_references else []
-    models += [resolve_model(spec).model for spec in model_specs]
-    if not models:
-        raise InvalidArgumentError("nothing to calibrate: give --model, or leave out --only-given-models")
-    profile = calibrate_host(models, input_size, num_threads, runs, width_multipliers, progress=progress)
-    profile.save(out_path)
-    return profile

@@ -1,9 +1,12 @@
-"""Read a .tflite flatbuffer: its operators, their tensors' shapes and names, and a census of the conv ops.
+"""Read a .tflite flatbuffer: its operators, their tensors' shapes, names and element types, and a census of the
+conv ops. The one adapter to LiteRT's flatbuffer schema: it reads through ``ai_edge_litert``'s public
+``tools.flatbuffer_utils`` (and the ``schema_py_generated`` module it is built on), not TensorFlow's private
+``tensorflow.lite.python``, so it loads neither TensorFlow nor an interpreter.
 
-Conv-like ops and where their data input, weights and output are:
-CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED: inputs (data, weights, bias); TRANSPOSE_CONV: inputs
-(output_shape, weights, data, bias). Weight layouts: CONV_2D and TRANSPOSE_CONV ``[out, kh, kw, in]``,
-DEPTHWISE_CONV_2D ``[1, kh, kw, C*m]``, FULLY_CONNECTED ``[out, in]``.
+Conv-like ops and where their data input and weights are (the TFLite schema's operand order):
+CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED / CONV_3D: inputs (data, weights, bias); TRANSPOSE_CONV and
+CONV_3D_TRANSPOSE: inputs (output_shape, weights, data, bias). Weight layouts: CONV_2D and TRANSPOSE_CONV
+``[out, kh, kw, in]``, DEPTHWISE_CONV_2D ``[1, kh, kw, C*m]``, FULLY_CONNECTED ``[out, in]``.
 """
 
 import math
@@ -14,6 +17,13 @@ from pathlib import Path
 from edgeprune.errors import ExportError
 
 CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "CONV_3D", "CONV_3D_TRANSPOSE")
+# (data input, weights input) of each conv op; every other conv op has (0, 1)
+_OPERANDS = {"TRANSPOSE_CONV": (2, 1), "CONV_3D_TRANSPOSE": (2, 1)}
+
+
+def operands(op_name: str) -> tuple[int, int]:
+    """(index of the data input, index of the weights input) of a conv op."""
+    return _OPERANDS.get(op_name, (0, 1))
 
 
 @dataclass(frozen=True)
@@ -23,35 +33,37 @@ class TfliteOp:
     input_shapes: tuple
     output_shapes: tuple
     output_names: tuple
+    input_types: tuple = ()  # element type name of each input ("FLOAT32", "INT8", ...; None for an absent one)
 
     @property
     def is_conv(self) -> bool:
         return self.name in CONV_OPS
 
-    def _data_and_weights(self):
-        if self.name == "TRANSPOSE_CONV":
-            return self.input_shapes[2], self.input_shapes[1]
-        return self.input_shapes[0], self.input_shapes[1]
-
     @property
     def data_shape(self) -> tuple:
-        return self._data_and_weights()[0]
+        return self.input_shapes[operands(self.name)[0]]
+
+    @property
+    def weight_shape(self) -> tuple:
+        return self.input_shapes[operands(self.name)[1]]
+
+    @property
+    def weight_type(self) -> str | None:
+        index = operands(self.name)[1]
+        return self.input_types[index] if index < len(self.input_types) else None
 
     @property
     def weight_elements(self) -> int:
-        return math.prod(self._data_and_weights()[1])
+        return math.prod(self.weight_shape)
 
     @property
     def mac(self) -> int:
-        data, weights = self._data_and_weights()
-        out = self.output_shapes[0]
+        data, weights = self.data_shape, self.weight_shape
         if self.name == "FULLY_CONNECTED":
             return math.prod(weights) * (math.prod(data) // weights[-1])
-        if self.name == "TRANSPOSE_CONV":
+        if self.name == "TRANSPOSE_CONV":  # every weight meets every input pixel
             return math.prod(weights) * math.prod(data[1:-1])
-        if self.name == "DEPTHWISE_CONV_2D":
-            return math.prod(weights) * math.prod(out[1:-1])
-        return math.prod(weights) * math.prod(out[1:-1])
+        return math.prod(weights) * math.prod(self.output_shapes[0][1:-1])
 
     def layer_names(self) -> set[str]:
         """Keras layer names in the output tensor's name (``model/layer/op`` parts joined by ';')."""
@@ -64,39 +76,36 @@ class TfliteOp:
 
 class TfliteGraph:
     def __init__(self, content: bytes):
-        from tensorflow.lite.python import schema_py_generated as schema
+        from ai_edge_litert.tools import flatbuffer_utils
 
         try:
-            model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(content, 0))
+            model = flatbuffer_utils.read_model_from_bytearray(bytes(content))
         except Exception as exc:  # a truncated or foreign file fails deep inside flatbuffers
             raise ExportError(f"not a valid .tflite flatbuffer: {type(exc).__name__}") from exc
         if not model.subgraphs:
             raise ExportError("the .tflite file has no subgraph")
-        op_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
         self.custom_ops: list[str] = []
         graph = model.subgraphs[0]
         tensors = graph.tensors
+
+        def shape(t):
+            return tuple(int(d) for d in tensors[t].shape) if t >= 0 and tensors[t].shape is not None else ()
+
+        def type_name(t):
+            return flatbuffer_utils.type_to_name(tensors[t].type) if t >= 0 else None
+
         ops = []
         for i, op in enumerate(graph.operators or []):
-            code = model.operatorCodes[op.opcodeIndex]
-            builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-            name = op_names.get(builtin, str(builtin))
+            name = flatbuffer_utils.opcode_to_name(model, op.opcodeIndex) or "UNKNOWN"
             if name == "CUSTOM":
-                custom = (code.customCode or b"").decode()
+                custom = (model.operatorCodes[op.opcodeIndex].customCode or b"").decode()
                 self.custom_ops.append(custom)
                 name = f"CUSTOM:{custom}"
-
-            def shape(t):
-                return tuple(int(d) for d in tensors[t].shape) if t >= 0 and tensors[t].shape is not None else ()
-
             ops.append(TfliteOp(i, name, tuple(shape(t) for t in op.inputs), tuple(shape(t) for t in op.outputs),
-                                tuple(tensors[t].name.decode() for t in op.outputs)))
+                                tuple(tensors[t].name.decode() for t in op.outputs),
+                                tuple(type_name(t) for t in op.inputs)))
         self.ops: tuple[TfliteOp, ...] = tuple(ops)
-        type_names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
-        self._conv_weight_types = [type_names.get(tensors[op.inputs[2 if name == "TRANSPOSE_CONV" else 1]].type)
-                                   for op, name in zip(graph.operators or [], (o.name for o in ops))
-                                   if name in CONV_OPS]
-        self.input_shapes = tuple(tuple(int(d) for d in tensors[t].shape) for t in graph.inputs)
+        self.input_shapes = tuple(shape(t) for t in graph.inputs)
 
     @classmethod
     def read(cls, path) -> "TfliteGraph":
@@ -112,8 +121,10 @@ class TfliteGraph:
         return [c for c in self.custom_ops if c.startswith("Flex")]
 
     def weight_dtype(self) -> str | None:
-        """Element type of the conv weights (FLOAT32, FLOAT16 via DEQUANTIZE shows as FLOAT32, INT8, ...)."""
-        return self._conv_weight_types[0] if self._conv_weight_types else None
+        """Element type of the first conv op's weights (FLOAT32, INT8, ...; fp16 weights reach the conv through a
+        DEQUANTIZE and show as FLOAT32)."""
+        convs = self.conv_ops()
+        return convs[0].weight_type if convs else None
 
     def conv_ops(self) -> list[TfliteOp]:
         return [op for op in self.ops if op.is_conv]

@@ -1,7 +1,8 @@
 """The analytical cost model: MAC, weights, activations and memory bandwidth per layer (SPEC.md section 2).
 
-Costed layers are the convolutions and Dense (``Conv1D/2D/3D``, their transposes, ``DepthwiseConv1D/2D``,
-``SeparableConv1D/2D``, ``Dense``). For each call of such a layer:
+Costed layers are the kinds of the layer table (:mod:`edgeprune.graph.layer_table`) that have a cost formula: the
+convolutions and Dense (``Conv1D/2D/3D``, their transposes, ``DepthwiseConv1D/2D``, ``SeparableConv1D/2D``,
+``Dense``); the formulas live in the table. For each call of such a layer:
 
 - MAC: ``prod(kernel) * C_in/groups * C_out * prod(output spatial)``; for a transposed conv
   ``prod(kernel) * C_in * C_out * prod(input spatial)`` (every input pixel scatters a full kernel);
@@ -22,15 +23,16 @@ from dataclasses import asdict, dataclass, field
 
 from edgeprune.runtime import keras
 from edgeprune.errors import InvalidArgumentError
+from edgeprune.graph.layer_table import kind_of, weight_name
 from edgeprune.graph.model_graph import ModelGraph, NodeShapes
 
-DTYPE_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
+DTYPE_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}  # bytes per element of each dtype the cost model knows
+TFLITE_DTYPES = {"FLOAT32": "fp32", "FLOAT16": "fp16", "INT8": "int8", "UINT8": "int8"}  # TFLite tensor types
 
-_SEPARABLE = (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
-_DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
-_TRANSPOSED = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
-_CONV = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
-COSTED_TYPES = _SEPARABLE + _DEPTHWISE + _TRANSPOSED + _CONV + (keras.layers.Dense,)
+
+def tflite_bytes_per_element(tensor_type: str | None, default: str = "fp32") -> int:
+    """Bytes per element of a TFLite tensor type (``FLOAT32``, ...); ``default``'s for a type not listed."""
+    return DTYPE_BYTES[TFLITE_DTYPES.get(tensor_type, default)]
 
 
 @dataclass(frozen=True)
@@ -135,44 +137,8 @@ def _numel(shape: Sequence[int]) -> int:
     return math.prod(shape)
 
 
-def _channel_axis(layer) -> int:
-    return 1 if getattr(layer, "data_format", "channels_last") == "channels_first" else -1
-
-
-def _spatial(shape: Sequence[int], layer) -> list[int]:
-    return list(shape[2:]) if _channel_axis(layer) == 1 else list(shape[1:-1])
-
-
-def _layer_mac_weights(layer, in_shape, out_shape) -> tuple[int, int, int, int]:
-    """(mac, weights, bias, internal activation elements) of one call of a costed layer."""
-    if isinstance(layer, keras.layers.Dense):
-        positions = _numel(in_shape[1:-1])
-        weights = in_shape[-1] * out_shape[-1]
-        return weights * positions, weights, out_shape[-1] if layer.use_bias else 0, 0
-    c_in = in_shape[_channel_axis(layer)]
-    c_out = out_shape[_channel_axis(layer)]
-    k = _numel(layer.kernel_size)
-    out_positions = _numel(_spatial(out_shape, layer))
-    if isinstance(layer, _SEPARABLE):
-        mid = c_in * layer.depth_multiplier
-        weights = k * mid + mid * c_out
-        return weights * out_positions, weights, c_out if layer.use_bias else 0, 2 * mid * out_positions
-    if isinstance(layer, _DEPTHWISE):
-        weights = k * c_in * layer.depth_multiplier
-        return weights * out_positions, weights, c_out if layer.use_bias else 0, 0
-    if isinstance(layer, _TRANSPOSED):
-        weights = k * c_in * c_out
-        return weights * _numel(_spatial(in_shape, layer)), weights, c_out if layer.use_bias else 0, 0
-    groups = getattr(layer, "groups", 1) or 1
-    weights = k * (c_in // groups) * c_out
-    return weights * out_positions, weights, c_out if layer.use_bias else 0, 0
-
-
-_KERNEL_AND_BIAS = {"kernel", "bias", "depthwise_kernel", "pointwise_kernel"}
-
-
 def _param_count(layer, exclude=frozenset()) -> int:
-    return sum(_numel(w.shape) for w in layer.weights if w.name.split("/")[-1].split(":")[0] not in exclude)
+    return sum(_numel(w.shape) for w in layer.weights if weight_name(w) not in exclude)
 
 
 def layer_costs(graph: ModelGraph, shapes: dict[str, NodeShapes], bytes_per_element: int,
@@ -188,9 +154,10 @@ def layer_costs(graph: ModelGraph, shapes: dict[str, NodeShapes], bytes_per_elem
         act_out = sum(_numel(x) for x in s.outputs)
         first_call = node.call_index == 0
         shared_with = None if first_call else node.layer.name
-        if isinstance(node.layer, COSTED_TYPES):
-            mac, weights, bias, internal = _layer_mac_weights(node.layer, s.inputs[0], s.outputs[0])
-            other = _param_count(node.layer, _KERNEL_AND_BIAS)
+        kind = kind_of(node.layer)
+        if kind.costed:
+            mac, weights, bias, internal = kind.cost(node.layer, s.inputs[0], s.outputs[0])
+            other = _param_count(node.layer, kind.weights)  # parameters beyond its kernels and bias
             if not first_call:
                 weights = bias = other = 0
             costs.append(LayerCost(node.id, node.type, True, s.inputs, s.outputs, mac, weights, bias, other,
@@ -215,14 +182,15 @@ def model_cost(model: keras.Model, input_size: Sequence[int] | None = None, dtyp
                name: str | None = None) -> CostReport:
     """Analytical per-layer cost of a functional tf_keras model at ``input_size=(H, W)`` (batch 1).
 
-    ``input_size`` may be None when the model's inputs have static shapes. The model is never run.
+    ``input_size`` may be None when the model's inputs have static shapes. The model is never run. ``model`` may
+    also be its :class:`ModelGraph`, when the caller has built it.
     """
     nbytes = parse_dtype(dtype)
-    graph = ModelGraph(model)
+    graph = model if isinstance(model, ModelGraph) else ModelGraph(model)
     shapes = graph.shapes_at(input_size)
     first = shapes[graph.input_ids[0]].outputs[0]
     size = (first[1], first[2]) if len(first) == 4 else None
-    return CostReport(name or model.name, size, dtype, tuple(layer_costs(graph, shapes, nbytes)))
+    return CostReport(name or graph.model.name, size, dtype, tuple(layer_costs(graph, shapes, nbytes)))
 
 
 def predicted_cost(model: keras.Model, channels: dict, input_size: Sequence[int] | None = None,
@@ -230,10 +198,10 @@ def predicted_cost(model: keras.Model, channels: dict, input_size: Sequence[int]
     """The cost ``model`` would have if tensor ``ref`` had ``channels[ref]`` channels (a TensorRef -> int map).
 
     Computed from the original model's shapes alone, so comparing it with the cost of a model rebuilt by surgery
-    checks the surgery.
+    checks the surgery. ``model`` may also be its :class:`ModelGraph`.
     """
     nbytes = parse_dtype(dtype)
-    graph = ModelGraph(model)
+    graph = model if isinstance(model, ModelGraph) else ModelGraph(model)
     shapes = graph.shapes_at(input_size)
     from edgeprune.graph.model_graph import TensorRef
 
@@ -250,4 +218,4 @@ def predicted_cost(model: keras.Model, channels: dict, input_size: Sequence[int]
             scale[node.id] = outs[0][-1] / s.outputs[0][-1]
     first = new_shapes[graph.input_ids[0]].outputs[0]
     size = (first[1], first[2]) if len(first) == 4 else None
-    return CostReport(name or model.name, size, dtype, tuple(layer_costs(graph, new_shapes, nbytes, scale)))
+    return CostReport(name or graph.model.name, size, dtype, tuple(layer_costs(graph, new_shapes, nbytes, scale)))

@@ -9,13 +9,12 @@ import numpy as np
 
 from edgeprune.graph.coupling import ChannelGroup, Coupling
 from edgeprune.graph.model_graph import TensorRef
-from edgeprune.graph.layer_table import TRANSPOSED
+from edgeprune.graph.layer_table import filter_weight
 
 
 def filter_norms(layer, ord: int = 1) -> np.ndarray:
-    """Norm of each output channel's filter of a mixing layer."""
-    kernel = layer.get_weights()[0] if not hasattr(layer, "pointwise_kernel") else layer.pointwise_kernel.numpy()
-    axis_out = -2 if isinstance(layer, TRANSPOSED) else -1
+    """Norm of each output channel's filter of a mixing layer (the weight and axis the layer table names)."""
+    kernel, axis_out = filter_weight(layer)
     k = np.moveaxis(kernel, axis_out, 0).reshape(kernel.shape[axis_out], -1)
     return np.linalg.norm(k, ord=ord, axis=1) if ord != 1 else np.abs(k).sum(axis=1)
 

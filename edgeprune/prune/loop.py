@@ -1,8 +1,8 @@
 """The iterative, quality-gated prune loop (the paper's method A, with options B, C and D).
 
-Each iteration proposes a higher threshold (:mod:`edgeprune.prune.level`) on the unit scores of
-:mod:`edgeprune.prune.importance`, computed from the current (fine-tuned) weights and normalised by the *baseline's*
-per-layer mean filter norms, so the scale does not drift as pruned filters go to zero. With
+Each iteration proposes a higher MAC level (:mod:`edgeprune.prune.level`), turned into a threshold on the unit
+scores of :mod:`edgeprune.prune.importance`, computed from the current (fine-tuned) weights and normalised by the
+*baseline's* per-layer mean filter norms, so the scale does not drift as pruned filters go to zero. With
 ``importance="taylor"`` the scores are instead measured from data on the current weights at every iteration
 (:mod:`edgeprune.prune.taylor`), for networks trained too briefly for their filter norms to mean much.
 
@@ -10,20 +10,17 @@ The controller steps a *level* q in [0, 1): the fraction of the baseline's MAC t
 importance threshold to the lowest score at which pruning every unit below it (on the current weights, pruned units
 staying pruned) brings the predicted MAC to at most 1 - q. So the threshold is an importance threshold, but its steps
 adapt to how spread the magnitudes are: a briefly trained network has normalised filter norms within a few percent
-of 1, where fixed steps in norm prune nothing for a while and then most of the network at once (measured on the quick
-EDSR baseline with method D: unit scores run from 0.50 to 1.06, and the threshold 1.0085 already takes the MAC to
-0.39, because all 64 trunk units score between 0.98 and 1.01). Units scoring below it are
-masked out (whole channels, through tfmot's wrappers, :mod:`edgeprune.prune.masking`), the masked model is fine-tuned for
-a fixed budget, then PSNR and SSIM are measured on the held-out validation set. The step is accepted when both stay
-within the tolerance of the baseline's; otherwise the weights and masks roll back to the last accepted state and the
-next proposal takes a smaller step. Pruned units stay pruned (the plan only shrinks).
+of 1, where fixed steps in norm prune nothing for a while and then most of the network at once (BENCHMARKS.md,
+"Figures behind the library's defaults"). Units scoring below it are masked out (whole channels, through tfmot's
+wrappers, :mod:`edgeprune.prune.masking`), the masked model is fine-tuned for a fixed budget, then PSNR and SSIM are
+measured on the held-out validation set. The step is accepted when both stay within the tolerance of the baseline's;
+otherwise the weights and masks roll back to the last accepted state and the next proposal takes a smaller step.
+Pruned units stay pruned (the plan only shrinks).
 
-After every iteration the state (threshold, plan, records) and the accepted weights are checkpointed in
+After every iteration the state (level, plan, records) and the accepted weights are checkpointed in
 ``workdir``, so a killed run continues with ``resume=True`` and loses no accepted iteration.
 """
 
-import json
-import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -31,29 +28,27 @@ from pathlib import Path
 import numpy as np
 
 from edgeprune.atomic import atomic_path, write_json_atomic
-from edgeprune.graph.cost import model_cost, predicted_cost
+from edgeprune.checks import fraction
+from edgeprune.files import read_json
+from edgeprune.graph.cost import CostReport, model_cost, predicted_cost
 from edgeprune.graph.coupling import Coupling
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.errors import FileFormatError, InvalidArgumentError
 from edgeprune.prune.importance import (CRITERIA, METHOD_OPTIONS, METHODS, keep_for_threshold, layer_means, mac_per_unit,
                                   unit_scores)
 from edgeprune.prune.masking import ChannelMasks
 from edgeprune.prune.plan import PruningPlan
 from edgeprune.prune.taylor import taylor_importance
-from edgeprune.prune.level import ThresholdPolicy, ThresholdState
+from edgeprune.prune.level import LevelPolicy, LevelState
 from edgeprune.train.fit import TrainConfig, fit, plain_copy, validate
+from edgeprune.train.presets import Preset
 
 STATE_FILE = "loop.json"
 STATE_FORMAT = "edgeprune.loop/1"
 
 
-def check_fraction(name: str, value) -> float | None:
-    """``value`` as a float strictly inside (0, 1), or None."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or not 0 < value < 1:
-        raise InvalidArgumentError(f"{name} must be strictly between 0 and 1 (a fraction of the baseline), "
-                                   f"got {value!r}")
-    return float(value)
+def check_target(target_mac) -> float | None:
+    """The target MAC (a fraction of the baseline's) as a float strictly inside (0, 1), or None (no target)."""
+    return None if target_mac is None else fraction("target MAC", target_mac, "a fraction of the baseline")
 
 
 @dataclass(frozen=True)
@@ -80,7 +75,7 @@ class LoopSettings:
     target_mac: float | None = 0.8  # stop once an accepted state's MAC is at most this fraction of the baseline's
     tolerance: Tolerance = field(default_factory=Tolerance)
     finetune: TrainConfig = field(default_factory=TrainConfig)  # the budget of one iteration
-    policy: ThresholdPolicy = field(default_factory=ThresholdPolicy)
+    policy: LevelPolicy = field(default_factory=LevelPolicy)
     depth_floor: float = 0.25  # option B: the fraction of every group always kept
     importance: str = "magnitude"  # the unit scores: normalised filter norms, or "taylor" (edgeprune.prune.taylor)
 
@@ -89,10 +84,20 @@ class LoopSettings:
             raise InvalidArgumentError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.importance not in CRITERIA:
             raise InvalidArgumentError(f"importance must be one of {', '.join(CRITERIA)}, got {self.importance!r}")
-        check_fraction("target MAC", self.target_mac)
+        check_target(self.target_mac)
         if not 0 < self.depth_floor <= 1:
             raise InvalidArgumentError(f"depth floor must be in (0, 1], got {self.depth_floor!r}")
         self.finetune.validate()
+
+    @classmethod
+    def from_preset(cls, preset: Preset, target_mac: float | None, tolerance: Tolerance, method: str | None = None,
+                    importance: str | None = None) -> "LoopSettings":
+        """The loop a preset describes; ``method`` and ``importance`` (None: the preset's) choose the ranking."""
+        return cls(method=preset.method if method is None else method, target_mac=target_mac, tolerance=tolerance,
+                   finetune=preset.finetune_config(),
+                   importance=preset.importance if importance is None else importance,
+                   policy=LevelPolicy(initial_step=preset.initial_step, min_step=preset.min_step, grow=preset.grow,
+                                      max_iterations=preset.max_iterations))
 
     def to_dict(self) -> dict:
         return {"method": self.method, "options": METHOD_OPTIONS[self.method], "target_mac": self.target_mac,
@@ -103,9 +108,10 @@ class LoopSettings:
 
 @dataclass
 class LoopState:
-    """Everything a resumed run needs, as JSON (the weights are a separate file, named by ``weights``)."""
+    """Everything a resumed run needs, as JSON (the weights are a separate file, named by ``weights``). The level's
+    state is recorded under its first name, ``threshold``, so checkpoints of earlier versions still resume."""
 
-    threshold: ThresholdState
+    level: LevelState
     keep: dict[str, list[int]]
     iterations: list[dict] = field(default_factory=list)
     lineage_steps: int = 0  # fine-tuning steps in the accepted model's history
@@ -115,13 +121,13 @@ class LoopState:
     mac: float = 1.0  # of the accepted state, as a fraction of the baseline
 
     def to_dict(self) -> dict:
-        return {"format": STATE_FORMAT, "threshold": self.threshold.to_dict(), "keep": self.keep,
+        return {"format": STATE_FORMAT, "threshold": self.level.to_dict(), "keep": self.keep,
                 "iterations": self.iterations, "lineage_steps": self.lineage_steps,
                 "spent_steps": self.spent_steps, "weights": self.weights, "quality": self.quality, "mac": self.mac}
 
     @classmethod
     def from_dict(cls, data: dict) -> "LoopState":
-        return cls(ThresholdState.from_dict(data["threshold"]), {k: list(v) for k, v in data["keep"].items()},
+        return cls(LevelState.from_dict(data["threshold"]), {k: list(v) for k, v in data["keep"].items()},
                    list(data["iterations"]), int(data["lineage_steps"]), int(data["spent_steps"]), data["weights"],
                    data["quality"], float(data["mac"]))
 
@@ -131,18 +137,22 @@ class LoopResult:
     model: object  # the accepted masked model, unwrapped (pruned channels are exactly 0)
     plan: PruningPlan
     state: LoopState
+    coupling: Coupling | None = None  # of ``model`` (slim it with this coupling rather than build another)
 
 
 class CostOracle:
-    """MAC of a plan as a fraction of the baseline's, predicted from the plan alone (exact: see surgery tests)."""
+    """MAC of a plan as a fraction of the baseline's, predicted from the plan alone (exact: see surgery tests).
 
-    def __init__(self, baseline, coupling: Coupling, input_size):
+    ``coupling`` is of the baseline or of a copy of it (same structure); its graph serves every prediction.
+    ``base_cost``: the baseline's cost at ``input_size``, when the caller has it."""
+
+    def __init__(self, baseline, coupling: Coupling, input_size, base_cost: CostReport | None = None):
         self.baseline, self.coupling, self.input_size = baseline, coupling, input_size
-        self.base_mac = model_cost(baseline, input_size).totals.mac
+        self.base_mac = (base_cost or model_cost(coupling.graph, input_size)).totals.mac
 
     def mac_ratio(self, keep: dict[str, list[int]]) -> float:
         kept = self.coupling.kept_channels(keep)
-        cost = predicted_cost(self.baseline, {r: len(k) for r, k in kept.items()}, self.input_size)
+        cost = predicted_cost(self.coupling.graph, {r: len(k) for r, k in kept.items()}, self.input_size)
         return cost.totals.mac / self.base_mac
 
 
@@ -203,14 +213,19 @@ def _save_state(workdir: Path, state: LoopState, model) -> LoopState:
 
 
 def load_state(workdir: Path) -> LoopState | None:
+    """The checkpoint in ``workdir``, or None when there is none; a corrupt or foreign one is a FileFormatError."""
     path = Path(workdir) / STATE_FILE
     if not path.exists():
         return None
-    data = json.loads(path.read_text())
+    data = read_json(path, "prune loop checkpoint")
     if data.get("format") != STATE_FORMAT:
-        raise InvalidArgumentError(f"'{path}' is not an edgeprune loop checkpoint of this version: delete it to "
-                                   "start over")
-    return LoopState.from_dict(data)
+        raise FileFormatError(f"'{path}' is not an edgeprune loop checkpoint of this version: delete it to "
+                              "start over")
+    try:
+        return LoopState.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise FileFormatError(f"prune loop checkpoint '{path}' is malformed ({exc.__class__.__name__}: {exc}): "
+                              "delete it to start over") from None
 
 
 def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quality: dict, input_size,
@@ -220,10 +235,12 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     current = plain_copy(baseline)  # scored and fine-tuned from; holds the accepted weights
+    # the loop's one graph and coupling: the baseline's structure, the current weights (scores read them)
     coupling = Coupling(current)
     means = layer_means(coupling)
-    oracle = CostOracle(baseline, coupling, input_size)
-    mac_units = mac_per_unit(coupling, model_cost(baseline, input_size))
+    base_cost = model_cost(coupling.graph, input_size)
+    oracle = CostOracle(baseline, coupling, input_size, base_cost)
+    mac_units = mac_per_unit(coupling, base_cost)
     name = baseline.name
     full = PruningPlan.keep_all(coupling, name)
     state = load_state(workdir) if resume else None
@@ -233,17 +250,17 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
     elif state.weights:
         current.load_weights(str(workdir / state.weights))
     policy = settings.policy
-    while not policy.done(state.threshold):
+    while not policy.done(state.level):
         started = time.perf_counter()
-        level = policy.propose(state.threshold)
+        level = policy.propose(state.level)
         rows = None
         if settings.importance == "taylor":  # measured on the accepted weights, reproducibly per iteration
             rows = taylor_importance(current, coupling, train_pool, settings.finetune.batch_size,
-                                     settings.finetune.patch, seed=state.threshold.iteration + 1)
+                                     settings.finetune.patch, seed=state.level.iteration + 1)
         threshold, keep, mac = threshold_for_level(coupling, settings, level, state.keep, means, mac_units, oracle,
                                                    rows)
-        record = {"iteration": state.threshold.iteration + 1, "level": level, "threshold": threshold,
-                  "step": state.threshold.step, "mac": mac,
+        record = {"iteration": state.level.iteration + 1, "level": level, "threshold": threshold,
+                  "step": state.level.step, "mac": mac,
                   "kept_units": sum(map(len, keep.values())), "finetune_steps": 0}
         if keep == state.keep:  # nothing under the new threshold: nothing to fine-tune or measure
             ok, quality, tuned = True, state.quality, None
@@ -260,18 +277,18 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
         record.update({"psnr": quality["psnr"], "ssim": quality["ssim"], "accepted": ok,
                        "seconds": round(time.perf_counter() - started, 1)})
         spent = state.spent_steps + record["finetune_steps"]
-        new_threshold = policy.update(state.threshold, ok, target_met)
+        new_level = policy.update(state.level, ok, target_met)
         if ok:
             if tuned is not None:
                 current.set_weights(tuned.get_weights())
-            state = replace(state, threshold=new_threshold, keep=keep, quality=quality, mac=mac,
+            state = replace(state, level=new_level, keep=keep, quality=quality, mac=mac,
                             iterations=[*state.iterations, record], spent_steps=spent,
                             lineage_steps=state.lineage_steps + record["finetune_steps"])
             state = _save_state(workdir, state, current if tuned is not None else None)
         else:
-            state = replace(state, threshold=new_threshold, iterations=[*state.iterations, record],
+            state = replace(state, level=new_level, iterations=[*state.iterations, record],
                             spent_steps=spent)
             state = _save_state(workdir, state, None)
         if progress:
             progress(record)
-    return LoopResult(current, PruningPlan(name, full.fingerprint, full.sizes, dict(state.keep)), state)
+    return LoopResult(current, PruningPlan(name, full.fingerprint, full.sizes, dict(state.keep)), state, coupling)

@@ -13,21 +13,19 @@ masked model computes exactly what the slim model from :mod:`edgeprune.prune.sur
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow_model_optimization as tfmot
-from tensorflow_model_optimization.python.core.sparsity.keras import pruning_schedule, pruning_wrapper
-from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry
 
 from edgeprune.runtime import keras, tf
+from edgeprune.prune import tfmot_adapter
 from edgeprune.graph.coupling import Coupling
 from edgeprune.graph.model_graph import TensorRef
-from edgeprune.graph.layer_table import DEPTHWISE, MIXING, SEPARABLE, TRANSPOSED
+from edgeprune.graph.layer_table import MIXING, channel_indices, kind_of, weight_name
 from edgeprune.prune.plan import PruningPlan
 
-WRAPPER_PREFIX = "prune_low_magnitude_"
+WRAPPER_PREFIX = tfmot_adapter.WRAPPER_PREFIX
 
 
 @keras.saving.register_keras_serializable(package="edgeprune")
-class NeverPrune(pruning_schedule.PruningSchedule):
+class NeverPrune(tfmot_adapter.PruningSchedule):
     """A tfmot pruning schedule that never updates masks: masks change only when edgeprune sets them."""
 
     def __call__(self, step):
@@ -38,7 +36,7 @@ class NeverPrune(pruning_schedule.PruningSchedule):
 
 
 def _wrappable(layer) -> bool:
-    return isinstance(layer, MIXING) and PruneRegistry.supports(layer) and bool(PruneRegistry._weight_names(layer))
+    return isinstance(layer, MIXING) and bool(tfmot_adapter.prunable_weight_names(layer))
 
 
 def wrap(model: keras.Model) -> keras.Model:
@@ -47,7 +45,7 @@ def wrap(model: keras.Model) -> keras.Model:
     def clone(layer):
         fresh = layer.__class__.from_config(layer.get_config())
         if _wrappable(layer):
-            return tfmot.sparsity.keras.prune_low_magnitude(fresh, pruning_schedule=NeverPrune())
+            return tfmot_adapter.prune_low_magnitude(fresh, pruning_schedule=NeverPrune())
         return fresh
 
     import keras_models
@@ -82,7 +80,7 @@ def unwrap(wrapped: keras.Model, like: keras.Model) -> keras.Model:
 
 
 def wrappers(wrapped: keras.Model) -> list:
-    return [l for l in wrapped.layers if isinstance(l, pruning_wrapper.PruneLowMagnitude)]
+    return [l for l in wrapped.layers if tfmot_adapter.is_wrapper(l)]
 
 
 @dataclass
@@ -99,7 +97,7 @@ class ChannelMasks:
         kept = coupling.kept_channels({n: plan.kept_units(n) for n in coupling.groups})
         self.layers: dict[str, LayerMask] = {}
         for node in coupling.graph:
-            if node.is_input or not isinstance(node.layer, MIXING + DEPTHWISE):
+            if node.is_input or kind_of(node.layer).role not in ("mixing", "depthwise"):
                 continue
             in_ref, out_ref = node.inputs[0], TensorRef(node.id, 0)
             removed_in = np.setdiff1d(np.arange(coupling.channels[in_ref]), kept[in_ref])
@@ -108,19 +106,8 @@ class ChannelMasks:
                 self.layers[node.layer.name] = LayerMask(removed_in, removed_out)
 
     def _zero_slices(self, layer, mask: LayerMask) -> list[tuple[str, tuple]]:
-        """(weight name, index) pairs to zero in ``layer`` for ``mask``."""
-        rin, rout = mask.removed_in, mask.removed_out
-        e = Ellipsis
-        if isinstance(layer, SEPARABLE):
-            m = layer.depth_multiplier
-            expanded = (rin[:, None] * m + np.arange(m)[None, :]).ravel()
-            return [("depthwise_kernel", (e, rin, slice(None))), ("pointwise_kernel", (e, expanded, slice(None))),
-                    ("pointwise_kernel", (e, rout)), ("bias", (rout,))]
-        if isinstance(layer, DEPTHWISE):
-            return [("depthwise_kernel", (e, rin, slice(None))), ("bias", (rout,))]
-        if isinstance(layer, TRANSPOSED):
-            return [("kernel", (e, rout, slice(None))), ("kernel", (e, rin)), ("bias", (rout,))]
-        return [("kernel", (e, rin, slice(None))), ("kernel", (e, rout)), ("bias", (rout,))]
+        """(weight name, index) pairs to zero in ``layer`` for ``mask`` (the channel axes of the layer table)."""
+        return channel_indices(layer, mask.removed_in, mask.removed_out)
 
     def apply(self, wrapped: keras.Model) -> None:
         """Sets tfmot masks and zeros every removed channel's weights in ``wrapped`` (exactly)."""
@@ -137,15 +124,15 @@ class ChannelMasks:
         """(variable, index to zero, its tfmot mask variable or None) for every removed slice."""
         for name, mask in self.layers.items():
             layer = inner(wrapped, name)
-            variables = {w.name.split("/")[-1].split(":")[0]: w for w in layer.weights}
+            variables = {weight_name(w): w for w in layer.weights}
             tfmot_masks = {}
             try:
                 wrapper = wrapped.get_layer(WRAPPER_PREFIX + name)
-                tfmot_masks = {id(w): m for w, m, _ in wrapper.pruning_vars}
+                tfmot_masks = tfmot_adapter.mask_variables(wrapper)
             except ValueError:
                 pass
-            for weight_name, index in self._zero_slices(layer, mask):
-                var = variables.get(weight_name)
+            for name_of_weight, index in self._zero_slices(layer, mask):
+                var = variables.get(name_of_weight)
                 if var is not None:
                     yield var, index, tfmot_masks.get(id(var))
 
@@ -158,6 +145,21 @@ class ChannelMasks:
                 m = multipliers.setdefault(id(var), (var, np.ones(var.shape, var.dtype.as_numpy_dtype)))[1]
                 m[index] = 0
         return [(var, tf.constant(m)) for var, m in multipliers.values()]
+
+    # the hooks :func:`edgeprune.train.fit.fit` calls to fine-tune with these masks (fit only duck-types them)
+    def wrap_for_training(self, model: keras.Model) -> keras.Model:
+        """A tfmot-wrapped copy of ``model`` with these masks imposed (call it inside the strategy's scope)."""
+        wrapped = wrap(model)
+        self.apply(wrapped)
+        return wrapped
+
+    def training_callbacks(self) -> list:
+        """The callbacks that keep these masks imposed while the wrapped copy trains."""
+        return [tfmot_adapter.UpdatePruningStep(), ChannelMaskCallback(self)]
+
+    def unwrap(self, trained: keras.Model, like: keras.Model) -> keras.Model:
+        """A plain copy of ``like`` with the trained wrapped copy's weights (removed channels exactly 0)."""
+        return unwrap(trained, like)
 
 
 class ChannelMaskCallback(keras.callbacks.Callback):

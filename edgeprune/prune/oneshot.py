@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.checks import integer_at_least
+from edgeprune.checks import fraction, integer_at_least
 from edgeprune.graph.cost import model_cost, predicted_cost
 from edgeprune.graph.coupling import Coupling
-from edgeprune.errors import InvalidArgumentError, UnsupportedModelError
+from edgeprune.errors import UnsupportedModelError
 from edgeprune.prune.importance import l1_scores
 from edgeprune.prune.masking import masked_model
 from edgeprune.modelio import resolve_model, save_model
@@ -21,12 +21,6 @@ from edgeprune.sizes import check_multiple
 from edgeprune.prune.surgery import slim
 
 OUTPUT_FILES = ("pruned.keras", "plan.json", "report.json")
-
-
-def check_ratio(ratio: float) -> float:
-    if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not 0 < ratio < 1 or math.isnan(ratio):
-        raise InvalidArgumentError(f"channel ratio must be strictly between 0 and 1, got {ratio!r}")
-    return float(ratio)
 
 
 def kept_count(size: int, ratio: float, multiple: int = 1) -> int:
@@ -63,7 +57,7 @@ def one_shot_prune(model, channel_ratio: float, out_dir: str | os.PathLike, inpu
                    check_size=(32, 32), seed: int = 0, channel_multiple: int = 1) -> dict:
     """Prunes ``model`` (reference name, .keras path or keras.Model) one-shot and writes ``OUTPUT_FILES`` to
     ``out_dir``. Returns the report. On any error nothing is left in ``out_dir``."""
-    ratio = check_ratio(channel_ratio)
+    ratio = fraction("channel ratio", channel_ratio)
     integer_at_least("channel multiple", channel_multiple)
     resolved = resolve_model(model)
     size = tuple(input_size) if input_size else resolved.default_input_size
@@ -84,7 +78,7 @@ def one_shot_prune(model, channel_ratio: float, out_dir: str | os.PathLike, inpu
         "method": "one-shot L1 (no fine-tuning)",
         "channel_ratio": ratio,
         "channel_multiple": channel_multiple,
-        "original": model_cost(resolved.model, size, name=resolved.name).to_dict(),
+        "original": model_cost(coupling.graph, size, name=resolved.name).to_dict(),
         "pruned": model_cost(slim_model, size, name=resolved.name).to_dict(),
         "equivalence": equivalence(masked, slim_model, (1, *probe, channels_in), seed),
         "groups": {n: {"size": g.size, "kept": len(plan.kept_units(n)), "producers": list(g.producers)}
@@ -92,7 +86,7 @@ def one_shot_prune(model, channel_ratio: float, out_dir: str | os.PathLike, inpu
         "frozen": coupling.frozen_reasons,
     }
     kept = coupling.kept_channels({n: plan.kept_units(n) for n in coupling.groups})
-    predicted = predicted_cost(resolved.model, {r: len(k) for r, k in kept.items()}, size).totals.to_dict()
+    predicted = predicted_cost(coupling.graph, {r: len(k) for r, k in kept.items()}, size).totals.to_dict()
     report["plan_prediction"] = {"totals": predicted,
                                  "matches_pruned": predicted == report["pruned"]["totals"]}
     for key in ("original", "pruned"):

@@ -9,76 +9,106 @@
    ``report.json``, ``channels.png`` and ``tradeoff.png``.
 
 Work in progress lives in ``DIR/.work`` (loop checkpoint, interrupted training); ``resume=True`` continues it.
+
+:func:`prune_run` reads as these steps, top to bottom. :func:`prepare` checks every option and file a user can get
+wrong and resolves the model, the baseline and the data into a :class:`RunContext` before anything is written; the
+graph and coupling of each model are built once (the model's in :func:`prepare`, the loop's copy in the loop) and
+passed down.
 """
 
 import json
 import shutil
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgeprune.atomic import staged_files, write_json_atomic
+from edgeprune.data.pairs import PairSet
+from edgeprune.errors import InvalidArgumentError, ModelLoadError, UnsupportedModelError
+from edgeprune.files import read_json
 from edgeprune.graph.cost import model_cost
 from edgeprune.graph.coupling import Coupling
-from edgeprune.errors import InvalidArgumentError, ModelLoadError, UnsupportedModelError
-from edgeprune.prune.loop import LoopSettings, Tolerance, check_fraction, load_state, prune_loop
-from edgeprune.modelio import load_model, resolve_model, save_model
-from edgeprune.prune.plan import fingerprint
-from edgeprune.train.presets import preset
-from edgeprune.prune.level import ThresholdPolicy
+from edgeprune.modelio import ResolvedModel, load_model, resolve_model, save_model
+from edgeprune.prune.loop import LoopResult, LoopSettings, Tolerance, check_target, load_state, prune_loop
+from edgeprune.prune.plan import PruningPlan, fingerprint
 from edgeprune.train.fit import TrainConfig, fit, initialised_copy, load_data, scale_of, task_of, validate
+from edgeprune.train.presets import Preset, preset
 
 OUTPUT_FILES = ("pruned.keras", "plan.json", "report.json", "channels.png", "tradeoff.png")
 WORK = ".work"
+REPORT_FORMAT = "edgeprune.prune/1"
 
 
-def _quality(q: dict) -> dict:
-    return {"psnr": q["psnr"], "ssim": q["ssim"]}
+@dataclass(frozen=True)
+class PruneResult:
+    """What a run produced: its report (as written to ``report.json``), the slim model and its plan."""
+
+    report: dict
+    slim_model: object
+    plan: PruningPlan
 
 
-def _same_architecture(reference, candidate, path) -> None:
-    ref_in, cand_in = tuple(reference.inputs[0].shape[1:]), tuple(candidate.inputs[0].shape[1:])
-    if ref_in[-1] != cand_in[-1] or fingerprint(Coupling(reference)) != fingerprint(Coupling(candidate)):
-        raise ModelLoadError(f"'{path}' is not a trained '{reference.name}' model (its layers or channel groups "
-                             "differ): give a baseline saved by 'edgeprune train' for the same --model")
+@dataclass(frozen=True)
+class Baseline:
+    """The trained model the loop starts from, and where it came from (the report's ``baseline`` fields)."""
+
+    model: object | None  # None: trained here, under ``cache_key``
+    info: dict | None = None
+    cache_key: dict | None = None
+    cached: bool = False  # loaded from DIR/baseline.keras, trained by an earlier run with the same settings
 
 
-def cost_input_size(resolved, val) -> tuple[int, int]:
-    """The cost figures' input size: the reference model's (Table 1's) or the first validation input's."""
-    if resolved.default_input_size:
-        return tuple(resolved.default_input_size)
-    return tuple(int(d) for d in val.inputs[0].shape[:2])
+@dataclass(frozen=True)
+class RunContext:
+    """One run's checked options and what :func:`prepare` resolved from them; the steps read, never change it."""
+
+    out_dir: Path
+    resolved: ResolvedModel
+    coupling: Coupling  # of the model: its graph and channel groups
+    settings: Preset  # the preset with the caller's overrides
+    loop: LoopSettings
+    baseline: Baseline
+    train_pool: PairSet
+    val: PairSet
+    input_size: tuple[int, int]  # of the cost figures
+    run_key: dict  # DIR/.work/run.json: a resumed run must repeat these options
+    resume: bool
+    resuming_loop: bool  # a loop checkpoint is there to continue
+    echo: Callable[[str], None]
+    verbose: int
+
+    @property
+    def work(self) -> Path:
+        return self.out_dir / WORK
 
 
-def _settings(task: str, preset_name: str, overrides: dict | None) -> dict:
-    settings = preset(preset_name, task)
-    unknown = set(overrides or {}) - set(settings)
-    if unknown:
-        raise InvalidArgumentError(f"unknown setting(s) {sorted(unknown)}: known are {sorted(settings)}")
-    return {**settings, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+def prune_run(model, out_dir, baseline=None, data=None, method: str | None = None,
+              target_mac: float | None = 0.8, tolerance_psnr: float = 0.05, tolerance_ssim: float = 0.002,
+              preset_name: str = "quick", resume: bool = False, overrides: dict | None = None, echo=None,
+              verbose: int = 1, importance: str | None = None) -> PruneResult:
+    """Runs the whole pipeline and writes ``OUTPUT_FILES`` into ``out_dir``.
 
-
-def _train_baseline(resolved, train_pool, settings, key, out_dir, work, resume, echo, verbose):
-    path, meta = out_dir / "baseline.keras", out_dir / "baseline.json"
-    if path.exists() and meta.exists():
-        recorded = json.loads(meta.read_text())
-        if recorded.get("key") == key:
-            echo(f"using the cached baseline {path} (trained with the same settings)")
-            return load_model(path), {"source": str(path), "cached": True, **recorded}
-        raise InvalidArgumentError(f"'{path}' was trained with other settings ({recorded.get('key')}): delete it "
-                                   "or choose another --out")
-    config = TrainConfig(steps=settings["steps"], batch_size=settings["batch_size"], patch=settings["patch"],
-                         learning_rate=settings["learning_rate"], clipnorm=settings.get("clipnorm"))
-    echo(f"training the baseline: {config.steps} steps of batch {config.batch_size} ({settings['patch']}-pixel "
-         "patches)")
-    start = time.perf_counter()
-    model, history = fit(initialised_copy(resolved.model, config.seed), train_pool, config,
-                         workdir=work / "baseline", resume=resume, verbose=verbose)
-    info = {"key": key, "config": config.to_dict(), "train_seconds": round(time.perf_counter() - start, 1),
-            "final_loss": history["loss"][-1] if history["loss"] else None}
-    save_model(model, path)
-    write_json_atomic(meta, info)
-    return model, {"source": "trained here", "cached": False, **info}
+    ``method`` (A-D) and ``importance`` (magnitude or taylor) default to the preset's for the task.
+    ``overrides`` replaces preset settings (e.g. ``{"finetune_steps": 20}``). ``echo(text)`` receives progress lines.
+    """
+    ctx = prepare(model, out_dir, baseline=baseline, data=data, method=method, target_mac=target_mac,
+                  tolerance_psnr=tolerance_psnr, tolerance_ssim=tolerance_ssim, preset_name=preset_name,
+                  resume=resume, overrides=overrides, echo=echo, verbose=verbose, importance=importance)
+    with run_folder(ctx):
+        started = time.perf_counter()
+        base = trained_baseline(ctx)
+        base_quality = baseline_quality(ctx, base.model)
+        loop = run_loop(ctx, base.model, base_quality)
+        slim_model = slim_model_of(loop)
+        pruned_quality = _quality(validate(slim_model, ctx.val))
+        control = control_run(ctx, base.model, loop.state.lineage_steps)
+        report = build_report(ctx, base, base_quality, loop, slim_model, pruned_quality, control)
+        ctx.echo(pruned_line(report))
+        report["seconds"] = round(time.perf_counter() - started, 1)
+        write_outputs(ctx.out_dir, report, slim_model, loop.plan)
+    return PruneResult(report, slim_model, loop.plan)
 
 
 def prune_command(model, out_dir, baseline=None, data=None, method: str | None = None,
@@ -86,16 +116,21 @@ def prune_command(model, out_dir, baseline=None, data=None, method: str | None =
                   tolerance_psnr: float = 0.05, tolerance_ssim: float = 0.002, preset_name: str = "quick",
                   resume: bool = False, overrides: dict | None = None, echo=None, verbose: int = 1,
                   importance: str | None = None) -> dict:
-    """Runs the whole pipeline and writes ``OUTPUT_FILES`` into ``out_dir``; returns the report.
+    """:func:`prune_run`'s report (the JSON of ``report.json``)."""
+    return prune_run(model, out_dir, baseline=baseline, data=data, method=method, target_mac=target_mac,
+                     tolerance_psnr=tolerance_psnr, tolerance_ssim=tolerance_ssim, preset_name=preset_name,
+                     resume=resume, overrides=overrides, echo=echo, verbose=verbose, importance=importance).report
 
-    ``method`` (A-D) and ``importance`` (magnitude or taylor) default to the preset's for the task.
 
-    ``overrides`` replaces preset settings (e.g. ``{"finetune_steps": 20}``). ``echo(text)`` receives progress lines.
-    """
-    echo = echo or (lambda text: None)
+# -- 1. everything a user can get wrong is checked before anything is written --
+
+def prepare(model, out_dir, baseline=None, data=None, method: str | None = None, target_mac: float | None = 0.8,
+            tolerance_psnr: float = 0.05, tolerance_ssim: float = 0.002, preset_name: str = "quick",
+            resume: bool = False, overrides: dict | None = None, echo=None, verbose: int = 1,
+            importance: str | None = None) -> RunContext:
+    """Checks the options and files, resolves the model, the baseline and the data: writes nothing."""
     out_dir = Path(out_dir)
-    # -- everything a user can get wrong is checked before anything is written --
-    target = check_fraction("target MAC", target_mac)
+    target = check_target(target_mac)
     tolerance = Tolerance(tolerance_psnr, tolerance_ssim)
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidArgumentError(f"--out '{out_dir}' is a file: give a folder")
@@ -105,70 +140,40 @@ def prune_command(model, out_dir, baseline=None, data=None, method: str | None =
                                    f"'{work}' to start over")
     resolved = resolve_model(model)
     task = task_of(resolved.model)
-    settings = _settings(task, preset_name, overrides)
-    finetune = TrainConfig(steps=settings["finetune_steps"], batch_size=settings["batch_size"],
-                           patch=settings["patch"], learning_rate=settings["finetune_lr"],
-                           clipnorm=settings.get("clipnorm"))
-    method = settings["method"] if method is None else method
-    importance = settings["importance"] if importance is None else importance
-    loop_settings = LoopSettings(method=method, target_mac=target, tolerance=tolerance, finetune=finetune,
-                                 importance=importance,
-                                 policy=ThresholdPolicy(initial_step=settings["initial_step"],
-                                                        min_step=settings["min_step"], grow=settings["grow"],
-                                                        max_iterations=settings["max_iterations"]))
+    settings = preset(preset_name, task).with_overrides(overrides)
+    loop = LoopSettings.from_preset(settings, target, tolerance, method, importance)
     coupling = Coupling(resolved.model)
     if not coupling.groups:
         why = "; ".join(coupling.frozen_reasons) or "all its channels reach a model input or output"
         raise UnsupportedModelError(f"'{resolved.name}' has no prunable channel group ({why})")
-    trained_base = None
-    if baseline is not None:
-        trained_base = load_model(baseline)
-        _same_architecture(resolved.model, trained_base, baseline)
-        base_info = {"source": str(baseline)}
-    elif not isinstance(model, str) or model not in _reference_names():
-        trained_base, base_info = resolved.model, {"source": str(model)}
-    scale = scale_of(resolved.model)
-    train_pool, val = load_data(task, data, settings, scale)
-    size = cost_input_size(resolved, val)
+    base = _given_baseline(model, resolved, coupling, baseline)
     run_key = {"model": resolved.name, "baseline": str(baseline) if baseline else None, "data": str(data),
-               "preset": preset_name, "settings": settings, "loop": loop_settings.to_dict()}
-    if resume and (work / "run.json").exists():
-        recorded = json.loads((work / "run.json").read_text())
-        if recorded != json.loads(json.dumps(run_key)):
-            raise InvalidArgumentError(f"the unfinished run in '{out_dir}' was started with other options: repeat "
-                                       f"them exactly with --resume, or delete '{work}' to start over")
-    # -- from here on, files are written --
-    created = not out_dir.exists()
-    work.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(work / "run.json", run_key)
-    started = time.perf_counter()
-    try:
-        if trained_base is None:
-            trained_with = ("train_images", "train_size", "patch", "batch_size", "steps", "learning_rate", "ratios",
-                            "sensor", "clipnorm")
-            key = {"model": resolved.name, "preset": preset_name, "data": str(data), "init_seed": TrainConfig.seed,
-                   "train": {k: settings[k] for k in trained_with if k in settings}}
-            trained_base, base_info = _train_baseline(resolved, train_pool, settings, key, out_dir, work, resume,
-                                                      echo, verbose)
-        base_quality = _quality(validate(trained_base, val))
-        echo(f"baseline: PSNR {base_quality['psnr']:.3f} dB, SSIM {base_quality['ssim']:.4f} on "
-             f"{len(val)} held-out images")
-        if resume and load_state(work / "loop"):
-            echo(f"resuming the prune loop from {work / 'loop'}")
-        result = prune_loop(trained_base, train_pool, val, loop_settings, base_quality, size, work / "loop",
-                            resume=resume, progress=lambda r: echo(iteration_line(r, base_quality)),
-                            verbose=verbose)
-        report = _finish(resolved, trained_base, result, train_pool, val, settings, loop_settings, base_quality,
-                         base_info, size, work, echo, verbose)
-        report["seconds"] = round(time.perf_counter() - started, 1)
-        _write_outputs(out_dir, report, result.plan, work)
-    except BaseException:
-        resumable = (out_dir / "baseline.keras").exists() or (work / "loop").exists() or (work / "baseline").exists()
-        if created and not resumable:  # keep whatever --resume can continue from
-            shutil.rmtree(out_dir, ignore_errors=True)
-        raise
-    shutil.rmtree(work, ignore_errors=True)
-    return report
+               "preset": preset_name, "settings": settings.to_dict(), "loop": loop.to_dict()}
+    resuming_loop = _check_resume(out_dir, run_key) if resume else False
+    if base is None:
+        base = _reference_baseline(resolved, out_dir, preset_name, data, settings)
+    train_pool, val = load_data(task, data, settings, scale_of(resolved.model, coupling.graph))
+    return RunContext(out_dir, resolved, coupling, settings, loop, base, train_pool, val,
+                      cost_input_size(resolved, val), run_key, resume, resuming_loop,
+                      echo or (lambda text: None), verbose)
+
+
+def _given_baseline(model, resolved, coupling: Coupling, baseline) -> Baseline | None:
+    """The baseline of ``--baseline FILE``, or the ``--model`` .keras itself; None for a reference name."""
+    if baseline is not None:
+        trained = load_model(baseline)
+        _same_architecture(resolved.model, coupling, trained, baseline)
+        return Baseline(trained, {"source": str(baseline)})
+    if not isinstance(model, str) or model not in _reference_names():
+        return Baseline(resolved.model, {"source": str(model)})
+    return None
+
+
+def _same_architecture(reference, coupling: Coupling, candidate, path) -> None:
+    ref_in, cand_in = tuple(reference.inputs[0].shape[1:]), tuple(candidate.inputs[0].shape[1:])
+    if ref_in[-1] != cand_in[-1] or fingerprint(coupling) != fingerprint(Coupling(candidate)):
+        raise ModelLoadError(f"'{path}' is not a trained '{reference.name}' model (its layers or channel groups "
+                             "differ): give a baseline saved by 'edgeprune train' for the same --model")
 
 
 def _reference_names():
@@ -176,6 +181,170 @@ def _reference_names():
 
     return REFERENCE_MODELS
 
+
+def _check_resume(out_dir: Path, run_key: dict) -> bool:
+    """Raises unless the unfinished run in ``out_dir`` (if any) was started with the same options; True when a
+    loop checkpoint is there to continue (read, so a corrupt one is refused now)."""
+    work = out_dir / WORK
+    if (work / "run.json").exists():
+        recorded = read_json(work / "run.json", "run record")
+        if recorded != _as_json(run_key):
+            raise InvalidArgumentError(f"the unfinished run in '{out_dir}' was started with other options: repeat "
+                                       f"them exactly with --resume, or delete '{work}' to start over")
+    return load_state(work / "loop") is not None
+
+
+def _as_json(data):
+    return json.loads(json.dumps(data))
+
+
+def _reference_baseline(resolved, out_dir: Path, preset_name: str, data, settings: Preset) -> Baseline:
+    """A reference name's baseline: the cached ``DIR/baseline.keras`` when it was trained with these settings,
+    else one to train here."""
+    key = {"model": resolved.name, "preset": preset_name, "data": str(data), "init_seed": TrainConfig.seed,
+           "train": settings.baseline_dict()}
+    path, meta = out_dir / "baseline.keras", out_dir / "baseline.json"
+    if not (path.exists() and meta.exists()):
+        return Baseline(None, cache_key=key)
+    recorded = read_json(meta, "cached baseline record", required=("key",))
+    if recorded["key"] != _as_json(key):
+        raise InvalidArgumentError(f"'{path}' was trained with other settings ({recorded['key']}): delete it "
+                                   "or choose another --out")
+    return Baseline(load_model(path), {"source": str(path), "cached": True, **recorded}, key, cached=True)
+
+
+def cost_input_size(resolved, val) -> tuple[int, int]:
+    """The cost figures' input size: the reference model's (Table 1's) or the first validation input's."""
+    if resolved.default_input_size:
+        return tuple(resolved.default_input_size)
+    return tuple(int(d) for d in val.inputs[0].shape[:2])
+
+
+# -- 2. from here on, files are written --
+
+@contextmanager
+def run_folder(ctx: RunContext):
+    """``DIR/.work`` with the run's record for the steps inside; removed when they finish. On failure, a folder
+    this run created is removed again, unless it holds something ``--resume`` can continue from."""
+    out_dir, work = ctx.out_dir, ctx.work
+    created = not out_dir.exists()
+    work.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(work / "run.json", ctx.run_key)
+    try:
+        yield
+    except BaseException:
+        resumable = (out_dir / "baseline.keras").exists() or (work / "loop").exists() or (work / "baseline").exists()
+        if created and not resumable:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def trained_baseline(ctx: RunContext) -> Baseline:
+    """The baseline resolved by :func:`prepare`, trained here (and cached in ``DIR``) when it is still to train."""
+    base = ctx.baseline
+    if base.cached:
+        ctx.echo(f"using the cached baseline {ctx.out_dir / 'baseline.keras'} (trained with the same settings)")
+    if base.model is not None:
+        return base
+    config = ctx.settings.train_config()
+    ctx.echo(f"training the baseline: {config.steps} steps of batch {config.batch_size} ({ctx.settings.patch}-pixel "
+             "patches)")
+    start = time.perf_counter()
+    model, history = fit(initialised_copy(ctx.resolved.model, config.seed), ctx.train_pool, config,
+                         workdir=ctx.work / "baseline", resume=ctx.resume, verbose=ctx.verbose)
+    info = {"key": base.cache_key, "config": config.to_dict(), "train_seconds": round(time.perf_counter() - start, 1),
+            "final_loss": history["loss"][-1] if history["loss"] else None}
+    save_model(model, ctx.out_dir / "baseline.keras")
+    write_json_atomic(ctx.out_dir / "baseline.json", info)
+    return replace(base, model=model, info={"source": "trained here", "cached": False, **info})
+
+
+def baseline_quality(ctx: RunContext, model) -> dict:
+    quality = _quality(validate(model, ctx.val))
+    ctx.echo(f"baseline: PSNR {quality['psnr']:.3f} dB, SSIM {quality['ssim']:.4f} on {len(ctx.val)} held-out images")
+    return quality
+
+
+def run_loop(ctx: RunContext, baseline, base_quality: dict) -> LoopResult:
+    if ctx.resuming_loop:
+        ctx.echo(f"resuming the prune loop from {ctx.work / 'loop'}")
+    return prune_loop(baseline, ctx.train_pool, ctx.val, ctx.loop, base_quality, ctx.input_size, ctx.work / "loop",
+                      resume=ctx.resume, progress=lambda r: ctx.echo(iteration_line(r, base_quality)),
+                      verbose=ctx.verbose)
+
+
+def slim_model_of(loop: LoopResult):
+    """The accepted masked model with its pruned channels physically removed."""
+    from edgeprune.prune.surgery import slim
+
+    return slim(loop.model, loop.plan, loop.coupling)
+
+
+def control_run(ctx: RunContext, baseline, steps: int) -> dict:
+    """The unpruned baseline fine-tuned for ``steps`` (cached in ``DIR/.work``, so a resumed run does not redo
+    it)."""
+    path = ctx.work / "control.json"
+    if path.exists():
+        cached = read_json(path, "control cache", required=("steps",))
+        if cached["steps"] == steps:
+            return cached
+    if steps == 0:
+        control = {"steps": 0, **_quality(validate(baseline, ctx.val))}
+    else:
+        ctx.echo(f"control: fine-tuning the unpruned baseline for the same {steps} steps")
+        finetune = ctx.loop.finetune
+        tuned, _ = fit(baseline, ctx.train_pool, replace(finetune, steps=steps, seed=finetune.seed + 10_000),
+                       verbose=ctx.verbose)
+        control = {"steps": steps, **_quality(validate(tuned, ctx.val))}
+    write_json_atomic(path, control)
+    return control
+
+
+def build_report(ctx: RunContext, base: Baseline, base_quality: dict, loop: LoopResult, slim_model,
+                 pruned_quality: dict, control: dict) -> dict:
+    """The JSON of ``report.json`` (all but ``seconds``)."""
+    name, size, state = ctx.resolved.name, ctx.input_size, loop.state
+    base_cost = model_cost(loop.coupling.graph, size, name=name)  # the loop's copy has the baseline's structure
+    pruned_cost = model_cost(slim_model, size, name=name)
+    mac_ratio = pruned_cost.totals.mac / base_cost.totals.mac
+    return {
+        "format": REPORT_FORMAT,
+        "model": name,
+        "input_size": list(size),
+        "settings": ctx.loop.to_dict(),
+        "preset": ctx.settings.to_dict(),
+        "baseline": {"totals": base_cost.totals.to_dict(), **base_quality, **base.info},
+        "pruned": {"totals": pruned_cost.totals.to_dict(), **pruned_quality, "mac_ratio": mac_ratio,
+                   "weights_ratio": pruned_cost.totals.weights / base_cost.totals.weights,
+                   "psnr_drop": base_quality["psnr"] - pruned_quality["psnr"],
+                   "ssim_drop": base_quality["ssim"] - pruned_quality["ssim"],
+                   "masked_psnr": state.quality["psnr"], "masked_ssim": state.quality["ssim"]},
+        "control": {**control, "psnr_gap_to_pruned": control["psnr"] - pruned_quality["psnr"],
+                    "ssim_gap_to_pruned": control["ssim"] - pruned_quality["ssim"]},
+        "iterations": state.iterations,
+        "finetune_steps": {"lineage": state.lineage_steps, "spent": state.spent_steps},
+        "target_met": state.level.target_met,
+        "groups": {n: {"size": g.size, "kept": len(loop.plan.kept_units(n)), "producers": list(g.producers)}
+                   for n, g in loop.coupling.groups.items()},
+        "layers": _layer_channels(base.model, slim_model),
+        "data": {"train": ctx.train_pool.description, "validation": ctx.val.description},
+    }
+
+
+def write_outputs(out_dir: Path, report: dict, slim_model, plan: PruningPlan) -> None:
+    """All five files through a staging folder: all or nothing."""
+    from edgeprune.prune.plots import channels_plot, tradeoff_plot
+
+    with staged_files(out_dir, OUTPUT_FILES) as stage:
+        save_model(slim_model, stage / "pruned.keras")
+        plan.save(stage / "plan.json")
+        write_json_atomic(stage / "report.json", report)
+        channels_plot(report, stage / "channels.png")
+        tradeoff_plot(report, stage / "tradeoff.png")
+
+
+# -- progress lines --
 
 def iteration_line(record: dict, base: dict) -> str:
     verdict = "accepted" if record["accepted"] else "rolled back"
@@ -186,62 +355,14 @@ def iteration_line(record: dict, base: dict) -> str:
             f"{' (' + record['note'] + ')' if record.get('note') else ''}  [{record['seconds']:.0f} s]")
 
 
-def _control(trained_base, train_pool, val, finetune: TrainConfig, steps: int, work: Path, echo, verbose) -> dict:
-    path = work / "control.json"
-    if path.exists():
-        cached = json.loads(path.read_text())
-        if cached.get("steps") == steps:
-            return cached
-    if steps == 0:
-        control = {"steps": 0, **_quality(validate(trained_base, val))}
-    else:
-        echo(f"control: fine-tuning the unpruned baseline for the same {steps} steps")
-        tuned, _ = fit(trained_base, train_pool, replace(finetune, steps=steps, seed=finetune.seed + 10_000),
-                       verbose=verbose)
-        control = {"steps": steps, **_quality(validate(tuned, val))}
-    write_json_atomic(path, control)
-    return control
+def pruned_line(report: dict) -> str:
+    pruned, control = report["pruned"], report["control"]
+    return (f"pruned: MAC {pruned['mac_ratio']:.3f} of the baseline, PSNR {pruned['psnr']:.3f} dB "
+            f"({-pruned['psnr_drop']:+.3f}), control {control['psnr']:.3f} dB after {control['steps']} steps")
 
 
-def _finish(resolved, trained_base, result, train_pool, val, settings, loop_settings, base_quality, base_info,
-            size, work, echo, verbose) -> dict:
-    from edgeprune.prune.surgery import slim
-
-    slim_model = slim(result.model, result.plan)
-    pruned_quality = _quality(validate(slim_model, val))
-    state = result.state
-    control = _control(trained_base, train_pool, val, loop_settings.finetune, state.lineage_steps, work, echo,
-                       verbose)
-    base_cost = model_cost(trained_base, size, name=resolved.name)
-    pruned_cost = model_cost(slim_model, size, name=resolved.name)
-    mac_ratio = pruned_cost.totals.mac / base_cost.totals.mac
-    coupling = Coupling(trained_base)
-    report = {
-        "format": "edgeprune.prune/1",
-        "model": resolved.name,
-        "input_size": list(size),
-        "settings": loop_settings.to_dict(),
-        "preset": settings,
-        "baseline": {"totals": base_cost.totals.to_dict(), **base_quality, **base_info},
-        "pruned": {"totals": pruned_cost.totals.to_dict(), **pruned_quality, "mac_ratio": mac_ratio,
-                   "weights_ratio": pruned_cost.totals.weights / base_cost.totals.weights,
-                   "psnr_drop": base_quality["psnr"] - pruned_quality["psnr"],
-                   "ssim_drop": base_quality["ssim"] - pruned_quality["ssim"],
-                   "masked_psnr": state.quality["psnr"], "masked_ssim": state.quality["ssim"]},
-        "control": {**control, "psnr_gap_to_pruned": control["psnr"] - pruned_quality["psnr"],
-                    "ssim_gap_to_pruned": control["ssim"] - pruned_quality["ssim"]},
-        "iterations": state.iterations,
-        "finetune_steps": {"lineage": state.lineage_steps, "spent": state.spent_steps},
-        "target_met": state.threshold.target_met,
-        "groups": {n: {"size": g.size, "kept": len(result.plan.kept_units(n)), "producers": list(g.producers)}
-                   for n, g in coupling.groups.items()},
-        "layers": _layer_channels(trained_base, slim_model),
-        "data": {"train": train_pool.description, "validation": val.description},
-    }
-    report["_slim_model"] = slim_model
-    echo(f"pruned: MAC {mac_ratio:.3f} of the baseline, PSNR {pruned_quality['psnr']:.3f} dB "
-         f"({-report['pruned']['psnr_drop']:+.3f}), control {control['psnr']:.3f} dB after {control['steps']} steps")
-    return report
+def _quality(q: dict) -> dict:
+    return {"psnr": q["psnr"], "ssim": q["ssim"]}
 
 
 def _layer_channels(original, pruned) -> list[dict]:
@@ -253,16 +374,3 @@ def _layer_channels(original, pruned) -> list[dict]:
             out.append({"layer": layer.name, "original": int(layer.output.shape[-1]),
                         "pruned": int(pruned.get_layer(layer.name).output.shape[-1])})
     return out
-
-
-def _write_outputs(out_dir: Path, report: dict, plan, work: Path) -> None:
-    """All five files through a staging folder: all or nothing."""
-    from edgeprune.prune.plots import channels_plot, tradeoff_plot
-
-    slim_model = report.pop("_slim_model")
-    with staged_files(out_dir, OUTPUT_FILES) as stage:
-        save_model(slim_model, stage / "pruned.keras")
-        plan.save(stage / "plan.json")
-        write_json_atomic(stage / "report.json", report)
-        channels_plot(report, stage / "channels.png")
-        tradeoff_plot(report, stage / "tradeoff.png")

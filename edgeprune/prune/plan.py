@@ -14,7 +14,8 @@ import numpy as np
 
 from edgeprune.atomic import write_json_atomic
 from edgeprune.graph.coupling import Coupling
-from edgeprune.errors import PlanError
+from edgeprune.errors import FileFormatError, PlanError
+from edgeprune.files import read_json
 
 PLAN_FORMAT = "edgeprune.plan"
 PLAN_VERSION = 1
@@ -97,11 +98,12 @@ class PruningPlan:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "PruningPlan":
-        path = Path(path)
-        if not path.is_file():
-            raise PlanError(f"plan file '{path}' does not exist")
+        """The plan in ``path``; a missing, unreadable, corrupt or foreign file is a one-line PlanError."""
         try:
-            data = json.loads(path.read_text())
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise PlanError(f"plan file '{path}' is not valid JSON: {exc}") from exc
-        return cls.from_dict(data)
+            data = read_json(path, "plan file")
+        except FileFormatError as exc:
+            raise PlanError(str(exc)) from None
+        try:
+            return cls.from_dict(data)
+        except PlanError as exc:
+            raise PlanError(f"plan file '{path}': {exc}") from None

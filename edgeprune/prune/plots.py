@@ -3,25 +3,25 @@ paper's figure) and PSNR against MAC over the loop's iterations."""
 
 from pathlib import Path
 
-from edgeprune.commands.render import method_label
+from edgeprune.text import method_label
 
 
-def _pyplot():
-    import matplotlib
+def _figure(size: tuple[float, float]):
+    """A figure and its axes drawn by the Agg canvas: no pyplot, no backend switch, nothing global touched."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=size)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
 
 
 def channels_plot(report: dict, path: str | Path) -> Path:
     """Bars of output channels per conv layer, original and pruned, in model order."""
-    plt = _pyplot()
     layers = report["layers"]
     names = [entry["layer"] for entry in layers]
     positions = range(len(layers))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.28 * len(layers) + 2), 4.2))
+    fig, ax = _figure((max(6.0, 0.28 * len(layers) + 2), 4.2))
     ax.bar(positions, [e["original"] for e in layers], color="#c8d3e0", label="original")
     ax.bar(positions, [e["pruned"] for e in layers], color="#1f5fa8", width=0.6, label="pruned")
     ax.set_xticks(list(positions))
@@ -33,17 +33,15 @@ def channels_plot(report: dict, path: str | Path) -> Path:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return Path(path)
 
 
 def tradeoff_plot(report: dict, path: str | Path) -> Path:
     """PSNR against MAC (fraction of the baseline) for every iteration, accepted or rolled back, with the baseline,
     the tolerance line, the equal-budget control and the final slim model."""
-    plt = _pyplot()
     base = report["baseline"]
     tolerance = report["settings"]["tolerance"]["psnr"]
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = _figure((6.4, 4.4))
     accepted = [r for r in report["iterations"] if r["accepted"]]
     rejected = [r for r in report["iterations"] if not r["accepted"]]
     path_points = [(1.0, base["psnr"])] + [(r["mac"], r["psnr"]) for r in accepted]
@@ -69,5 +67,4 @@ def tradeoff_plot(report: dict, path: str | Path) -> Path:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return Path(path)

@@ -10,14 +10,12 @@ from edgeprune.graph.cost import model_cost
 from edgeprune.graph.coupling import Coupling
 from edgeprune.graph.model_graph import TensorRef
 from edgeprune.graph.layer_table import resized_config, slice_weights
-from edgeprune.modelio import resolve_model, save_model
+from edgeprune.modelio import rebuilt, resolve_model, save_model
 from edgeprune.prune.plan import PruningPlan
 
 
 def slim(model: keras.Model, plan: PruningPlan, coupling: Coupling | None = None) -> keras.Model:
     """A new model without the channels ``plan`` removes; ``model`` is not changed."""
-    import keras_models
-
     coupling = coupling or Coupling(model)
     plan.validate(coupling)
     kept = coupling.kept_channels({n: plan.kept_units(n) for n in coupling.groups})
@@ -33,21 +31,19 @@ def slim(model: keras.Model, plan: PruningPlan, coupling: Coupling | None = None
         if in_changed or out_changed:
             changed_layers[node.layer.name] = (keep_in, keep_out)
 
-    config = model.get_config()
-    for entry in config["layers"]:
-        name = entry["config"]["name"]
-        if name in changed_layers:
-            entry["config"] = resized_config(model.get_layer(name), entry["config"], changed_layers[name][1])
-    slim_model = model.__class__.from_config(config, custom_objects=keras_models.CUSTOM_OBJECTS)
-    for layer in model.layers:
-        if not layer.weights:
-            continue
-        weights = layer.get_weights()
-        if layer.name in changed_layers:
-            keep_in, keep_out = changed_layers[layer.name]
-            weights = slice_weights(layer, weights, keep_in, keep_out)
-        slim_model.get_layer(layer.name).set_weights(weights)
-    return slim_model
+    def resize(config):
+        for entry in config["layers"]:
+            name = entry["config"]["name"]
+            if name in changed_layers:
+                entry["config"] = resized_config(model.get_layer(name), entry["config"], changed_layers[name][1])
+
+    def sliced(layer):
+        if layer.name not in changed_layers:
+            return layer.get_weights()
+        keep_in, keep_out = changed_layers[layer.name]
+        return slice_weights(layer, layer.get_weights(), keep_in, keep_out)
+
+    return rebuilt(model, resize, sliced)
 
 
 def slim_file(model, plan_path, out_path, input_size=None) -> dict:

@@ -85,35 +85,63 @@ def patch_dataset(pool: PairSet, config: TrainConfig, global_batch: int) -> tf.d
     return tf.data.Dataset.from_generator(batches, output_signature=spec).prefetch(2)
 
 
-def _clone(model: keras.Model) -> keras.Model:
-    """``model``'s architecture with freshly initialised weights; knows our custom layers."""
+def _clone(model: keras.Model, seed: int) -> keras.Model:
+    """``model``'s architecture with fresh weights, drawn reproducibly from ``seed``; knows our custom layers.
+
+    Every initializer that takes a seed is rebuilt with its own explicit one (derived from ``seed``, the layer's index
+    and the initializer's), so no draw comes from Python's, NumPy's or TensorFlow's global generators (Keras draws an
+    unseeded initializer's seed from Python's). The copy's layer configs stay the source's."""
     import keras_models
 
+    integer_at_least("seed", seed, 0)
+    index = {id(layer): i for i, layer in enumerate(model.layers)}
+    restore = []  # (fresh layer, initializer attribute, the source's initializer config)
+
+    def clone(layer):
+        config = layer.get_config()
+        keys = [key for key, value in config.items() if key.endswith("_initializer") and value is not None]
+        replaced = {}
+        for k, key in enumerate(keys):
+            initializer = keras.initializers.get(config[key])
+            init_config = initializer.get_config()
+            if "seed" not in init_config:  # constant initializers (zeros, ones) draw nothing
+                continue
+            derived = int(np.random.SeedSequence([seed, index[id(layer)], k]).generate_state(1)[0] >> 1)
+            replaced[key] = config[key]
+            config[key] = initializer.__class__.from_config({**init_config, "seed": derived})
+        fresh = layer.__class__.from_config(config)
+        restore.extend((fresh, key, original) for key, original in replaced.items())
+        return fresh
+
     with keras.utils.custom_object_scope(keras_models.CUSTOM_OBJECTS):
-        return keras.models.clone_model(model)
+        copy = keras.models.clone_model(model, clone_function=clone)
+        for layer, key, original in restore:  # the weights exist now: the configs say what the source's say
+            if hasattr(layer, key):
+                setattr(layer, key, keras.initializers.get(original))
+    return copy
 
 
 def plain_copy(model: keras.Model) -> keras.Model:
     """An independent copy of ``model`` (same architecture, copied weights) that knows our custom layers."""
-    copy = _clone(model)
+    copy = _clone(model, 0)
     copy.set_weights(model.get_weights())
     return copy
 
 
 def initialised_copy(model: keras.Model, seed: int) -> keras.Model:
-    """``model``'s architecture with fresh initial weights drawn reproducibly from ``seed`` (it seeds Python's,
-    NumPy's and TensorFlow's global generators, as ``keras.utils.set_random_seed`` does): a baseline trained from a
-    reference name starts from the same weights on every run."""
-    keras.utils.set_random_seed(seed)
-    return _clone(model)
+    """``model``'s architecture with fresh initial weights drawn reproducibly from ``seed`` (explicit initializer
+    seeds; no global generator is read or reseeded): a baseline trained from a reference name starts from the same
+    weights on every run."""
+    return _clone(model, seed)
 
 
 def fit(model: keras.Model, pool: PairSet, config: TrainConfig, strategy=None, workdir=None, resume: bool = False,
         callbacks=(), verbose: int = 1, masks=None) -> tuple[keras.Model, dict]:
     """Trains a copy of ``model`` for ``config.steps`` steps; returns it (unwrapped) and the loss history.
 
-    With ``masks`` (:class:`edgeprune.prune.masking.ChannelMasks`) the copy is fine-tuned with those channels masked out
-    through tfmot's pruning wrappers (built inside the strategy's scope), and the returned model has them exactly 0.
+    With ``masks`` the copy is fine-tuned with those channels masked out, and the returned model has them exactly 0.
+    ``masks`` (:class:`edgeprune.prune.masking.ChannelMasks`) brings its own hooks: ``wrap_for_training(model)`` (called
+    inside the strategy's scope), ``training_callbacks()`` and ``unwrap(trained, model)``.
     """
     config.validate()
     strategy = strategy or strategy_for_this_machine()
@@ -121,23 +149,13 @@ def fit(model: keras.Model, pool: PairSet, config: TrainConfig, strategy=None, w
     if backup and backup.exists() and not resume:
         shutil.rmtree(backup)  # a fresh run never picks up a stale checkpoint silently
     with strategy.scope():
-        if masks is None:
-            trained = plain_copy(model)
-        else:
-            from edgeprune.prune.masking import wrap
-
-            trained = wrap(model)
-            masks.apply(trained)
+        trained = plain_copy(model) if masks is None else masks.wrap_for_training(model)
         optimizer = keras.optimizers.Adam(learning_rate_schedule(config), global_clipnorm=config.clipnorm)
         trained.compile(optimizer=optimizer, loss="mae")
     steps_per_epoch, epochs = epoch_split(config.steps, config.steps_per_epoch)
     cbs = list(callbacks)
     if masks is not None:
-        import tensorflow_model_optimization as tfmot
-
-        from edgeprune.prune.masking import ChannelMaskCallback
-
-        cbs += [tfmot.sparsity.keras.UpdatePruningStep(), ChannelMaskCallback(masks)]
+        cbs += masks.training_callbacks()
     if backup:  # first, so an epoch is saved before any other callback can stop the run
         cbs.insert(0, keras.callbacks.BackupAndRestore(str(backup)))
     data = patch_dataset(pool, config, config.batch_size)
@@ -145,9 +163,7 @@ def fit(model: keras.Model, pool: PairSet, config: TrainConfig, strategy=None, w
     if backup and backup.exists():
         shutil.rmtree(backup)
     if masks is not None:
-        from edgeprune.prune.masking import unwrap
-
-        trained = unwrap(trained, model)
+        trained = masks.unwrap(trained, model)
     return trained, {"loss": [float(v) for v in history.history.get("loss", [])],
                      "replicas": strategy.num_replicas_in_sync, "epochs": epochs,
                      "steps": steps_per_epoch * epochs}
@@ -164,10 +180,14 @@ def task_of(model: keras.Model) -> str:
                                f"channels; this model has {channels}")
 
 
-def load_data(task: str, data, settings: dict, scale: int = 2):
-    """(train pool, validation set) for ``task`` from a user folder, or the built-in default when ``data`` is None."""
+def load_data(task: str, data, settings, scale: int = 2):
+    """(train pool, validation set) for ``task`` from a user folder, or the built-in default when ``data`` is None.
+
+    ``settings``: a :class:`edgeprune.train.presets.Preset`, or a dict of its data fields."""
     from edgeprune.data import pairs
 
+    if hasattr(settings, "to_dict"):
+        settings = settings.to_dict()
     if data is None:
         if task == "sid":
             return pairs.builtin_sid(settings["train_images"], settings["train_size"], settings["val_side"],
@@ -178,11 +198,12 @@ def load_data(task: str, data, settings: dict, scale: int = 2):
     return pairs.sr_folder(data, scale, settings["patch"], settings["val_side"])
 
 
-def scale_of(model: keras.Model) -> int:
-    """Output/input size ratio of an image model, from its shapes at a probe size."""
+def scale_of(model: keras.Model, graph=None) -> int:
+    """Output/input size ratio of an image model, from its shapes at a probe size (``graph``: its
+    :class:`~edgeprune.graph.model_graph.ModelGraph`, when the caller has built it)."""
     from edgeprune.graph.model_graph import ModelGraph, spatial_size_of
 
-    graph = ModelGraph(model)
+    graph = graph if graph is not None else ModelGraph(model)
     shapes = graph.shapes_at((32, 32))
     out = shapes[graph.outputs[0].node].outputs[graph.outputs[0].index]
     return out[1] // spatial_size_of(shapes, graph)[0]
@@ -193,45 +214,3 @@ def validate(model: keras.Model, val: PairSet) -> dict:
 
     border = val.factor if val.factor > 1 and model.inputs[0].shape[-1] == 3 else 0
     return evaluate(model, list(zip(val.inputs, val.targets)), border=border)
-
-
-def train_command(model, out, data=None, preset_name: str = "quick", steps=None, batch_size=None, patch=None,
-                  resume: bool = False, verbose: int = 1) -> dict:
-    """``edgeprune train``: trains ``model`` (reference name or .keras) and saves it to ``out`` (.keras) with a
-    report ``out.json`` (validation PSNR/SSIM, data, configuration)."""
-    import time
-
-    from edgeprune.modelio import resolve_model, save_model
-    from edgeprune.atomic import write_json_atomic
-    from edgeprune.train.presets import preset
-
-    out = Path(out)
-    if out.suffix.lower() != ".keras":
-        raise InvalidArgumentError(f"output '{out}' must end in .keras")
-    resolved = resolve_model(model)
-    task = task_of(resolved.model)
-    settings = preset(preset_name, task)
-    def given(value, key):
-        return settings[key] if value is None else value  # an explicit 0 is an error, not "use the default"
-
-    config = TrainConfig(steps=given(steps, "steps"), batch_size=given(batch_size, "batch_size"),
-                         patch=given(patch, "patch"), learning_rate=settings["learning_rate"],
-                         clipnorm=settings.get("clipnorm"))
-    config.validate()
-    train_pool, val = load_data(task, data, {**settings, "patch": config.patch}, scale_of(resolved.model))
-    workdir = out.parent / f".{out.name}.work"
-    start = time.perf_counter()
-    from keras_models import REFERENCE_MODELS
-
-    # a reference name starts from reproducible initial weights; a given .keras model goes on from its own
-    start_from = initialised_copy(resolved.model, config.seed) if str(model) in REFERENCE_MODELS else resolved.model
-    trained, history = fit(start_from, train_pool, config, workdir=workdir, resume=resume, verbose=verbose)
-    seconds = time.perf_counter() - start
-    quality = validate(trained, val)
-    save_model(trained, out)
-    report = {"model": resolved.name, "task": task, "preset": preset_name, "config": config.to_dict(),
-              "train_seconds": round(seconds, 1), "history": history, "validation": quality,
-              "data": {"train": train_pool.description, "validation": val.description}}
-    write_json_atomic(Path(str(out) + ".json"), report)
-    shutil.rmtree(workdir, ignore_errors=True)
-    return report

@@ -1,10 +1,85 @@
-"""Named presets of data sizes and training budgets per task (``--preset quick|full``).
+"""Named presets of data sizes and training budgets per task (``--preset quick|full``), as typed configuration.
 
 ``quick`` fits a 2-core CPU in minutes and is what the README's main command and CI-sized runs use; ``full`` is the
-papers' scale (DIV2K-size patches, long schedules) for a machine with accelerators.
+papers' scale (DIV2K-size patches, long schedules) for a machine with accelerators. The measurements behind the
+quick values are in BENCHMARKS.md, "Figures behind the library's defaults".
+
+A :class:`Preset` is the one place a :class:`~edgeprune.train.fit.TrainConfig` is made from a preset (the
+baseline's, :meth:`Preset.train_config`, and one loop iteration's, :meth:`Preset.finetune_config`). Its
+:meth:`Preset.to_dict` is the JSON that reports, run records and the baseline cache key have always recorded.
 """
 
+from dataclasses import dataclass, fields, replace
+
 from edgeprune.errors import InvalidArgumentError
+from edgeprune.train.fit import TrainConfig
+
+# What a trained baseline depends on, in the order the baseline cache key records them (DIR/baseline.json)
+BASELINE_FIELDS = ("train_images", "train_size", "patch", "batch_size", "steps", "learning_rate", "ratios",
+                   "sensor", "clipnorm")
+_OPTIONAL = ("ratios", "sensor", "clipnorm")  # SID's only: left out of the JSON when unset
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Data sizes, the baseline's training budget and the prune loop's budget for one task."""
+
+    # the data: training images (count, side), validation side, input-side training patch
+    train_images: int
+    train_size: int
+    val_side: int
+    patch: int
+    # the baseline's training
+    batch_size: int
+    steps: int
+    learning_rate: float
+    ratios: tuple[float, ...] | None = None  # SID: exposure ratios of the built-in training data
+    sensor: str | None = None  # SID: "fixed" (one camera, one noise level) or "random"
+    clipnorm: float | None = None  # global gradient norm clip (baseline and fine-tuning); None: no clipping
+    # the prune loop: fine-tuning budget per iteration and its learning rate, the MAC level's steps
+    finetune_steps: int = 100
+    finetune_lr: float = 1.25e-4
+    initial_step: float = 0.1
+    min_step: float = 0.025
+    grow: float = 1.0
+    max_iterations: int = 6
+    # the loop's default ranking (--method, --importance)
+    method: str = "D"
+    importance: str = "magnitude"
+
+    def to_dict(self) -> dict:
+        """The settings as the JSON records them (SID-only fields omitted when unset)."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _OPTIONAL and value is None:
+                continue
+            out[f.name] = list(value) if f.name == "ratios" else value
+        return out
+
+    def with_overrides(self, overrides: dict | None) -> "Preset":
+        """This preset with ``overrides`` (setting -> value; None keeps the preset's) applied."""
+        known = self.to_dict()
+        unknown = set(overrides or {}) - set(known)
+        if unknown:
+            raise InvalidArgumentError(f"unknown setting(s) {sorted(unknown)}: known are {sorted(known)}")
+        return replace(self, **{k: v for k, v in (overrides or {}).items() if v is not None})
+
+    def train_config(self) -> TrainConfig:
+        """The baseline's training."""
+        return TrainConfig(steps=self.steps, batch_size=self.batch_size, patch=self.patch,
+                           learning_rate=self.learning_rate, clipnorm=self.clipnorm)
+
+    def finetune_config(self) -> TrainConfig:
+        """One iteration's fine-tuning in the prune loop (and, with more steps, the control's)."""
+        return TrainConfig(steps=self.finetune_steps, batch_size=self.batch_size, patch=self.patch,
+                           learning_rate=self.finetune_lr, clipnorm=self.clipnorm)
+
+    def baseline_dict(self) -> dict:
+        """The settings a trained baseline depends on (the baseline cache key's ``train``)."""
+        settings = self.to_dict()
+        return {k: settings[k] for k in BASELINE_FIELDS if k in settings}
+
 
 # the prune loop: fine-tuning budget per iteration, its learning rate (the baseline schedule's last rate, lr/4),
 # and the steps of the level (the fraction of the baseline's MAC to remove) that sets the adaptive threshold
@@ -17,35 +92,26 @@ PAPER_LOOP = {"method": "D", "importance": "magnitude"}
 
 PRESETS = {
     "quick": {
-        # measured: 600 steps at 5e-4 beat bicubic on the held-out photos (30.21 vs 29.67 dB); 300 at 2e-4 did not
-        "edsr": {"train_images": 48, "train_size": 96, "val_side": 128, "patch": 24, "batch_size": 16,
-                 "steps": 600, "learning_rate": 5e-4, **LOOP_QUICK, **PAPER_LOOP},
-        # measured on the 8 held-out photos (256x256, as raw), 900 steps at 1e-3, one fixed sensor at ratio 100 and
-        # shot noise 1e-4: 23.95 dB / 0.675, and 100 more steps at 2.5e-4 add +0.06 dB whatever the seed (at shot
-        # 1e-3: 20.49 / 0.457, and 100 more steps land 0 to 0.49 dB lower, too noisy for a 0.05 dB gate).
-        # Gradients clipped to a global norm of 0.5 (typical norms: 0.47 at initialisation, 0.08-0.18 after 900
-        # steps): one of four unclipped runs spiked to a loss of 4.2 in its third epoch and ended at 15.02 dB.
-        # Patches of 128 packed pixels at batch 2, not 64 at batch 8: trained on 64-pixel patches the U-Net's 4x4
-        # bottleneck only ever sees zero-padded borders, and on larger images its output falls apart (5.7 dB).
-        # The loop ranks SID's units by measured Taylor importance under method B, not by magnitude under D: on
-        # this baseline, masking down to MAC 0.8 before any fine-tuning gives 9.19 dB by magnitude (D), 12.31 by
-        # magnitude (B), 19.15 by Taylor (D) and 22.93 by Taylor (B); after 100 fine-tuning steps Taylor (D) is at
-        # 23.65 dB and Taylor (B) at 23.97 (BENCHMARKS.md, "SID, session 4"). D equals C on SID (no residual groups).
-        "sid": {"train_images": 24, "train_size": 256, "val_side": 256, "patch": 128, "batch_size": 2,
-                "steps": 900, "learning_rate": 1e-3, "ratios": [100.0], "sensor": "fixed",
-                "clipnorm": 0.5, **LOOP_QUICK, "finetune_lr": 2.5e-4, "method": "B", "importance": "taylor"},
+        # 600 steps at 5e-4: the shortest schedule measured to beat bicubic on the held-out photos
+        "edsr": Preset(train_images=48, train_size=96, val_side=128, patch=24, batch_size=16, steps=600,
+                       learning_rate=5e-4, **LOOP_QUICK, **PAPER_LOOP),
+        # one fixed sensor at ratio 100 (a gate of 0.05 dB needs a steady validation set), clipped gradients,
+        # 128-pixel packed patches at batch 2, the loop ranking by Taylor importance under method B
+        "sid": Preset(train_images=24, train_size=256, val_side=256, patch=128, batch_size=2, steps=900,
+                      learning_rate=1e-3, ratios=(100.0,), sensor="fixed", clipnorm=0.5,
+                      **{**LOOP_QUICK, "finetune_lr": 2.5e-4}, method="B", importance="taylor"),
     },
     "full": {
-        "edsr": {"train_images": 800, "train_size": 192, "val_side": 512, "patch": 48, "batch_size": 16,
-                 "steps": 300000, "learning_rate": 1e-4, **LOOP_FULL, **PAPER_LOOP},
-        "sid": {"train_images": 400, "train_size": 1024, "val_side": 512, "patch": 256, "batch_size": 1,
-                "steps": 400000, "learning_rate": 1e-4, "ratios": [100.0, 250.0, 300.0], "sensor": "random",
-                **LOOP_FULL, **PAPER_LOOP},
+        "edsr": Preset(train_images=800, train_size=192, val_side=512, patch=48, batch_size=16, steps=300000,
+                       learning_rate=1e-4, **LOOP_FULL, **PAPER_LOOP),
+        "sid": Preset(train_images=400, train_size=1024, val_side=512, patch=256, batch_size=1, steps=400000,
+                      learning_rate=1e-4, ratios=(100.0, 250.0, 300.0), sensor="random", **LOOP_FULL,
+                      **PAPER_LOOP),
     },
 }
 
 
-def preset(name: str, task: str) -> dict:
+def preset(name: str, task: str) -> Preset:
     if name not in PRESETS:
         raise InvalidArgumentError(f"unknown preset {name!r}: use one of {', '.join(PRESETS)}")
-    return dict(PRESETS[name][task])
+    return PRESETS[name][task]

@@ -14,6 +14,7 @@ import numpy as np
 from edgeprune.deploy.bench.result import BenchResult, timing_stats
 from edgeprune.checks import integer_at_least
 from edgeprune.errors import EdgepruneError, InvalidArgumentError
+from edgeprune.deploy.tflite_reader import TfliteGraph
 
 TFLITE_MAGIC = b"TFL3"
 
@@ -48,16 +49,36 @@ def bench_host(model_path, num_threads: int = 1, warmup_runs: int = 1, num_runs:
         if "not a valid Flatbuffer" in last:
             raise InvalidArgumentError(f"'{path}' is truncated or corrupt: LiteRT cannot read it as a flatbuffer")
         raise EdgepruneError(f"LiteRT could not run '{path}': {last}")
-    raw = json.loads(proc.stdout)
+    raw = _worker_result(proc.stdout, path)
+    partitions = raw["delegate_partitions"]
+    warnings = [] if partitions else ["XNNPACK took no node of the graph: it ran on LiteRT's builtin CPU kernels"]
     stats = timing_stats(raw["timings_us"])
     return BenchResult(
         target="host", runner=f"ai_edge_litert {version('ai-edge-litert')} (XNNPACK)", model=str(path),
-        model_size_bytes=path.stat().st_size, num_threads=num_threads, delegate="xnnpack",
+        model_size_bytes=path.stat().st_size, num_threads=num_threads, delegate="xnnpack" if partitions else None,
         init_us=raw["init_us"], first_us=raw["first_us"], warmup_avg_us=raw["warmup_avg_us"],
         mem_overall_mb=(raw["hwm_kb"] - raw["rss_before_kb"]) / 1024, mem_peak_rss_mb=raw["hwm_kb"] / 1024,
-        total_nodes=raw["total_nodes"], delegate_partitions=raw["delegate_partitions"],
-        input_shapes=raw["input_shapes"], timings_us=raw["timings_us"], **stats,
+        total_nodes=len(TfliteGraph.read(path).ops), delegate_partitions=partitions,
+        input_shapes=raw["input_shapes"], timings_us=raw["timings_us"], warnings=warnings, **stats,
     )
+
+
+_WORKER_KEYS = ("init_us", "first_us", "warmup_avg_us", "timings_us", "rss_before_kb", "hwm_kb",
+                "delegate_partitions", "input_shapes")
+
+
+def _worker_result(stdout: str, path: Path) -> dict:
+    """The host worker's JSON object, checked: anything else is a one-line error, never a traceback."""
+    try:
+        raw = json.loads(stdout)
+    except ValueError:
+        raw = None
+    missing = [k for k in _WORKER_KEYS if k not in raw] if isinstance(raw, dict) else list(_WORKER_KEYS)
+    if missing or not isinstance(raw["timings_us"], list) or not raw["timings_us"]:
+        head = " ".join(stdout.split())[:80] or "nothing"
+        raise EdgepruneError(f"the LiteRT benchmark worker gave no result for '{path}' (it printed {head!r}): "
+                             "run it again; if it persists, check that ai-edge-litert is installed intact")
+    return raw
 
 
 def interleaved_latency(model_paths, num_threads: int = 1, rounds: int = 5, warmup_runs: int = 1) -> dict:
@@ -97,7 +118,6 @@ def bench_models(model_paths, num_threads: int = 1, warmup_runs: int = 1, num_ru
     results = [bench_host(p, num_threads, warmup_runs, num_runs, max_secs).to_dict() for p in paths]
     if profile:
         from edgeprune.deploy.latency import predict_tflite
-        from edgeprune.deploy.tflite_reader import TfliteGraph
 
         side_by_side = interleaved_latency(paths, num_threads, rounds=max(3, min(num_runs, 15)))
         for path, result in zip(paths, results):

@@ -1,0 +1,64 @@
+"""The .tflite reader: operand positions from the TFLite schema, checked on a real exported SID graph."""
+
+import subprocess
+import sys
+
+import pytest
+
+from edgeprune.deploy.export import convert, fixed_shape_model
+from edgeprune.deploy.tflite_reader import TfliteGraph, operands
+from edgeprune.errors import ExportError
+from edgeprune.graph.cost import model_cost
+from edgeprune.runtime import keras
+from keras_models import build_sid
+
+
+@pytest.fixture(scope="module")
+def sid():
+    model = fixed_shape_model(build_sid(features=(4, 5, 6, 7, 8)), (32, 32))
+    return model, TfliteGraph(convert(model))
+
+
+def test_transpose_conv_reads_weights_from_input_1_and_data_from_input_2(sid):
+    model, graph = sid
+    assert operands("TRANSPOSE_CONV") == (2, 1) and operands("CONV_2D") == (0, 1)
+    ups = [op for op in graph.conv_ops() if op.name == "TRANSPOSE_CONV"]
+    layers = [l for l in model.layers if isinstance(l, keras.layers.Conv2DTranspose)]
+    assert len(ups) == len(layers) == 4
+    for op, layer in zip(ups, layers):
+        kh, kw, out, cin = layer.kernel.shape  # Keras keeps (kh, kw, out, in); TFLite (out, kh, kw, in)
+        assert op.input_shapes[0] == (4,) and op.weight_shape == (out, kh, kw, cin)
+        assert op.data_shape == tuple(layer.input.shape) and op.output_shapes[0] == tuple(layer.output.shape)
+        assert op.input_types[:3] == ("INT32", "FLOAT32", "FLOAT32")
+        assert op.mac == out * kh * kw * cin * layer.input.shape[1] * layer.input.shape[2]
+    costs = {c.name: c for c in model_cost(model).layers}
+    assert sum(op.mac for op in ups) == sum(costs[l.name].mac for l in layers)
+
+
+def test_weight_dtype_of_a_transpose_conv_is_its_weights_type_not_its_inputs():
+    inputs = keras.Input((8, 8, 16), batch_size=1)
+    model = keras.Model(inputs, keras.layers.Conv2DTranspose(32, 3, strides=2, padding="same")(inputs))
+    graph = TfliteGraph(convert(model, "dynamic"))  # int8 weights, float activations
+    (op,) = graph.conv_ops()
+    assert op.name == "TRANSPOSE_CONV" and op.weight_type == "INT8" and op.input_types[2] == "FLOAT32"
+    assert graph.weight_dtype() == "INT8"
+    assert TfliteGraph(convert(model)).weight_dtype() == "FLOAT32"
+
+
+def test_reading_loads_neither_tensorflow_nor_an_interpreter(sid, tmp_path):
+    path = tmp_path / "sid.tflite"
+    path.write_bytes(convert(sid[0]))
+    code = ("import sys; from edgeprune.deploy.tflite_reader import TfliteGraph; "
+            f"g = TfliteGraph.read({str(path)!r}); print(len(g.ops), g.op_counts()['TRANSPOSE_CONV']); "
+            "print(sorted(m for m in ('tensorflow', 'tf_keras', 'ai_edge_litert.interpreter') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == f"{len(sid[1].ops)} 4" and out[1] == "[]"
+
+
+def test_corrupt_and_missing_files(sid, tmp_path):
+    content = convert(sid[0])
+    for bad in (content[: len(content) // 3], b"not a model", b""):
+        with pytest.raises(ExportError, match="not a valid .tflite flatbuffer"):
+            TfliteGraph(bad)
+    with pytest.raises(ExportError, match="does not exist"):
+        TfliteGraph.read(tmp_path / "none.tflite")
