@@ -1,12 +1,14 @@
 """edgeprune: architecture-aware structured pruning of image-quality CNNs for phones.
 
-The public API re-exports the library functions; importing it selects tf_keras (see :mod:`edgeprune.runtime`).
+The public API re-exports the library functions lazily: importing ``edgeprune`` loads neither TensorFlow nor tfmot
+and changes nothing in the process (see :mod:`edgeprune.runtime`). The layers of the package are in ARCHITECTURE.md.
 """
 
 __version__ = "0.1.0"
 
 from edgeprune.errors import (  # noqa: E402
-    EdgepruneError, InvalidArgumentError, ModelLoadError, ShapeError, UnsupportedModelError,
+    EdgepruneError, ExportError, FileFormatError, InvalidArgumentError, ModelLoadError, PlanError, ShapeError,
+    UnsupportedModelError,
 )
 
 
@@ -24,6 +26,6 @@ def __getattr__(name):  # lazy: `import edgeprune` stays light until TensorFlow 
 
 
 __all__ = [
-    "EdgepruneError", "InvalidArgumentError", "ModelLoadError", "ShapeError", "UnsupportedModelError",
-    "analyze", "model_cost", "CostReport", "load_model", "save_model",
+    "EdgepruneError", "ExportError", "FileFormatError", "InvalidArgumentError", "ModelLoadError", "PlanError",
+    "ShapeError", "UnsupportedModelError", "analyze", "model_cost", "CostReport", "load_model", "save_model",
 ]

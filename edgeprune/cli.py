@@ -3,7 +3,6 @@
 User errors (bad options, bad files) print one line, ``Error: ...``, on stderr and exit with code 2.
 """
 
-import json
 import sys
 
 import click
@@ -83,24 +82,9 @@ def analyze(model, input_size, dtype, as_json, all_layers, latency_profile):
     MODEL is a reference name (edsr, edsr_x3, edsr_x4, sid) or a path to a .keras file. Totals follow the paper's
     Table 1 convention (conv layers only, bias excluded); 'totals_all_layers' counts every layer.
     """
-    from edgeprune.commands.analyze import analyze as run_analyze
-    from edgeprune.commands.render import cost_table
+    from edgeprune.commands.analyze import analyze_command
 
-    report = run_analyze(model, input_size, dtype)
-    latency = None
-    if latency_profile:
-        from edgeprune.deploy.latency import LatencyProfile, predict_report
-
-        latency = predict_report(LatencyProfile.load(latency_profile), report)
-    if as_json:
-        click.echo(json.dumps(report.to_dict() | ({"latency": latency} if latency else {})))
-        return
-    click.echo(cost_table(report, all_layers=all_layers))
-    if latency:
-        from edgeprune.commands.render import latency_table
-
-        click.echo("")
-        click.echo(latency_table(latency, all_layers=all_layers))
+    click.echo(analyze_command(model, input_size, dtype, as_json, all_layers, latency_profile))
 
 
 @cli.command()
@@ -250,22 +234,17 @@ def bench(model_paths, host, device, parse_log, num_threads, warmup_runs, num_ru
     Reports init time, first inference, warm-up average, inference avg/std/min/max/median/p5/p95 (us), memory and,
     on a device, how many nodes each delegate took (a silent CPU fallback is reported as a warning).
     """
-    from edgeprune.commands.bench import run_bench
-    from edgeprune.commands.render import bench_table
+    from edgeprune.commands.bench import bench_command
 
-    results = run_bench(model_paths, host=host, device=device, parse_log=parse_log, num_threads=num_threads,
-                        warmup_runs=warmup_runs, num_runs=num_runs, max_secs=max_secs,
-                        latency_profile=latency_profile, benchmark_binary=benchmark_binary, adb_path=adb_path,
-                        use_gpu=use_gpu, use_nnapi=use_nnapi, use_xnnpack=not no_xnnpack,
-                        op_profiling=op_profiling, big_cores=big_cores, memory_traffic=memory_traffic,
-                        timeout_s=timeout_s)
-    if as_json:
-        click.echo(json.dumps(results[0] if len(results) == 1 else results))
-        return
-    click.echo(bench_table(results))
-    for r in results:
-        for warning in r.get("warnings", []):
-            click.echo(f"warning: {warning}", err=True)
+    text, warnings = bench_command(model_paths, as_json, host=host, device=device, parse_log=parse_log,
+                                   num_threads=num_threads, warmup_runs=warmup_runs, num_runs=num_runs,
+                                   max_secs=max_secs, latency_profile=latency_profile,
+                                   benchmark_binary=benchmark_binary, adb_path=adb_path, use_gpu=use_gpu,
+                                   use_nnapi=use_nnapi, use_xnnpack=not no_xnnpack, op_profiling=op_profiling,
+                                   big_cores=big_cores, memory_traffic=memory_traffic, timeout_s=timeout_s)
+    click.echo(text)
+    for line in warnings:
+        click.echo(line, err=True)
 
 
 @cli.command()
@@ -287,9 +266,10 @@ def calibrate(host, out_path, models, input_size, num_threads, runs, only_given_
     Use the profile with 'edgeprune analyze --latency-profile', 'edgeprune bench --host --latency-profile' and
     'edgeprune report --latency-profile' (which predicts host rows only).
     """
-    from edgeprune.commands.calibrate import calibrate_command
+    from edgeprune.commands.calibrate import calibrate_command, check_calibrate_options
     from edgeprune.commands.render import profile_table
 
+    check_calibrate_options(out_path, models, num_threads, runs, not only_given_models, host)  # before the bar
     with click.progressbar(length=1, label="timing single-layer models", file=sys.stderr) as bar:
         def progress(done, total):
             bar.length = total

@@ -34,5 +34,5 @@ class ExportError(EdgepruneError):
     """A TFLite conversion failed, or its verification found a disagreement with the Keras model."""
 
 
-class FileFormatError(EdgepruneError):
+class FileFormatError(InvalidArgumentError):
     """A file given by the user or found in the cache is unreadable, corrupt, or not the kind of file expected."""

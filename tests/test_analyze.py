@@ -1,6 +1,8 @@
+import json
+
 import pytest
 
-from edgeprune.commands.analyze import analyze
+from edgeprune.commands.analyze import analyze, analyze_command
 from edgeprune.errors import InvalidArgumentError, ShapeError
 from edgeprune.modelio import save_model
 from keras_models import build_edsr
@@ -24,3 +26,23 @@ def test_saved_model_uses_its_static_size_or_needs_one(tmp_path):
     with pytest.raises(ShapeError, match="give an input size"):
         analyze(str(dynamic))
     assert analyze(str(dynamic), (5, 6), "int8").totals.bw_bytes == analyze(str(dynamic), (5, 6)).totals.bw_elements
+
+
+def test_analyze_command_prints_the_cost_table_then_the_latency_table_or_one_json_object(tmp_path):
+    from edgeprune.commands.render import cost_table, latency_table
+    from edgeprune.deploy.latency import LatencyProfile, predict_report
+
+    model = str(save_model(build_edsr(num_blocks=1, num_features=4), tmp_path / "m.keras"))
+    path = LatencyProfile("host", "test", 1, {"mac_per_s": 1e9, "bytes_per_s": 1e9, "overhead_us": 1.0},
+                          channel_tile=8, small_channel_tile=8).save(tmp_path / "p.json")
+    report = analyze(model, (8, 8), "fp16")
+    latency = predict_report(LatencyProfile.load(path), report)
+    assert analyze_command(model, (8, 8), "fp16") == cost_table(report)
+    assert analyze_command(model, (8, 8), "fp16", all_layers=True) == cost_table(report, all_layers=True)
+    assert analyze_command(model, (8, 8), "fp16", latency_profile=path) == \
+        f"{cost_table(report)}\n\n{latency_table(latency)}"
+    assert analyze_command(model, (8, 8), "fp16", all_layers=True, latency_profile=path) == \
+        f"{cost_table(report, all_layers=True)}\n\n{latency_table(latency, all_layers=True)}"
+    assert analyze_command(model, (8, 8), "fp16", as_json=True) == json.dumps(report.to_dict())
+    assert analyze_command(model, (8, 8), "fp16", as_json=True, latency_profile=path) == \
+        json.dumps(report.to_dict() | {"latency": latency})

@@ -65,3 +65,19 @@ def test_a_host_profile_predicts_host_rows_only(tmp_path):
     assert host_row["predicted_us"] > 0 and host_row["error"] == host_row["predicted_us"] / host_row["measured_us"] - 1
     assert device_row["target"] == "device" and device_row["predicted_us"] is None and device_row["error"] is None
     assert json.loads((tmp_path / "out" / "report.json").read_text())["rows"][1]["predicted_us"] is None
+
+
+@pytest.mark.parametrize("result, message", [
+    ({"target": "device", "delegated_nodes": 6}, "has 'delegated_nodes' but no 'total_nodes'"),
+    ({"target": "device", "memory_traffic": {"bytes_per_inference": "12MB"}},
+     "field 'memory_traffic.bytes_per_inference' is '12MB', which is not valid"),
+    ({"target": "device", "memory_traffic": {"bytes_per_inference": True}},
+     "field 'memory_traffic.bytes_per_inference' is True"),
+    ({"median_us": 5.0}, "has no 'target'"),
+])
+def test_report_refuses_a_partial_or_foreign_result(tmp_path, result, message):
+    (tmp_path / "part.json").write_text(json.dumps({"schema": "edgeprune.bench/1", **result}))
+    with pytest.raises(FileFormatError, match=f"benchmark result '.*part.json'.*{message}") as err:
+        build_report([tmp_path / "part.json"], tmp_path / "o")
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "o").exists()

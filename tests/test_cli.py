@@ -261,6 +261,19 @@ def test_calibrate_errors():
     assert result.exit_code == 2 and "latency profile 'missing.json' does not exist" in result.stderr
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--out", "p.json"], "Error: choose what to calibrate: --host"),
+    (["--host", "--out", "p.json", "--runs", "0"], "Error: --runs"),
+    (["--host", "--out", "p.json", "--num-threads", "0"], "Error: --num-threads"),
+    (["--host", "--out", "p.txt"], "Error: output 'p.txt' must end in .json"),
+    (["--host", "--out", "p.json", "--only-given-models"], "Error: nothing to calibrate: give --model"),
+])
+def test_calibrate_refuses_bad_options_before_timing_anything(args, message):
+    result = run("calibrate", *args)
+    assert result.exit_code == 2 and result.stderr.startswith(message)
+    assert len(result.stderr.splitlines()) == 1, result.stderr  # no progress bar before the error
+
+
 def test_parse_log_from_the_command_line(tmp_path):
     from test_bench_parse import OLD
 

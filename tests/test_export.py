@@ -80,6 +80,15 @@ def test_census_catches_a_model_that_is_not_the_one_exported():
     assert any(m.startswith("MAC:") for m in census["mismatches"])
 
 
+def test_census_counts_the_two_ops_the_layer_table_gives_a_separable_conv():
+    inputs = keras.Input((8, 8, 3), batch_size=1)
+    x = keras.layers.SeparableConv2D(6, 3, padding="same", name="sep")(inputs)
+    model = keras.Model(inputs, keras.layers.Conv2D(4, 1, name="pw")(x))
+    census = tensor_census(TfliteGraph(convert(model)), model_cost(model))
+    assert census["passed"], census["mismatches"]
+    assert (census["conv_ops"], census["layers_checked"]) == (3, 2)
+
+
 def test_flex_ops_are_detected():
     inputs = keras.Input((4, 4), batch_size=1)
     model = keras.Model(inputs, tf.linalg.det(inputs))  # no TFLite builtin: needs Select TF ops

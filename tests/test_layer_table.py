@@ -92,8 +92,8 @@ def test_resized_config():
 
 # --- the table itself -------------------------------------------------------------------------------------------
 
-FIELDS = ("name", "types", "role", "frozen_if", "weights", "resize", "cost", "tflite_op", "converted_away", "tiled",
-          "norm_weight")
+FIELDS = ("name", "types", "role", "frozen_if", "weights", "resize", "cost", "tflite_op", "tflite_ops",
+          "converted_away", "tiled", "norm_weight")
 
 
 def test_every_kind_has_every_field_and_each_is_of_its_type():
@@ -113,6 +113,7 @@ def test_every_kind_has_every_field_and_each_is_of_its_type():
             assert all(a is None or a < 0 for a in (axes.in_axis, axes.out_axis)), kind.name
             assert not axes.in_expanded or axes.in_axis is not None, kind.name
         assert kind.tflite_op is None or (isinstance(kind.tflite_op, str) and kind.tflite_op.isupper()), kind.name
+        assert type(kind.tflite_ops) is int and kind.tflite_ops >= 0, kind.name
         assert isinstance(kind.converted_away, bool) and isinstance(kind.tiled, bool), kind.name
         assert kind.norm_weight is None or kind.norm_weight in kind.weights, kind.name
         if kind.role == "frozen":
@@ -123,6 +124,7 @@ def test_costed_mixing_depthwise_tiled_and_removed_kinds_have_what_they_need():
     for kind in LAYER_KINDS:
         if kind.costed:
             assert kind.tflite_op and kind.role in ("mixing", "depthwise"), kind.name
+        assert (kind.tflite_ops >= 1) == kind.costed, kind.name  # the export's census counts a costed kind's ops
         if kind.role in ("mixing", "depthwise"):
             assert kind.costed, kind.name
             assert any(a.in_axis is not None for a in kind.weights.values()), kind.name  # input channels sliceable
@@ -270,3 +272,11 @@ def test_latency_model_skips_every_inference_no_op(layer):
     inputs = keras.Input((8, 4), batch_size=1)
     model = keras.Model(inputs, L.Conv1D(4, 1, name="c")(layer(inputs)))
     assert [l["name"] for l in predict_report(_profile(), model_cost(model))["layers"]] == ["c"]
+
+
+def test_conv_ops_per_costed_kind_are_those_the_converter_emits():
+    ops = {kind.name: kind.tflite_ops for kind in LAYER_KINDS if kind.costed}
+    assert ops == {"separable_conv": 2, "depthwise_conv": 1, "transposed_conv": 1, "transposed_conv_3d": 1,
+                   "conv": 1, "conv_3d": 1, "dense": 1}
+    assert (kind_named("SeparableConv2D").tflite_ops, kind_named("Conv2D").tflite_ops) == (2, 1)
+    assert UNKNOWN.tflite_ops == 0 and kind_named("BatchNormalization").tflite_ops == 0

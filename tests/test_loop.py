@@ -220,3 +220,50 @@ def test_a_checkpoint_keeps_the_level_under_its_old_key():
     data = state.to_dict()
     assert data["threshold"] == {"accepted": 0.2, "step": 0.1, "iteration": 2, "target_met": False}
     assert LoopState.from_dict(data) == state
+
+
+def _finished_checkpoint(tmp_path, model, **fields):
+    """A loop.json of a run that has used all its iterations (so resuming it trains nothing), with ``fields``."""
+    from edgeprune.prune.level import LevelState
+    from edgeprune.prune.loop import LoopState
+    from edgeprune.prune.plan import PruningPlan
+
+    keep = dict(PruningPlan.keep_all(Coupling(model), model.name).keep)
+    state = LoopState(LevelState(accepted=0.2, step=0.2, iteration=3), keep, quality=dict(BASE))
+    (tmp_path / "loop.json").write_text(json.dumps({**state.to_dict(), **fields}))
+
+
+@pytest.mark.parametrize("fields, files, message", [
+    ({"weights": "accepted-002.weights.h5"}, {}, "weights file '.*accepted-002.weights.h5' does not exist"),
+    ({"weights": "accepted-002.weights.h5"}, {"accepted-002.weights.h5": b"\x89HDF\x00cut"}, "is unreadable"),
+    ({"weights": "../../baseline.weights.h5"}, {}, "weights '../../baseline.weights.h5' are not a file this loop"),
+    ({"keep": {"conv_9": [0, 1]}}, {}, "its channel groups are not this model's"),
+])
+def test_a_checkpoint_that_does_not_fit_is_refused_on_resume(tmp_path, fields, files, message):
+    model = _tiny()
+    _finished_checkpoint(tmp_path, model, **fields)
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    with pytest.raises(FileFormatError, match=message + r".*delete the run folder's \.work and run again without "
+                                              "--resume") as err:
+        prune_loop(model, _pool(), None, _settings(), BASE, (16, 16), tmp_path, resume=True, verbose=0)
+    assert "\n" not in str(err.value)
+
+
+def test_a_fitting_finished_checkpoint_resumes_without_training(tmp_path):
+    model = _tiny()
+    _finished_checkpoint(tmp_path, model)
+    result = prune_loop(model, _pool(), None, _settings(), BASE, (16, 16), tmp_path, resume=True, verbose=0)
+    assert result.state.level.iteration == 3 and result.state.quality == BASE
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"quality": {"psnr": "30.0", "ssim": 0.9}}, "'quality' is .*, not numeric PSNR and SSIM"),
+    ({"quality": {"psnr": 30.0}}, "'quality' is .*, not numeric PSNR and SSIM"),
+    ({"keep": {"head": ["0"]}}, "'keep' is .*, not a map of group names to unit indices"),
+    ({"weights": 7}, "'weights' is 7, not a file name"),
+])
+def test_a_checkpoint_with_foreign_fields_is_malformed(tmp_path, fields, message):
+    _finished_checkpoint(tmp_path, _tiny(), **fields)
+    with pytest.raises(FileFormatError, match="is malformed .*" + message):
+        load_state(tmp_path)

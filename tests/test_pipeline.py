@@ -200,6 +200,23 @@ def test_a_corrupt_control_cache_is_a_clear_error(tmp_path):
         pipeline.control_run(ctx, None, 4)
 
 
+@pytest.mark.parametrize("content, message", [
+    ('{"steps": 4}', "control cache '.*control.json' lacks 'psnr', 'ssim'"),
+    ('{"steps": 4, "psnr": "31.2", "ssim": 0.9}', "control cache '.*control.json': field 'psnr' is '31.2'"),
+    ('{"steps": 4, "psnr": 31.2, "ssim": null}', "control cache '.*control.json': field 'ssim' is None"),
+])
+def test_a_control_cache_without_its_quality_is_a_clear_error(tmp_path, content, message):
+    from edgeprune.errors import FileFormatError
+    from edgeprune.prune import pipeline
+
+    work = tmp_path / pipeline.WORK
+    work.mkdir()
+    (work / "control.json").write_text(content)
+    ctx = type("Ctx", (), {"work": work})()
+    with pytest.raises(FileFormatError, match=message):
+        pipeline.control_run(ctx, None, 4)
+
+
 def test_the_result_carries_the_slim_model_beside_a_json_only_report(tmp_path, monkeypatch):
     from edgeprune.graph import coupling as coupling_module
     from edgeprune.prune import pipeline

@@ -62,3 +62,11 @@ def test_corrupt_and_missing_files(sid, tmp_path):
             TfliteGraph(bad)
     with pytest.raises(ExportError, match="does not exist"):
         TfliteGraph.read(tmp_path / "none.tflite")
+
+
+def test_a_corrupt_file_is_named(sid, tmp_path):
+    path = tmp_path / "cut.tflite"
+    path.write_bytes(convert(sid[0])[:100])
+    with pytest.raises(ExportError, match=r"TFLite file '.*cut\.tflite': not a valid \.tflite flatbuffer") as err:
+        TfliteGraph.read(path)
+    assert "\n" not in str(err.value)

@@ -4,12 +4,15 @@
 # entry, deb822 or one-line, repeated as 'deb-src'), so the mirror is whatever the machine is set up with; they live
 # in a temporary apt configuration, leaving the system's sources and lists untouched.
 # Usage: tools/fetch_test_raw.sh [DEST_DIR]   (default ~/.cache/edgeprune/raw)
+#        tools/fetch_test_raw.sh --print-sources   (print the deb-src entries it would use, fetch nothing)
 set -euo pipefail
+print_only=0
+if [ "${1:-}" = --print-sources ]; then print_only=1; shift; fi
 dest=${1:-${EDGEPRUNE_RAW_CACHE:-$HOME/.cache/edgeprune/raw}}
-[ -f "$dest/IMG_5952.CR2" ] && { echo "$dest/IMG_5952.CR2"; exit 0; }
+[ $print_only = 0 ] && [ -f "$dest/IMG_5952.CR2" ] && { echo "$dest/IMG_5952.CR2"; exit 0; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/parts" "$work/lists/partial" "$dest"
+mkdir -p "$work/parts" "$work/lists/partial"
 
 # where this machine's apt keeps its sources (normally /etc/apt/sources.list and /etc/apt/sources.list.d/)
 SRCLIST=/etc/apt/sources.list SRCPARTS=/etc/apt/sources.list.d/
@@ -42,6 +45,8 @@ if ! grep -qs '^Types: deb-src\|^deb-src ' "$work/parts/src.sources" "$work/part
     echo "this machine's apt configuration ($SRCLIST, $SRCPARTS) has no 'deb' entry to fetch sources from" >&2
     exit 1
 fi
+if [ $print_only = 1 ]; then cat "$work/parts/"src.*; exit 0; fi
+mkdir -p "$dest"
 
 opts=(-o "APT::Sandbox::User=root" -o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$work/parts"
       -o "Dir::State::Lists=$work/lists")

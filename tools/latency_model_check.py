@@ -16,9 +16,11 @@ from edgeprune.deploy.latency import LatencyProfile, predict_tflite
 from edgeprune.prune.oneshot import one_shot_prune
 from edgeprune.sizes import parse_input_size
 from edgeprune.deploy.tflite_reader import TfliteGraph
+from edgeprune.runtime import configure_process
 
 
 def main() -> None:
+    configure_process()  # quiet TensorFlow logs, Keras 2 for tf.keras: as the CLI does
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", required=True)
     parser.add_argument("--input-size", default="128x128")

@@ -25,9 +25,11 @@ from edgeprune.deploy.latency import LatencyProfile, predict_tflite
 from edgeprune.prune.oneshot import one_shot_prune
 from edgeprune.sizes import parse_input_size
 from edgeprune.deploy.tflite_reader import TfliteGraph
+from edgeprune.runtime import configure_process
 
 
 def main() -> None:
+    configure_process()  # quiet TensorFlow logs, Keras 2 for tf.keras: as the CLI does
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="edsr")
     parser.add_argument("--variants", default="0.2:1,0.22:1,0.25:16,0.5:32,conv1:14:32")

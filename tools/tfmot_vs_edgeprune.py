@@ -21,6 +21,7 @@ from edgeprune.modelio import resolve_model
 from edgeprune.prune.oneshot import one_shot_prune
 from edgeprune.sizes import parse_input_size
 from edgeprune.deploy.tflite_reader import TfliteGraph
+from edgeprune.runtime import configure_process
 
 
 def tfmot_sparse(model: keras.Model, sparsity: float) -> keras.Model:
@@ -51,6 +52,7 @@ def zero_fraction(model) -> float:
 
 
 def main() -> None:
+    configure_process()  # quiet TensorFlow logs, Keras 2 for tf.keras: as the CLI does
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="edsr")
     parser.add_argument("--input-size", default="256x256")

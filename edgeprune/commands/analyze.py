@@ -1,5 +1,7 @@
-"""``edgeprune analyze``: the cost report of a reference model or a saved model at an input size."""
+"""``edgeprune analyze``: the cost report of a reference model or a saved model at an input size, and what the
+command prints (with a latency prediction when given a profile)."""
 
+import json
 from collections.abc import Sequence
 
 from edgeprune.graph.cost import CostReport, model_cost, parse_dtype
@@ -19,3 +21,22 @@ def analyze(model, input_size: Sequence[int] | None = None, dtype: str = "fp32")
     if size is not None:
         check_multiple(size, resolved.input_multiple, resolved.name)
     return model_cost(resolved.model, size, dtype, name=resolved.name)
+
+
+def analyze_command(model, input_size: Sequence[int] | None = None, dtype: str = "fp32", as_json: bool = False,
+                    all_layers: bool = False, latency_profile=None) -> str:
+    """:func:`analyze`, with per-layer and total latency predicted from ``latency_profile`` (a path from
+    ``edgeprune calibrate``) when given; returns what the command prints: one JSON object, or the cost table (every
+    layer with ``all_layers``) followed by the latency table."""
+    from edgeprune.commands.render import cost_table, latency_table
+
+    report = analyze(model, input_size, dtype)
+    latency = None
+    if latency_profile:
+        from edgeprune.deploy.latency import LatencyProfile, predict_report
+
+        latency = predict_report(LatencyProfile.load(latency_profile), report)
+    if as_json:
+        return json.dumps(report.to_dict() | ({"latency": latency} if latency else {}))
+    text = cost_table(report, all_layers=all_layers)
+    return f"{text}\n\n{latency_table(latency, all_layers=all_layers)}" if latency else text

@@ -1,5 +1,7 @@
-"""``edgeprune bench``: one entry point for the host, a device, or a saved benchmark_model log."""
+"""``edgeprune bench``: one entry point for the host, a device, or a saved benchmark_model log, and what the
+command prints."""
 
+import json
 from pathlib import Path
 
 from edgeprune.errors import InvalidArgumentError
@@ -9,6 +11,7 @@ def run_bench(model_paths, host: bool = False, device: str | None = None, parse_
               warmup_runs: int = 1, num_runs: int = 50, max_secs: float = 0.0, latency_profile=None,
               benchmark_binary=None, adb_path=None, use_gpu=False, use_nnapi=False, use_xnnpack=True,
               op_profiling=False, big_cores=False, memory_traffic=False, timeout_s: float = 900.0) -> list[dict]:
+    """The benchmark results (one schema for host, device and log) of ``model_paths``, run where the options say."""
     modes = sum([bool(host), device is not None, parse_log is not None])
     if modes != 1:
         raise InvalidArgumentError("choose where to run: --host, --device [SERIAL] or --parse-log FILE (one of them)")
@@ -35,3 +38,15 @@ def run_bench(model_paths, host: bool = False, device: str | None = None, parse_
     options.validate()
     adb = Adb(adb_path)
     return [bench_device(p, device or None, benchmark_binary, options, adb=adb).to_dict() for p in model_paths]
+
+
+def bench_command(model_paths, as_json: bool = False, **options) -> tuple[str, list[str]]:
+    """Runs :func:`run_bench` (``options``: its keyword arguments) and returns what the command prints: on stdout
+    the results as JSON (one object for one model) or as a table, and on stderr one ``warning: ...`` line per
+    warning of each result (the table only; JSON carries its warnings)."""
+    from edgeprune.commands.render import bench_table
+
+    results = run_bench(model_paths, **options)
+    if as_json:
+        return json.dumps(results[0] if len(results) == 1 else results), []
+    return bench_table(results), [f"warning: {w}" for r in results for w in r.get("warnings", [])]

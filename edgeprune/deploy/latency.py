@@ -251,6 +251,7 @@ def calibration_layers(models, input_size, width_multipliers=(1.0, 0.75, 0.5)) -
     """Distinct single-layer Keras models covering the layers of ``models`` at ``input_size`` (and at scaled
     widths, as pruning produces). Returns [(description, keras.Model)]."""
     from edgeprune.runtime import keras
+    from edgeprune.graph.layer_table import kind_of
     from edgeprune.graph.model_graph import ModelGraph
 
     seen, out = set(), []
@@ -271,9 +272,12 @@ def calibration_layers(models, input_size, width_multipliers=(1.0, 0.75, 0.5)) -
                 layer_config = dict(config)
                 layer_config.pop("name", None)
                 ins = [(s[1], s[2], scaled(s[3]) if s[3] > 4 else s[3]) for s in in_shapes]
+                # The grid scales the widths a layer's own config names ("filters": the convolutions); the table's
+                # resize is not used, as it would also rescale Dense units and Reshape targets and so change the
+                # calibration set. Widths of 4 or fewer (RGB and raw planes) are the model's, never scaled.
                 if "filters" in layer_config and layer_config["filters"] > 4:
                     layer_config["filters"] = scaled(layer_config["filters"])
-                if type(node.layer).__name__ == "DepthToSpace":
+                if kind_of(node.layer).role == "depth_to_space":  # its input keeps whole blocks of r*r channels
                     r2 = node.layer.block_size ** 2
                     ins = [(h, w, max(r2, (c // r2) * r2)) for h, w, c in ins]
                 key = (type(node.layer).__name__, json.dumps(layer_config, sort_keys=True, default=str), tuple(ins))

@@ -112,7 +112,10 @@ class TfliteGraph:
         path = Path(path)
         if not path.is_file():
             raise ExportError(f"TFLite file '{path}' does not exist")
-        return cls(path.read_bytes())
+        try:
+            return cls(path.read_bytes())
+        except ExportError as exc:  # the bytes alone do not say which file they came from
+            raise ExportError(f"TFLite file '{path}': {exc}; give a .tflite written by 'edgeprune export'") from exc
 
     def op_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(op.name for op in self.ops).items()))

@@ -2,8 +2,8 @@
 
 A :class:`LayerKind` says, for its tf_keras classes: its role in channel coupling, which axes of each weight hold
 input and output channels (so weights can be sliced by surgery and zeroed by masks), how its config is resized, its
-cost formula, the TFLite op it becomes (for the latency model) and which weight's filter norms score its output
-channels. :func:`kind_of` finds a layer's entry; every other module asks the table instead of testing layer classes.
+cost formula, the TFLite op it becomes (for the latency model), how many conv ops the converter emits for it (for
+the export's tensor census) and which weight's filter norms score its output channels. :func:`kind_of` finds a layer's entry; every other module asks the table instead of testing layer classes.
 Adding a layer type is one entry in :data:`LAYER_KINDS`; ``tests/test_layer_table.py`` walks the table.
 
 Roles:
@@ -197,6 +197,7 @@ class LayerKind:
     resize: Callable | None  # (config, keep_out) -> config of a copy with those output channels; None: unchanged
     cost: Callable | None  # (layer, in_shape, out_shape) -> (mac, weights, bias, internal); None: not costed
     tflite_op: str | None  # the TFLite builtin op it becomes; None: not named (the default roofline prices it)
+    tflite_ops: int  # how many conv ops the TFLite converter emits for one layer (costed kinds); 0: not costed
     converted_away: bool  # the TFLite converter removes it (an inference no-op): no op, no latency
     tiled: bool  # its TFLite kernel computes output channels in tiles (the latency model's channel tile)
     norm_weight: str | None  # the weight whose per-output-channel norms score its filters; None: not a producer
@@ -207,14 +208,15 @@ class LayerKind:
 
 
 def _kind(name, types, role, *, frozen_if=None, weights=None, resize=None, cost=None, tflite_op=None,
-          converted_away=False, tiled=False, norm_weight=None) -> LayerKind:
+          tflite_ops=0, converted_away=False, tiled=False, norm_weight=None) -> LayerKind:
     return LayerKind(name, tuple(types), role, frozen_if, MappingProxyType(dict(weights or {})), resize, cost,
-                     tflite_op, converted_away, tiled, norm_weight)
+                     tflite_op, tflite_ops, converted_away, tiled, norm_weight)
 
 
 def _conv_kind(name, types, kernel: Axes, cost, tflite_op, *, width="filters") -> LayerKind:
     return _kind(name, types, "mixing", frozen_if=_grouped, weights={"kernel": kernel, "bias": _PER_CHANNEL},
-                 resize=_set_width(width), cost=cost, tflite_op=tflite_op, tiled=True, norm_weight="kernel")
+                 resize=_set_width(width), cost=cost, tflite_op=tflite_op, tflite_ops=1, tiled=True,
+                 norm_weight="kernel")
 
 
 def _preserving(name, types, tflite_op=None, **fields) -> LayerKind:
@@ -227,11 +229,11 @@ LAYER_KINDS: tuple[LayerKind, ...] = (
     _kind("separable_conv", (L.SeparableConv1D, L.SeparableConv2D), "mixing", frozen_if=_grouped,
           weights={"depthwise_kernel": _DEPTHWISE_KERNEL, "pointwise_kernel": _POINTWISE_KERNEL,
                    "bias": _PER_CHANNEL},
-          resize=_set_width("filters"), cost=_separable_cost, tflite_op="CONV_2D", tiled=True,
-          norm_weight="pointwise_kernel"),
+          resize=_set_width("filters"), cost=_separable_cost, tflite_op="CONV_2D", tflite_ops=2, tiled=True,
+          norm_weight="pointwise_kernel"),  # the converter emits a DEPTHWISE_CONV_2D and a pointwise CONV_2D
     _kind("depthwise_conv", (L.DepthwiseConv1D, L.DepthwiseConv2D), "depthwise",
           weights={"depthwise_kernel": _DEPTHWISE_KERNEL, "bias": _PER_CHANNEL}, cost=_depthwise_cost,
-          tflite_op="DEPTHWISE_CONV_2D"),
+          tflite_op="DEPTHWISE_CONV_2D", tflite_ops=1),
     _conv_kind("transposed_conv", (L.Conv1DTranspose, L.Conv2DTranspose), _KERNEL_TRANSPOSED, _transposed_cost,
                "TRANSPOSE_CONV"),
     _conv_kind("transposed_conv_3d", (L.Conv3DTranspose,), _KERNEL_TRANSPOSED, _transposed_cost,
@@ -305,7 +307,6 @@ def types_with_role(role: str) -> tuple:
 
 
 MIXING = types_with_role("mixing")
-DEPTHWISE = types_with_role("depthwise")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ After every iteration the state (level, plan, records) and the accepted weights 
 ``workdir``, so a killed run continues with ``resume=True`` and loses no accepted iteration.
 """
 
+import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -127,9 +128,22 @@ class LoopState:
 
     @classmethod
     def from_dict(cls, data: dict) -> "LoopState":
-        return cls(LevelState.from_dict(data["threshold"]), {k: list(v) for k, v in data["keep"].items()},
-                   list(data["iterations"]), int(data["lineage_steps"]), int(data["spent_steps"]), data["weights"],
-                   data["quality"], float(data["mac"]))
+        """The state ``data`` holds; a ValueError (or KeyError, TypeError) names the first field that is not one
+        :meth:`to_dict` writes."""
+        keep, weights, quality = data["keep"], data["weights"], data["quality"]
+        if not isinstance(keep, dict) or not all(
+                isinstance(units, list) and all(isinstance(u, int) and not isinstance(u, bool) for u in units)
+                for units in keep.values()):
+            raise ValueError(f"'keep' is {keep!r}, not a map of group names to unit indices")
+        if weights is not None and not isinstance(weights, str):
+            raise ValueError(f"'weights' is {weights!r}, not a file name")
+        if quality is not None and not (isinstance(quality, dict) and all(
+                isinstance(quality.get(k), (int, float)) and not isinstance(quality.get(k), bool)
+                for k in ("psnr", "ssim"))):
+            raise ValueError(f"'quality' is {quality!r}, not numeric PSNR and SSIM")
+        return cls(LevelState.from_dict(data["threshold"]), {k: list(v) for k, v in keep.items()},
+                   list(data["iterations"]), int(data["lineage_steps"]), int(data["spent_steps"]), weights,
+                   quality, float(data["mac"]))
 
 
 @dataclass
@@ -146,8 +160,8 @@ class CostOracle:
     ``coupling`` is of the baseline or of a copy of it (same structure); its graph serves every prediction.
     ``base_cost``: the baseline's cost at ``input_size``, when the caller has it."""
 
-    def __init__(self, baseline, coupling: Coupling, input_size, base_cost: CostReport | None = None):
-        self.baseline, self.coupling, self.input_size = baseline, coupling, input_size
+    def __init__(self, coupling: Coupling, input_size, base_cost: CostReport | None = None):
+        self.coupling, self.input_size = coupling, input_size
         self.base_mac = (base_cost or model_cost(coupling.graph, input_size)).totals.mac
 
     def mac_ratio(self, keep: dict[str, list[int]]) -> float:
@@ -228,6 +242,37 @@ def load_state(workdir: Path) -> LoopState | None:
                               "delete it to start over") from None
 
 
+def _resume_error(workdir: Path, problem: str) -> FileFormatError:
+    return FileFormatError(f"prune loop checkpoint in '{workdir}' cannot be resumed: {problem}; delete the run "
+                           "folder's .work and run again without --resume")
+
+
+def _check_resumed(workdir: Path, state: LoopState, full: PruningPlan) -> None:
+    """Raises unless ``state`` (read from ``workdir``) fits the model being pruned: the same channel groups,
+    unit indices within them, and the quality and weights file that only this loop writes."""
+    if set(state.keep) != set(full.keep):
+        raise _resume_error(workdir, "its channel groups are not this model's")
+    for name, units in state.keep.items():
+        if not units or not set(units) <= set(full.keep[name]):
+            raise _resume_error(workdir, f"group {name!r} keeps units {units!r}, not some of its "
+                                         f"{len(full.keep[name])}")
+    if state.quality is None:
+        raise _resume_error(workdir, "it records no quality")
+    if state.weights is not None and not re.fullmatch(r"accepted-\d{3}\.weights\.h5", state.weights):
+        raise _resume_error(workdir, f"its weights {state.weights!r} are not a file this loop writes")
+
+
+def _load_accepted(model, workdir: Path, name: str) -> None:
+    """The checkpointed weights ``workdir / name`` into ``model``."""
+    path = workdir / name
+    if not path.is_file():
+        raise _resume_error(workdir, f"its weights file '{path}' does not exist")
+    try:
+        model.load_weights(str(path))
+    except Exception as exc:  # h5py and Keras fail in many ways on a truncated or foreign file
+        raise _resume_error(workdir, f"its weights file '{path}' is unreadable ({exc.__class__.__name__})") from None
+
+
 def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quality: dict, input_size,
                workdir, resume: bool = False, progress=None, strategy=None, verbose: int = 1) -> LoopResult:
     """Runs the loop from ``baseline`` (a trained keras.Model). ``progress(record)`` is called after every
@@ -239,7 +284,7 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
     coupling = Coupling(current)
     means = layer_means(coupling)
     base_cost = model_cost(coupling.graph, input_size)
-    oracle = CostOracle(baseline, coupling, input_size, base_cost)
+    oracle = CostOracle(coupling, input_size, base_cost)
     mac_units = mac_per_unit(coupling, base_cost)
     name = baseline.name
     full = PruningPlan.keep_all(coupling, name)
@@ -247,8 +292,10 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
     if state is None:
         state = LoopState(settings.policy.start(), dict(full.keep), quality=dict(baseline_quality))
         state = _save_state(workdir, state, None)
-    elif state.weights:
-        current.load_weights(str(workdir / state.weights))
+    else:
+        _check_resumed(workdir, state, full)
+        if state.weights:
+            _load_accepted(current, workdir, state.weights)
     policy = settings.policy
     while not policy.done(state.level):
         started = time.perf_counter()

@@ -27,7 +27,7 @@ from pathlib import Path
 from edgeprune.atomic import staged_files, write_json_atomic
 from edgeprune.data.pairs import PairSet
 from edgeprune.errors import InvalidArgumentError, ModelLoadError, UnsupportedModelError
-from edgeprune.files import read_json
+from edgeprune.files import field, read_json
 from edgeprune.graph.cost import model_cost
 from edgeprune.graph.coupling import Coupling
 from edgeprune.modelio import ResolvedModel, load_model, resolve_model, save_model
@@ -198,11 +198,16 @@ def _as_json(data):
     return json.loads(json.dumps(data))
 
 
+# How a reference baseline's initial weights are drawn from init_seed; part of the cache key, so a baseline drawn
+# another way (before issue 12 the global generators were reseeded) is not taken for this one.
+INIT_SCHEME = "per-layer initializer seeds"
+
+
 def _reference_baseline(resolved, out_dir: Path, preset_name: str, data, settings: Preset) -> Baseline:
     """A reference name's baseline: the cached ``DIR/baseline.keras`` when it was trained with these settings,
     else one to train here."""
     key = {"model": resolved.name, "preset": preset_name, "data": str(data), "init_seed": TrainConfig.seed,
-           "train": settings.baseline_dict()}
+           "init": INIT_SCHEME, "train": settings.baseline_dict()}
     path, meta = out_dir / "baseline.keras", out_dir / "baseline.json"
     if not (path.exists() and meta.exists()):
         return Baseline(None, cache_key=key)
@@ -286,7 +291,9 @@ def control_run(ctx: RunContext, baseline, steps: int) -> dict:
     it)."""
     path = ctx.work / "control.json"
     if path.exists():
-        cached = read_json(path, "control cache", required=("steps",))
+        cached = read_json(path, "control cache", required=("steps", "psnr", "ssim"))
+        for key in ("psnr", "ssim"):  # the report subtracts and formats them
+            field(cached, key, (int, float), "control cache", path)
         if cached["steps"] == steps:
             return cached
     if steps == 0:

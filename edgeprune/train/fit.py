@@ -10,8 +10,10 @@ killed run continues with ``resume=True`` from its last epoch.
 import math
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -183,19 +185,21 @@ def task_of(model: keras.Model) -> str:
 def load_data(task: str, data, settings, scale: int = 2):
     """(train pool, validation set) for ``task`` from a user folder, or the built-in default when ``data`` is None.
 
-    ``settings``: a :class:`edgeprune.train.presets.Preset`, or a dict of its data fields."""
+    ``settings``: the run's :class:`edgeprune.train.presets.Preset`, whose data fields (``train_images``,
+    ``train_size``, ``val_side``, ``patch``; SID's ``ratios`` and ``sensor``, None: the data's defaults) are read
+    as attributes; a dict of those fields is accepted too."""
     from edgeprune.data import pairs
 
-    if hasattr(settings, "to_dict"):
-        settings = settings.to_dict()
+    if isinstance(settings, Mapping):
+        settings = SimpleNamespace(**{"ratios": None, "sensor": None, **settings})
     if data is None:
         if task == "sid":
-            return pairs.builtin_sid(settings["train_images"], settings["train_size"], settings["val_side"],
-                                     **{k: settings[k] for k in ("ratios", "sensor") if k in settings})
-        return pairs.builtin_sr(scale, settings["train_images"], settings["train_size"], settings["val_side"])
+            options = {k: getattr(settings, k) for k in ("ratios", "sensor") if getattr(settings, k) is not None}
+            return pairs.builtin_sid(settings.train_images, settings.train_size, settings.val_side, **options)
+        return pairs.builtin_sr(scale, settings.train_images, settings.train_size, settings.val_side)
     if task == "sid":
-        return pairs.sid_folder(data, settings["train_images"], settings["val_side"])
-    return pairs.sr_folder(data, scale, settings["patch"], settings["val_side"])
+        return pairs.sid_folder(data, settings.train_images, settings.val_side)
+    return pairs.sr_folder(data, scale, settings.patch, settings.val_side)
 
 
 def scale_of(model: keras.Model, graph=None) -> int:

@@ -30,15 +30,35 @@ def load_results(paths) -> list[dict]:
     return results
 
 
+_FIELDS = {"target": str, "model": str, "runner": str, "device": dict, "memory_traffic": dict,
+           "median_us": (int, float), "avg_us": (int, float), "num_threads": int, "delegated_nodes": int,
+           "total_nodes": int}
+"""The result fields the report reads or formats, with the types the schema gives them (None is allowed)."""
+
+_TRAFFIC_FIELDS = {"bytes_per_inference": (int, float)}
+"""The fields of ``memory_traffic`` the report reads."""
+
+
 def _check_result(item: dict, path) -> None:
-    """The fields the report reads have the types the schema gives them."""
-    checks = {"model": str, "target": str, "runner": str, "device": dict, "memory_traffic": dict,
-              "median_us": (int, float), "avg_us": (int, float), "num_threads": int, "delegated_nodes": int,
-              "total_nodes": int}
-    for key, kind in checks.items():
-        value = item.get(key)
-        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-            raise FileFormatError(f"benchmark result '{path}': field {key!r} is {value!r}, which is not valid")
+    """The fields the report reads have the types the schema gives them: ``target`` is present (rows are grouped
+    by it), ``total_nodes`` comes with ``delegated_nodes``, and ``memory_traffic`` holds a number of bytes."""
+    def bad(key, value):
+        return FileFormatError(f"benchmark result '{path}': field {key!r} is {value!r}, which is not valid")
+
+    def check(fields, data, prefix=""):
+        for key, kind in fields.items():
+            value = data.get(key)
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                raise bad(prefix + key, value)
+
+    check(_FIELDS, item)
+    if item.get("target") is None:
+        raise FileFormatError(f"benchmark result '{path}' has no 'target'; give results written by 'edgeprune "
+                              "bench --json'")
+    if item.get("delegated_nodes") is not None and item.get("total_nodes") is None:
+        raise FileFormatError(f"benchmark result '{path}' has 'delegated_nodes' but no 'total_nodes'; give results "
+                              "written by 'edgeprune bench --json'")
+    check(_TRAFFIC_FIELDS, item.get("memory_traffic") or {}, "memory_traffic.")
 
 
 def analytic_cost(tflite_path) -> dict | None:
