@@ -120,8 +120,22 @@ def slim(model, plan_path, out_path, input_size, as_json):
                    "the loss change a channel's removal would cause to first order, measured on training patches at "
                    "every iteration (better for briefly trained models). Default: the preset's (magnitude; taylor "
                    "for SID's quick preset).")
-@click.option("--target-mac", type=float, default=0.8, show_default=True,
-              help="Stop once the MAC is at most this fraction of the baseline's, in (0, 1).")
+@click.option("--target-mac", type=float, default=None,
+              help="Stop once the MAC is at most this fraction of the baseline's, in (0, 1). Default: 0.8, unless "
+                   "--target-latency is given.")
+@click.option("--target-latency", type=float, default=None,
+              help="Stop once the predicted latency (from the latency profile) is at most this fraction of the "
+                   "baseline's, in (0, 1); with --target-mac too, both must be met.")
+@click.option("--latency-profile", "latency_profile", default=None, metavar="PROFILE.json|host|none",
+              help="The device to prune for: every group keeps a width its conv kernels compute without waste "
+                   "(whole output-channel tiles), option C ranks channels by importance per predicted "
+                   "microsecond saved, and the level steps on predicted latency. PROFILE.json from 'edgeprune "
+                   "calibrate' (--host or --device); 'host' = this machine, calibrated once (minutes) and cached "
+                   "in ~/.cache/edgeprune ($EDGEPRUNE_CACHE_DIR); 'none' = any width, MAC only. Default: host for "
+                   "the iterative loop (none with --channel-multiple or --one-shot).")
+@click.option("--num-threads", type=int, default=None,
+              help="Threads of the host profile and of the latency measurement in the report (default: the "
+                   "profile's, or 1).")
 @click.option("--tolerance", "tolerance_psnr", type=float, default=0.05, show_default=True,
               help="Largest accepted PSNR drop below the baseline, in dB.")
 @click.option("--ssim-tolerance", "tolerance_ssim", type=float, default=0.002, show_default=True,
@@ -136,24 +150,30 @@ def slim(model, plan_path, out_path, input_size, as_json):
 @click.option("--channel-ratio", type=float, default=None,
               help="With --one-shot: fraction of the units of every prunable channel group to remove, in (0, 1).")
 @click.option("--channel-multiple", type=int, default=1, show_default=True,
-              help="With --one-shot: round every kept width to a multiple of N (for example 8 for ARM NEON "
-                   "kernels, 32 for AVX-512 XNNPACK on x86): widths between multiples cost as much as the next "
-                   "multiple.")
+              help="Keep every pruned conv's output channels a multiple of N (for example 8 for ARM NEON "
+                   "kernels, 16 for AVX2 and 32 for AVX-512 XNNPACK on x86), for users without a latency profile: "
+                   "widths between multiples cost as much as the next multiple. Replaces the default host "
+                   "profile.")
 @click.option("--out", "out_dir", required=True, metavar="DIR",
               help="Output folder: pruned.keras, plan.json, report.json (and channels.png, tradeoff.png).")
 @click.option("--input-size", type=InputSize(), default=None, help="With --one-shot: input size for the cost "
               "figures (HxW).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a summary.")
-def prune(model, baseline, data, method, importance, target_mac, tolerance_psnr, tolerance_ssim, preset_name,
-          finetune_steps, max_iterations, resume, one_shot, channel_ratio, channel_multiple, out_dir, input_size,
-          as_json):
+def prune(model, baseline, data, method, importance, target_mac, target_latency, latency_profile, num_threads,
+          tolerance_psnr, tolerance_ssim, preset_name, finetune_steps, max_iterations, resume, one_shot,
+          channel_ratio, channel_multiple, out_dir, input_size, as_json):
     """Prune whole channels of MODEL and write the physically slimmer model, its plan and a report.
 
     By default this runs the paper's iterative loop: raise an adaptive threshold on channel importance
     (normalised filter magnitudes, or with --importance taylor the measured first-order loss change), fine-tune
     the masked model, measure PSNR/SSIM on held-out images, keep the step if quality stays within the
-    tolerance and roll back with a smaller step if not, until --target-mac is met. It also fine-tunes the unpruned
-    baseline for the same number of steps (the control), so extra training is not credited to pruning.
+    tolerance and roll back with a smaller step if not, until --target-mac (and/or --target-latency) is met. It also
+    fine-tunes the unpruned baseline for the same number of steps (the control), so extra training is not credited
+    to pruning.
+
+    Widths are chosen for a device: by default this host (its latency profile is calibrated once and cached), so
+    every removed channel is time saved. The report measures the baseline's and the pruned model's latency on this
+    host (fp32 TFLite, LiteRT/XNNPACK) beside the MAC ratio.
 
     Channels are pruned in coupled groups (residual trunks, concatenations and depth-to-space blocks stay
     consistent). Progress goes to stderr; the summary (or --json) to stdout.
@@ -165,6 +185,7 @@ def prune(model, baseline, data, method, importance, target_mac, tolerance_psnr,
                          preset_name=preset_name, finetune_steps=finetune_steps, max_iterations=max_iterations,
                          resume=resume, one_shot=one_shot, channel_ratio=channel_ratio,
                          channel_multiple=channel_multiple, input_size=input_size, as_json=as_json,
+                         latency_profile=latency_profile, target_latency=target_latency, num_threads=num_threads,
                          echo=lambda text: click.echo(text, err=True)))
 
 
@@ -248,8 +269,10 @@ def bench(model_paths, host, device, parse_log, num_threads, warmup_runs, num_ru
 
 
 @cli.command()
-@click.option("--host", is_flag=True, help="Calibrate this machine (LiteRT with XNNPACK), the only target "
-              "calibrate supports: a device profile cannot be made yet.")
+@click.option("--host", is_flag=True, help="Calibrate this machine (LiteRT with XNNPACK).")
+@click.option("--device", "device", is_flag=False, flag_value="", default=None, metavar="[SERIAL]",
+              help="Calibrate an Android device or emulator through adb and benchmark_model (the only attached "
+                   "device, or SERIAL).")
 @click.option("--out", "out_path", required=True, metavar="PROFILE.json", help="Where to write the profile.")
 @click.option("--model", "models", multiple=True, help="Also cover this model's layer shapes (.keras or a "
               "reference name; repeatable). EDSR and SID are always covered.")
@@ -259,24 +282,33 @@ def bench(model_paths, host, device, parse_log, num_threads, warmup_runs, num_ru
 @click.option("--runs", type=int, default=5, show_default=True, help="Timed runs per layer (median kept).")
 @click.option("--only-given-models", is_flag=True, help="Cover only the --model layers (and the channel sweep), "
               "not EDSR and SID.")
-def calibrate(host, out_path, models, input_size, num_threads, runs, only_given_models):
-    """Time single-layer TFLite models on this machine and fit a roofline latency model (MAC/s, bytes/s, per-op
-    overhead).
+@click.option("--benchmark-binary", type=click.Path(), default=None, metavar="PATH",
+              help="Device: benchmark_model for the device's ABI (default: "
+                   "$EDGEPRUNE_BENCHMARK_MODEL_DIR/<abi>/benchmark_model, ~/.cache/edgeprune/benchmark_model/<abi>/).")
+@click.option("--adb", "adb_path", type=click.Path(), default=None, help="Device: path of the adb client.")
+def calibrate(host, device, out_path, models, input_size, num_threads, runs, only_given_models, benchmark_binary,
+              adb_path):
+    """Time single-layer TFLite models on this machine (--host) or on an Android device or emulator (--device,
+    with benchmark_model through adb) and fit a roofline latency model (MAC/s, bytes/s, per-op overhead, conv
+    output-channel tiles).
 
-    Use the profile with 'edgeprune analyze --latency-profile', 'edgeprune bench --host --latency-profile' and
-    'edgeprune report --latency-profile' (which predicts host rows only).
+    Prune for that device with 'edgeprune prune --latency-profile PROFILE.json'; also used by 'edgeprune analyze
+    --latency-profile', 'edgeprune bench --host --latency-profile' (a host profile) and 'edgeprune report
+    --latency-profile' (which predicts the rows of the profile's target).
     """
     from edgeprune.commands.calibrate import calibrate_command, check_calibrate_options
     from edgeprune.commands.render import profile_table
 
-    check_calibrate_options(out_path, models, num_threads, runs, not only_given_models, host)  # before the bar
+    check_calibrate_options(out_path, models, num_threads, runs, not only_given_models, host, device,
+                            benchmark_binary, adb_path)  # before the bar
     with click.progressbar(length=1, label="timing single-layer models", file=sys.stderr) as bar:
         def progress(done, total):
             bar.length = total
             bar.update(done - bar.pos)
 
         profile = calibrate_command(out_path, list(models), input_size, num_threads, runs, progress,
-                                    include_references=not only_given_models, host=host)
+                                    include_references=not only_given_models, host=host, device=device,
+                                    benchmark_binary=benchmark_binary, adb_path=adb_path)
     click.echo(profile_table(profile))
     click.echo(f"wrote {out_path}")
 

@@ -30,7 +30,7 @@ def test_saved_model_uses_its_static_size_or_needs_one(tmp_path):
 
 def test_analyze_command_prints_the_cost_table_then_the_latency_table_or_one_json_object(tmp_path):
     from edgeprune.commands.render import cost_table, latency_table
-    from edgeprune.deploy.latency import LatencyProfile, predict_report
+    from edgeprune.graph.latency_profile import LatencyProfile, predict_report
 
     model = str(save_model(build_edsr(num_blocks=1, num_features=4), tmp_path / "m.keras"))
     path = LatencyProfile("host", "test", 1, {"mac_per_s": 1e9, "bytes_per_s": 1e9, "overhead_us": 1.0},

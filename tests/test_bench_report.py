@@ -6,7 +6,7 @@ from edgeprune.deploy.bench.host import bench_host
 from edgeprune.deploy.bench.parse import parse_benchmark_output
 from edgeprune.commands.report import build_report
 from edgeprune.deploy.bench.report import analytic_cost
-from edgeprune.deploy.latency import LatencyProfile
+from edgeprune.graph.latency_profile import LatencyProfile
 from edgeprune.graph.cost import model_cost
 from edgeprune.errors import FileFormatError
 from edgeprune.deploy.export import convert, fixed_shape_model

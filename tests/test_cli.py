@@ -256,7 +256,7 @@ def test_calibrate_then_predict_with_analyze_and_bench(tmp_path):
 def test_calibrate_errors():
     result = run("calibrate", "--out", "p.json")
     assert result.exit_code == 2 and "choose what to calibrate: --host" in result.stderr
-    assert "the only target calibrate supports" in result.stderr and "--device" not in run("calibrate", "--help").output
+    assert "or --device [SERIAL]" in result.stderr and "--device [SERIAL]" in run("calibrate", "--help").output
     result = run("analyze", "edsr", "--latency-profile", "missing.json")
     assert result.exit_code == 2 and "latency profile 'missing.json' does not exist" in result.stderr
 
@@ -361,7 +361,21 @@ def test_prune_iterative_from_the_command_line(tmp_path, args, method, importanc
 
 @pytest.mark.parametrize("args, message", [
     (["--target-mac", "1.5"], "target MAC must be strictly between 0 and 1 (a fraction of the baseline), got 1.5"),
-    (["--channel-ratio", "0.3"], "--channel-ratio, --channel-multiple and --input-size go with --one-shot"),
+    (["--channel-ratio", "0.3"], "--channel-ratio and --input-size go with --one-shot"),
+    (["--target-latency", "1.5"], "target latency must be strictly between 0 and 1 (a fraction of the baseline)"),
+    (["--target-latency", "0"], "target latency must be strictly between 0 and 1"),
+    (["--channel-multiple", "0"], "channel multiple must be an integer >= 1, got 0"),
+    (["--channel-multiple", "512"], "a channel multiple of 512 leaves no group anything to prune (its widest "
+                                    "prunable layer has 256 output channels): choose a smaller --channel-multiple"),
+    (["--channel-multiple", "8", "--latency-profile", "host"], "--channel-multiple and --latency-profile both"),
+    (["--channel-multiple", "8", "--target-latency", "0.7"], "--target-latency needs a latency profile"),
+    (["--latency-profile", "missing.json"], "latency profile 'missing.json' does not exist"),
+    (["--latency-profile", "other_runner.json"], "comes from runner 'tvm', not one edgeprune calibrates"),
+    (["--latency-profile", "other_schema.json"], "is not an edgeprune latency profile (schema "
+                                                 "'edgeprune.latency-profile/0'"),
+    (["--latency-profile", "host_1thread.json", "--num-threads", "4"], "was calibrated with 1 thread(s), not "
+                                                                       "--num-threads 4"),
+    (["--num-threads", "0"], "--num-threads must be an integer >= 1, got 0"),
     (["--finetune-steps", "0"], "steps must be an integer >= 1, got 0"),
     (["--method", "E"], "Invalid value for '--method'"),
     (["--importance", "gradient"], "Invalid value for '--importance'"),
@@ -369,11 +383,18 @@ def test_prune_iterative_from_the_command_line(tmp_path, args, method, importanc
     (["--data", "missing_dir"], "data folder 'missing_dir' does not exist"),
 ])
 def test_prune_iterative_errors(tmp_path, monkeypatch, args, message):
+    from conftest import TEST_HOST_PROFILE
+
+    profiles = {"other_runner.json": {**TEST_HOST_PROFILE, "runner": "tvm"},
+                "other_schema.json": {**TEST_HOST_PROFILE, "schema": "edgeprune.latency-profile/0"},
+                "host_1thread.json": TEST_HOST_PROFILE}
     monkeypatch.chdir(tmp_path)  # relative outputs land here, never in the checkout
+    for name, profile in profiles.items():
+        (tmp_path / name).write_text(json.dumps({"schema": "edgeprune.latency-profile/1", **profile}))
     result = run("prune", "--model", "edsr", "--out", "run", *args)
     assert result.exit_code == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    assert list(tmp_path.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(profiles)  # nothing written
 
 
 def test_honest_deploy_options(tmp_path):

@@ -239,7 +239,7 @@ def test_role_of_a_tf_op_follows_its_symbol():
 # --- the latency model takes its op names from the table (they used to disagree: Conv3DTranspose had none) ------
 
 def _profile():
-    from edgeprune.deploy.latency import LatencyProfile
+    from edgeprune.graph.latency_profile import LatencyProfile
 
     return LatencyProfile("host", "test", 1, {"mac_per_s": 1e9, "bytes_per_s": 1e9, "overhead_us": 1.0},
                           {"CONV_3D_TRANSPOSE": {"mac_per_s": 1e6, "bytes_per_s": 1e9, "overhead_us": 1.0}}, 8, 8)
@@ -247,7 +247,8 @@ def _profile():
 
 def test_latency_model_prices_conv3d_transpose_as_the_op_the_converter_emits():
     from edgeprune.deploy.export import convert
-    from edgeprune.deploy.latency import op_features, predict_report
+    from edgeprune.graph.latency_profile import predict_report
+    from edgeprune.deploy.latency import op_features
     from edgeprune.deploy.tflite_reader import TfliteGraph
     from edgeprune.graph.cost import model_cost
 
@@ -266,7 +267,7 @@ def test_latency_model_prices_conv3d_transpose_as_the_op_the_converter_emits():
 
 @pytest.mark.parametrize("layer", [L.Dropout(0.5), L.SpatialDropout1D(0.5), L.AlphaDropout(0.5), L.GaussianNoise(1.0)])
 def test_latency_model_skips_every_inference_no_op(layer):
-    from edgeprune.deploy.latency import predict_report
+    from edgeprune.graph.latency_profile import predict_report
     from edgeprune.graph.cost import model_cost
 
     inputs = keras.Input((8, 4), batch_size=1)

@@ -73,15 +73,25 @@ def test_model_with_nothing_prunable(tmp_path):
 def test_kept_count_rounds_to_hardware_multiples():
     from edgeprune.prune.oneshot import kept_count
 
+    def multiples(n, size=64):
+        return sorted({*range(n, size + 1, n), size})
+
     assert kept_count(64, 0.3) == 45
-    assert kept_count(64, 0.3, 8) == 48 and kept_count(64, 0.2, 32) == 64 and kept_count(64, 0.5, 32) == 32
-    assert kept_count(64, 0.9, 16) == 16  # never below one multiple
-    assert kept_count(12, 0.5, 16) == 12  # a group smaller than the multiple stays whole
+    assert kept_count(64, 0.3, multiples(8)) == 48 and kept_count(64, 0.2, multiples(32)) == 64
+    assert kept_count(64, 0.5, multiples(32)) == 32
+    assert kept_count(64, 0.9, multiples(16)) == 16  # never below one multiple
+    assert kept_count(12, 0.5, multiples(16, 12)) == 12  # a group smaller than the multiple stays whole
     assert kept_count(3, 0.9) == 1
 
 
 def test_channel_multiple_in_one_shot(tmp_path):
     report = one_shot_prune("edsr", 0.3, tmp_path, input_size=(32, 32), channel_multiple=16)
-    assert {g["kept"] for g in report["groups"].values()} == {48}
+    kept = {n: g["kept"] for n, g in report["groups"].items()}
+    # the multiple counts channels: the upsampler's depth-to-space units span 4 channels each, so 44 units are 176
+    # channels (11 tiles of 16), the nearest aligned width to the 45 that R = 0.3 asks for
+    assert {k for n, k in kept.items() if n != "up0_conv"} == {48} and kept["up0_conv"] == 44
+    assert report["widths"] == {"multiple": 16, "tiles": None, "source": "multiples of 16 channels"}
+    widths = {l["name"]: l["output_shapes"][0][-1] for l in report["pruned"]["layers"] if l["type"] == "Conv2D"}
+    assert all(w % 16 == 0 for n, w in widths.items() if n != "tail"), widths
     with pytest.raises(InvalidArgumentError, match="channel multiple must be an integer >= 1"):
         one_shot_prune("edsr", 0.3, tmp_path / "x", channel_multiple=0)

@@ -21,7 +21,8 @@ from edgeprune.modelio import resolve_model
 from edgeprune.prune.plan import PruningPlan
 from edgeprune.prune.surgery import slim_file
 from edgeprune.deploy.export import export_tflite
-from edgeprune.deploy.latency import LatencyProfile, predict_tflite
+from edgeprune.graph.latency_profile import LatencyProfile
+from edgeprune.deploy.latency import predict_tflite
 from edgeprune.prune.oneshot import one_shot_prune
 from edgeprune.sizes import parse_input_size
 from edgeprune.deploy.tflite_reader import TfliteGraph

@@ -16,7 +16,8 @@ import tensorflow_model_optimization as tfmot
 from edgeprune.runtime import keras
 from edgeprune.deploy.bench.host import interleaved_latency
 from edgeprune.deploy.export import export_tflite
-from edgeprune.deploy.latency import LatencyProfile, predict_tflite
+from edgeprune.graph.latency_profile import LatencyProfile
+from edgeprune.deploy.latency import predict_tflite
 from edgeprune.modelio import resolve_model
 from edgeprune.prune.oneshot import one_shot_prune
 from edgeprune.sizes import parse_input_size

@@ -33,7 +33,7 @@ def analyze_command(model, input_size: Sequence[int] | None = None, dtype: str =
     report = analyze(model, input_size, dtype)
     latency = None
     if latency_profile:
-        from edgeprune.deploy.latency import LatencyProfile, predict_report
+        from edgeprune.graph.latency_profile import LatencyProfile, predict_report
 
         latency = predict_report(LatencyProfile.load(latency_profile), report)
     if as_json:

@@ -1,36 +1,60 @@
-"""``edgeprune calibrate --host``: time single-layer TFLite models on this machine and fit the latency model
-(:mod:`edgeprune.deploy.latency`). Only the host can be calibrated; a phone's profile cannot be made yet."""
+"""``edgeprune calibrate --host | --device [SERIAL]``: time single-layer TFLite models on this machine (LiteRT,
+:mod:`edgeprune.deploy.latency`) or on an Android device or emulator (benchmark_model through adb,
+:mod:`edgeprune.deploy.device_calibration`) and fit the latency model."""
+
+from pathlib import Path
 
 from edgeprune.checks import integer_at_least
 from edgeprune.errors import InvalidArgumentError
 
 
 def check_calibrate_options(out_path, model_specs, num_threads, runs, include_references: bool = True,
-                            host: bool = True) -> None:
-    """Raises unless the options name something to calibrate and a profile file to write: checked before any
-    layer is timed (and before the CLI draws its progress bar)."""
-    if not host:
-        raise InvalidArgumentError("choose what to calibrate: --host (this machine, the only target calibrate "
-                                   "supports)")
+                            host: bool = True, device: str | None = None, benchmark_binary=None,
+                            adb_path=None) -> None:
+    """Raises unless the options name one target and something to calibrate and a profile file to write and, for a
+    device, unless adb finds it ready and benchmark_model is there for its ABI: checked before any layer is
+    converted or timed (and before the CLI draws its progress bar). ``device`` is None (not asked), "" (the one
+    attached) or a serial."""
+    if host and device is not None:
+        raise InvalidArgumentError("choose one target to calibrate: --host or --device [SERIAL], not both")
+    if not host and device is None:
+        raise InvalidArgumentError("choose what to calibrate: --host (this machine) or --device [SERIAL] (an "
+                                   "Android device or emulator through adb)")
     integer_at_least("--runs", runs)
     integer_at_least("--num-threads", num_threads)
     if not str(out_path).endswith(".json"):
         raise InvalidArgumentError(f"output '{out_path}' must end in .json")
     if not include_references and not model_specs:
         raise InvalidArgumentError("nothing to calibrate: give --model, or leave out --only-given-models")
+    if device is not None:
+        from edgeprune.deploy.bench.adb import Adb
+        from edgeprune.deploy.bench.device import prepare_device
+
+        if benchmark_binary is not None and not Path(benchmark_binary).is_file():
+            raise InvalidArgumentError(f"benchmark_model binary '{benchmark_binary}' does not exist")
+        prepare_device(Adb(adb_path, timeout_s=60), device or None, benchmark_binary)
 
 
 def calibrate_command(out_path, model_specs, input_size, num_threads, runs, progress=None,
-                      include_references: bool = True, width_multipliers=(1.0, 0.75, 0.5), host: bool = True):
-    """EDSR, SID and the given models' layer shapes, timed on this machine; writes the profile to ``out_path``
-    and returns it."""
-    check_calibrate_options(out_path, model_specs, num_threads, runs, include_references, host)
+                      include_references: bool = True, width_multipliers=(1.0, 0.75, 0.5), host: bool = True,
+                      device: str | None = None, benchmark_binary=None, adb_path=None):
+    """EDSR, SID and the given models' layer shapes, timed on this machine (``host``) or on the device ``device``
+    ("" for the one attached); writes the profile to ``out_path`` and returns it."""
+    check_calibrate_options(out_path, model_specs, num_threads, runs, include_references, host, device,
+                            benchmark_binary, adb_path)
     import keras_models
-    from edgeprune.deploy.latency import calibrate_host
     from edgeprune.modelio import resolve_model
 
     models = [keras_models.build_reference("edsr"), keras_models.build_reference("sid")] if include_references else []
     models += [resolve_model(spec).model for spec in model_specs]
-    profile = calibrate_host(models, input_size, num_threads, runs, width_multipliers, progress=progress)
+    if host:
+        from edgeprune.deploy.latency import calibrate_host
+
+        profile = calibrate_host(models, input_size, num_threads, runs, width_multipliers, progress=progress)
+    else:
+        from edgeprune.deploy.device_calibration import calibrate_device
+
+        profile = calibrate_device(models, input_size, num_threads, runs, width_multipliers, serial=device or None,
+                                   binary=benchmark_binary, adb_path=adb_path, progress=progress)
     profile.save(out_path)
     return profile

@@ -1,42 +1,93 @@
-"""``edgeprune prune``: one-shot pruning (``--one-shot``) or the iterative pipeline, and what the command prints."""
+"""``edgeprune prune``: one-shot pruning (``--one-shot``) or the iterative pipeline, what it prunes for (a latency
+profile, this host's by default, or a channel multiple), and what the command prints."""
 
 import json
+from functools import partial
 
+from edgeprune.checks import integer_at_least
 from edgeprune.errors import InvalidArgumentError
+
+HOST, NONE = "host", "none"
 
 
 def prune(model, out_dir, *, baseline=None, data=None, method: str | None = None, importance: str | None = None,
-          target_mac: float | None = 0.8, tolerance_psnr: float = 0.05, tolerance_ssim: float = 0.002,
+          target_mac: float | None = None, tolerance_psnr: float = 0.05, tolerance_ssim: float = 0.002,
           preset_name: str = "quick", finetune_steps: int | None = None, max_iterations: int | None = None,
           resume: bool = False, one_shot: bool = False, channel_ratio: float | None = None,
-          channel_multiple: int = 1, input_size=None, as_json: bool = False, echo=None) -> str:
+          channel_multiple: int = 1, input_size=None, as_json: bool = False, echo=None,
+          latency_profile: str | None = None, target_latency: float | None = None,
+          num_threads: int | None = None, progress=None) -> str:
     """Runs one-shot pruning or the iterative pipeline as the options ask, and returns what the command prints on
-    stdout (the summary, or the report as JSON). ``echo(text)`` receives the iterative run's progress lines."""
+    stdout (the summary, or the report as JSON). ``echo(text)`` receives the iterative run's progress lines.
+
+    ``latency_profile``: a profile file, ``"host"`` (this machine, calibrated once and cached) or ``"none"``; left
+    out, the loop prunes for the host unless ``channel_multiple`` is given, and one-shot pruning for no device.
+    ``target_mac`` left out is 0.8 unless ``target_latency`` is given."""
+    if num_threads is not None:
+        integer_at_least("--num-threads", num_threads)
+    integer_at_least("channel multiple", channel_multiple)
+    if latency_profile not in (None, NONE) and channel_multiple != 1:
+        raise InvalidArgumentError("--channel-multiple and --latency-profile both choose the widths: give one")
     if one_shot:
         if channel_ratio is None:
             raise InvalidArgumentError("--one-shot needs --channel-ratio R with 0 < R < 1")
         if method or importance:
             raise InvalidArgumentError("--method and --importance set the iterative loop: --one-shot ranks by L1 "
                                        "filter norm; drop them or drop --one-shot")
-        return _one_shot(model, out_dir, channel_ratio, channel_multiple, input_size, as_json)
-    if channel_ratio is not None or channel_multiple != 1 or input_size is not None:
-        raise InvalidArgumentError("--channel-ratio, --channel-multiple and --input-size go with --one-shot")
+        if target_latency is not None or target_mac is not None:
+            raise InvalidArgumentError("--target-mac and --target-latency stop the iterative loop: --one-shot "
+                                       "removes --channel-ratio of every group")
+        profile, source = _profile(latency_profile or NONE, num_threads, echo, progress)
+        return _one_shot(model, out_dir, channel_ratio, channel_multiple, input_size, as_json, profile, source)
+    if channel_ratio is not None or input_size is not None:
+        raise InvalidArgumentError("--channel-ratio and --input-size go with --one-shot")
     from edgeprune.commands.render import prune_summary
-    from edgeprune.prune.pipeline import prune_run
+    from edgeprune.deploy.host_profile import measure_host_latency
+    from edgeprune.prune.pipeline import Hardware, prune_run
 
+    spec = latency_profile or (NONE if channel_multiple != 1 else HOST)
+    threads = num_threads
+    profile, source, load = None, None, None
+    if spec == HOST:
+        threads = threads or 1
+        load = partial(_profile, HOST, threads, echo, progress)
+    elif spec != NONE:
+        profile, source = _profile(spec, num_threads, echo, progress)
+        threads = profile.num_threads
+    hardware = Hardware(profile=profile, profile_source=source, load_profile=load, channel_multiple=channel_multiple,
+                        measure=partial(measure_host_latency, num_threads=threads or 1))
+    if target_mac is None and target_latency is None:
+        target_mac = 0.8
     result = prune_run(model, out_dir, baseline=baseline, data=data, method=method, importance=importance,
                        target_mac=target_mac, tolerance_psnr=tolerance_psnr, tolerance_ssim=tolerance_ssim,
                        preset_name=preset_name, resume=resume,
                        overrides={"finetune_steps": finetune_steps, "max_iterations": max_iterations},
-                       echo=echo, verbose=0 if as_json else 1)
+                       echo=echo, verbose=0 if as_json else 1, target_latency=target_latency, hardware=hardware)
     return json.dumps(result.report) if as_json else prune_summary(result.report, out_dir)
 
 
-def _one_shot(model, out_dir, channel_ratio, channel_multiple, input_size, as_json) -> str:
+def _profile(spec: str, num_threads: int | None, echo, progress):
+    """(profile, source) for ``--latency-profile``: none, this host's (cached), or a file's."""
+    if spec == NONE:
+        return None, None
+    from edgeprune.deploy import host_profile
+
+    if spec == HOST:
+        if progress is None and echo is not None:
+            def progress(done, total):
+                if done % 50 == 0 or done == total:
+                    echo(f"  {done}/{total} single-layer models timed")
+        return host_profile.host_profile(num_threads or 1, echo=echo, progress=progress)
+    return host_profile.pruning_profile(spec, num_threads)
+
+
+def _one_shot(model, out_dir, channel_ratio, channel_multiple, input_size, as_json, profile=None,
+              source=None) -> str:
     from edgeprune.commands.render import one_shot_summary
     from edgeprune.prune.oneshot import one_shot_prune
 
-    report = one_shot_prune(model, channel_ratio, out_dir, input_size, channel_multiple=channel_multiple)
+    report = one_shot_prune(model, channel_ratio, out_dir, input_size, channel_multiple=channel_multiple,
+                            profile=profile, profile_source=source)
     if as_json:  # the per-layer tables stay in report.json
         return json.dumps({k: v for k, v in report.items() if k not in ("original", "pruned")} |
                           {"original": {"totals": report["original"]["totals"]},

@@ -113,9 +113,38 @@ def prune_summary(report: dict, out_dir) -> str:
              f"PSNR {pruned['psnr'] - base['psnr']:+.3f} dB vs baseline, {pruned['psnr'] - control['psnr']:+.3f} dB "
              f"vs control (tolerance {report['settings']['tolerance']['psnr']} dB below the baseline); SSIM "
              f"{pruned['ssim'] - base['ssim']:+.4f} vs baseline, {pruned['ssim'] - control['ssim']:+.4f} vs control; "
-             f"target MAC {report['settings']['target_mac']} {'met' if report['target_met'] else 'NOT met'}",
+             f"{_targets(report['settings'])} {'met' if report['target_met'] else 'NOT met'}",
+             *latency_lines(report.get("latency")),
              f"wrote {out_dir}/pruned.keras, plan.json, report.json, channels.png, tradeoff.png"]
     return "\n".join(lines)
+
+
+def _targets(settings: dict) -> str:
+    parts = [f"target MAC {settings['target_mac']}"] if settings.get("target_mac") is not None else []
+    if settings.get("target_latency") is not None:
+        parts.append(f"target latency {settings['target_latency']} (predicted)")
+    return " and ".join(parts) or "no target"
+
+
+def latency_lines(latency: dict | None) -> list[str]:
+    """The latency part of a prune summary: what the widths were chosen for, predicted and measured ratios."""
+    if not latency:
+        return []
+    rows = [["MAC", "", "", f"{latency['mac_ratio']:.3f}", "the cost model"]]
+    for key, label in (("predicted", "latency, predicted"), ("measured", "latency, measured")):
+        figures = latency.get(key)
+        if figures:
+            how = (f"{latency['profile']['target']} profile" if key == "predicted" else
+                   f"{figures.get('runner', 'LiteRT')}, {figures.get('num_threads', 1)} thread(s), median of "
+                   f"{figures.get('rounds', '?')} interleaved runs")
+            rows.append([label, f"{figures['baseline_us'] / 1e3:.1f} ms", f"{figures['pruned_us'] / 1e3:.1f} ms",
+                         f"{figures['ratio']:.3f}", how])
+    size = "x".join(map(str, latency["input_size"]))
+    out = ["", f"widths chosen for: {latency['widths_for']}", f"latency at input {size} (fp32 TFLite):",
+           table(["", "baseline", "pruned", "ratio", "how"], rows, "lrrrl")]
+    if not latency.get("measured"):
+        out.append("latency not measured in this run")
+    return out
 
 
 def one_shot_summary(report: dict, out_dir) -> str:

@@ -12,7 +12,7 @@ def build_report(result_paths, out_dir, latency_profile=None) -> dict:
     """Writes ``report.json``, ``report.md``, ``latency_vs_mac.png`` and ``latency_vs_bw.png`` to ``out_dir``;
     returns the report with its text table under ``"table"``."""
     from edgeprune.atomic import write_json_atomic
-    from edgeprune.deploy.latency import LatencyProfile
+    from edgeprune.graph.latency_profile import LatencyProfile
     from edgeprune.text import si, table
 
     results = load_results(result_paths)

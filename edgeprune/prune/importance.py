@@ -88,7 +88,8 @@ def unit_scores(coupling: Coupling, method: str, mac_units: dict[str, float] | N
 
     A/B/C: a unit scores the maximum over its coupled producers, so it is prunable only when every coupled layer finds
     it unimportant; this makes residual trunks hard to prune (the paper's observation). D balances the coupled layers
-    with their mean. C divides by the MAC a unit saves per producer channel (``mac_units[group]``, outputs and the
+    with their mean. C divides by the MAC (or, when the loop prunes for a device, the predicted time) a unit saves
+    per producer channel (``mac_units[group]``, outputs and the
     consumers' inputs, over the producer channels the unit spans), relative to the mean over all groups, so
     channels of MAC-dense (full-resolution) layers go first. Both sides are per channel (a unit's norm is the mean
     over its channels), so a depth-to-space unit of 4 channels is not ranked as 4 times cheaper, and a coupled trunk
@@ -99,8 +100,8 @@ def unit_scores(coupling: Coupling, method: str, mac_units: dict[str, float] | N
     options = METHOD_OPTIONS[method]
     if options["mac_efficiency"] and mac_units is None:
         raise ValueError("method C and D need the MAC per unit")
-    per_layer = {n: mac_units[n] / sum(g.channels_per_unit(TensorRef(p, 0)) for p in g.producers)
-                 for n, g in coupling.groups.items()} if mac_units else {}
+    per_layer = {n: max(mac_units[n], 1e-30) / sum(g.channels_per_unit(TensorRef(p, 0)) for p in g.producers)
+                 for n, g in coupling.groups.items()} if mac_units else {}  # a unit that saves nothing: never cut
     mean_mac = float(np.mean(list(per_layer.values()))) if per_layer else 1.0
     scores = {}
     for name, group in coupling.groups.items():

@@ -31,13 +31,15 @@ import numpy as np
 from edgeprune.atomic import atomic_path, write_json_atomic
 from edgeprune.checks import fraction
 from edgeprune.files import read_json
-from edgeprune.graph.cost import CostReport, model_cost, predicted_cost
+from edgeprune.graph.cost import model_cost
 from edgeprune.graph.coupling import Coupling
 from edgeprune.errors import FileFormatError, InvalidArgumentError
 from edgeprune.prune.importance import (CRITERIA, METHOD_OPTIONS, METHODS, keep_for_threshold, layer_means, mac_per_unit,
                                   unit_scores)
 from edgeprune.prune.masking import ChannelMasks
+from edgeprune.prune.oracle import CostOracle
 from edgeprune.prune.plan import PruningPlan
+from edgeprune.prune.widths import WidthRule, block_scores
 from edgeprune.prune.taylor import taylor_importance
 from edgeprune.prune.level import LevelPolicy, LevelState
 from edgeprune.train.fit import TrainConfig, fit, plain_copy, validate
@@ -47,9 +49,18 @@ STATE_FILE = "loop.json"
 STATE_FORMAT = "edgeprune.loop/1"
 
 
-def check_target(target_mac) -> float | None:
-    """The target MAC (a fraction of the baseline's) as a float strictly inside (0, 1), or None (no target)."""
-    return None if target_mac is None else fraction("target MAC", target_mac, "a fraction of the baseline")
+def check_target(target_mac, what: str = "target MAC") -> float | None:
+    """A target (a fraction of the baseline's MAC or latency) as a float strictly inside (0, 1), or None (no
+    target)."""
+    return None if target_mac is None else fraction(what, target_mac, "a fraction of the baseline")
+
+
+def profile_identity(profile) -> dict | None:
+    """What a run record and a report say about the latency profile the widths were chosen with."""
+    if profile is None:
+        return None
+    return {"target": profile.target, "runner": profile.runner, "num_threads": profile.num_threads,
+            "channel_tile": profile.channel_tile, "small_channel_tile": profile.small_channel_tile}
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,14 @@ class LoopSettings:
     policy: LevelPolicy = field(default_factory=LevelPolicy)
     depth_floor: float = 0.25  # option B: the fraction of every group always kept
     importance: str = "magnitude"  # the unit scores: normalised filter norms, or "taylor" (edgeprune.prune.taylor)
+    widths: WidthRule = field(default_factory=WidthRule)  # the widths a group may keep (edgeprune.prune.widths)
+    profile: object | None = None  # a LatencyProfile: the level steps on its predicted latency, C divides by time
+    target_latency: float | None = None  # stop once the predicted latency is at most this fraction too
+
+    @property
+    def measure(self) -> str:
+        """What the level is a fraction of: the predicted latency when pruning for a device, else the MAC."""
+        return "latency" if self.profile is not None else "mac"
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -86,17 +105,24 @@ class LoopSettings:
         if self.importance not in CRITERIA:
             raise InvalidArgumentError(f"importance must be one of {', '.join(CRITERIA)}, got {self.importance!r}")
         check_target(self.target_mac)
+        check_target(self.target_latency, "target latency")
+        if self.target_latency is not None and self.profile is None:
+            raise InvalidArgumentError("--target-latency needs a latency profile to predict latency with: give "
+                                       "--latency-profile (or leave the default, the host's)")
         if not 0 < self.depth_floor <= 1:
             raise InvalidArgumentError(f"depth floor must be in (0, 1], got {self.depth_floor!r}")
         self.finetune.validate()
 
     @classmethod
     def from_preset(cls, preset: Preset, target_mac: float | None, tolerance: Tolerance, method: str | None = None,
-                    importance: str | None = None) -> "LoopSettings":
-        """The loop a preset describes; ``method`` and ``importance`` (None: the preset's) choose the ranking."""
+                    importance: str | None = None, widths: WidthRule | None = None, profile=None,
+                    target_latency: float | None = None) -> "LoopSettings":
+        """The loop a preset describes; ``method`` and ``importance`` (None: the preset's) choose the ranking;
+        ``widths``, ``profile`` and ``target_latency`` what it prunes for (None: any width, MAC only)."""
         return cls(method=preset.method if method is None else method, target_mac=target_mac, tolerance=tolerance,
                    finetune=preset.finetune_config(),
                    importance=preset.importance if importance is None else importance,
+                   widths=widths or WidthRule(), profile=profile, target_latency=target_latency,
                    policy=LevelPolicy(initial_step=preset.initial_step, min_step=preset.min_step, grow=preset.grow,
                                       max_iterations=preset.max_iterations))
 
@@ -104,7 +130,14 @@ class LoopSettings:
         return {"method": self.method, "options": METHOD_OPTIONS[self.method], "target_mac": self.target_mac,
                 "tolerance": asdict(self.tolerance), "finetune": self.finetune.to_dict(),
                 "policy": asdict(self.policy), "depth_floor": self.depth_floor,
-                "importance": self.importance}
+                "importance": self.importance, "widths": self.widths.to_dict(), "measure": self.measure,
+                "target_latency": self.target_latency, "latency_profile": profile_identity(self.profile)}
+
+    def target_met(self, mac: float, latency: float | None) -> bool:
+        """Whether a state of this MAC and predicted latency ratio meets every target set (False with none)."""
+        targets = [(self.target_mac, mac), (self.target_latency, latency)]
+        given = [(t, v) for t, v in targets if t is not None]
+        return bool(given) and all(v is not None and v <= t + 1e-12 for t, v in given)
 
 
 @dataclass
@@ -120,11 +153,13 @@ class LoopState:
     weights: str | None = None  # file of the accepted weights (None: the baseline's)
     quality: dict | None = None  # of the accepted state
     mac: float = 1.0  # of the accepted state, as a fraction of the baseline
+    latency: float | None = None  # predicted latency of the accepted state, as a fraction (with a profile)
 
     def to_dict(self) -> dict:
         return {"format": STATE_FORMAT, "threshold": self.level.to_dict(), "keep": self.keep,
                 "iterations": self.iterations, "lineage_steps": self.lineage_steps,
-                "spent_steps": self.spent_steps, "weights": self.weights, "quality": self.quality, "mac": self.mac}
+                "spent_steps": self.spent_steps, "weights": self.weights, "quality": self.quality, "mac": self.mac,
+                "latency": self.latency}
 
     @classmethod
     def from_dict(cls, data: dict) -> "LoopState":
@@ -143,7 +178,8 @@ class LoopState:
             raise ValueError(f"'quality' is {quality!r}, not numeric PSNR and SSIM")
         return cls(LevelState.from_dict(data["threshold"]), {k: list(v) for k, v in keep.items()},
                    list(data["iterations"]), int(data["lineage_steps"]), int(data["spent_steps"]), weights,
-                   quality, float(data["mac"]))
+                   quality, float(data["mac"]),
+                   None if data.get("latency") is None else float(data["latency"]))
 
 
 @dataclass
@@ -154,28 +190,32 @@ class LoopResult:
     coupling: Coupling | None = None  # of ``model`` (slim it with this coupling rather than build another)
 
 
-class CostOracle:
-    """MAC of a plan as a fraction of the baseline's, predicted from the plan alone (exact: see surgery tests).
-
-    ``coupling`` is of the baseline or of a copy of it (same structure); its graph serves every prediction.
-    ``base_cost``: the baseline's cost at ``input_size``, when the caller has it."""
-
-    def __init__(self, coupling: Coupling, input_size, base_cost: CostReport | None = None):
-        self.coupling, self.input_size = coupling, input_size
-        self.base_mac = (base_cost or model_cost(coupling.graph, input_size)).totals.mac
-
-    def mac_ratio(self, keep: dict[str, list[int]]) -> float:
-        kept = self.coupling.kept_channels(keep)
-        cost = predicted_cost(self.coupling.graph, {r: len(k) for r, k in kept.items()}, self.input_size)
-        return cost.totals.mac / self.base_mac
+def ranked_scores(coupling: Coupling, settings: LoopSettings, current: dict[str, list[int]],
+                  means: dict[str, float], unit_costs: dict[str, float] | None, rows=None) -> dict[str, np.ndarray]:
+    """Each unit's score under ``settings`` (:func:`~edgeprune.prune.importance.unit_scores`), turned into scores of
+    whole blocks when the width rule aligns (:func:`~edgeprune.prune.widths.block_scores`), so a threshold keeps an
+    allowed width in every group. ``unit_costs``: what one unit of each group saves (MAC, or predicted
+    microseconds), for option C."""
+    scores = unit_scores(coupling, settings.method, unit_costs, means, rows)
+    if not settings.widths.aligns:
+        return scores
+    keep_depth = METHOD_OPTIONS[settings.method]["keep_depth"]
+    out = {}
+    for name, score in scores.items():
+        floor = max(1, int(np.ceil(settings.depth_floor * score.size))) if keep_depth else 1
+        out[name] = block_scores(score, current[name], settings.widths.allowed(coupling, name), floor)
+    return out
 
 
 def propose_keep(coupling: Coupling, settings: LoopSettings, threshold: float, current: dict[str, list[int]],
-                 means: dict[str, float], mac_units: dict[str, float] | None,
+                 means: dict[str, float], unit_costs: dict[str, float] | None,
                  scores: dict[str, np.ndarray] | None = None) -> dict[str, list[int]]:
-    """Units kept at ``threshold``: scoring at least the threshold, among those still kept (pruning is monotone)."""
+    """Units kept at ``threshold``: scoring at least the threshold, among those still kept (pruning is monotone).
+    ``scores``: those of :func:`ranked_scores` for ``current``, when the caller has them."""
     options = METHOD_OPTIONS[settings.method]
-    scores = {n: s.copy() for n, s in (scores or unit_scores(coupling, settings.method, mac_units, means)).items()}
+    if scores is None:
+        scores = ranked_scores(coupling, settings, current, means, unit_costs)
+    scores = {n: s.copy() for n, s in scores.items()}
     for name, score in scores.items():
         pruned = np.setdiff1d(np.arange(score.size), current[name])
         score[pruned] = -np.inf
@@ -183,21 +223,32 @@ def propose_keep(coupling: Coupling, settings: LoopSettings, threshold: float, c
     return {name: sorted(set(units) & set(current[name])) or current[name] for name, units in keep.items()}
 
 
+def unit_costs_for(settings: LoopSettings, oracle: CostOracle, current: dict[str, list[int]],
+                   mac_units: dict[str, float]) -> dict[str, float]:
+    """What one unit of each group saves, for option C: predicted microseconds at the current widths when the loop
+    prunes for a device (a latency profile), else first-order MAC."""
+    if settings.profile is not None and METHOD_OPTIONS[settings.method]["mac_efficiency"]:
+        return oracle.time_per_unit(current, settings.widths)
+    return mac_units
+
+
 def threshold_for_level(coupling: Coupling, settings: LoopSettings, level: float, current: dict[str, list[int]],
                         means: dict[str, float], mac_units, oracle: CostOracle,
                         rows=None) -> tuple[float, dict, float]:
-    """(threshold, kept units, MAC ratio): the lowest threshold among the current scores whose plan has a MAC of at
-    most ``1 - level`` (or, if none reaches it, the highest, which leaves only the floors). Binary search: the MAC
-    falls as the threshold rises. ``rows``: the per-producer unit values when not the filter magnitudes."""
-    scores = unit_scores(coupling, settings.method, mac_units, means, rows)
+    """(threshold, kept units, ratio): the lowest threshold among the current scores whose plan has a predicted
+    MAC (or, with a latency profile, latency) of at most ``1 - level`` of the baseline's (or, if none reaches it,
+    the highest, which leaves only the floors). Binary search: the cost falls as the threshold rises. ``rows``: the
+    per-producer unit values when not the filter magnitudes."""
+    scores = ranked_scores(coupling, settings, current, means, unit_costs_for(settings, oracle, current, mac_units),
+                           rows)
     candidates = np.unique(np.concatenate([s[np.isin(np.arange(s.size), current[n])] for n, s in scores.items()]))
-    thresholds = [*candidates.tolist(), float("inf")]
+    thresholds = [*candidates[np.isfinite(candidates)].tolist(), float("inf")]
     cache = {}
 
     def plan_at(i):
         if i not in cache:
-            keep = propose_keep(coupling, settings, thresholds[i], current, means, mac_units, scores)
-            cache[i] = (keep, oracle.mac_ratio(keep))
+            keep = propose_keep(coupling, settings, thresholds[i], current, means, None, scores)
+            cache[i] = (keep, oracle.ratio(keep, settings.measure))
         return cache[i]
 
     lo, hi = 0, len(thresholds) - 1
@@ -207,8 +258,8 @@ def threshold_for_level(coupling: Coupling, settings: LoopSettings, level: float
             hi = mid
         else:
             lo = mid + 1
-    keep, mac = plan_at(lo)
-    return thresholds[lo], keep, mac
+    keep, ratio = plan_at(lo)
+    return thresholds[lo], keep, ratio
 
 
 def _save_state(workdir: Path, state: LoopState, model) -> LoopState:
@@ -274,9 +325,11 @@ def _load_accepted(model, workdir: Path, name: str) -> None:
 
 
 def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quality: dict, input_size,
-               workdir, resume: bool = False, progress=None, strategy=None, verbose: int = 1) -> LoopResult:
+               workdir, resume: bool = False, progress=None, strategy=None, verbose: int = 1,
+               latency_size=None) -> LoopResult:
     """Runs the loop from ``baseline`` (a trained keras.Model). ``progress(record)`` is called after every
-    iteration. Returns the last accepted state."""
+    iteration. ``input_size``: of the MAC figures; ``latency_size`` (default ``input_size``): of the predicted
+    latency, with a profile. Returns the last accepted state."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     current = plain_copy(baseline)  # scored and fine-tuned from; holds the accepted weights
@@ -284,7 +337,7 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
     coupling = Coupling(current)
     means = layer_means(coupling)
     base_cost = model_cost(coupling.graph, input_size)
-    oracle = CostOracle(coupling, input_size, base_cost)
+    oracle = CostOracle(coupling, input_size, base_cost, settings.profile, latency_size)
     mac_units = mac_per_unit(coupling, base_cost)
     name = baseline.name
     full = PruningPlan.keep_all(coupling, name)
@@ -304,10 +357,12 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
         if settings.importance == "taylor":  # measured on the accepted weights, reproducibly per iteration
             rows = taylor_importance(current, coupling, train_pool, settings.finetune.batch_size,
                                      settings.finetune.patch, seed=state.level.iteration + 1)
-        threshold, keep, mac = threshold_for_level(coupling, settings, level, state.keep, means, mac_units, oracle,
-                                                   rows)
+        threshold, keep, _ = threshold_for_level(coupling, settings, level, state.keep, means, mac_units, oracle,
+                                                 rows)
+        mac = oracle.mac_ratio(keep)
+        latency = oracle.latency_ratio(keep) if settings.profile is not None else None
         record = {"iteration": state.level.iteration + 1, "level": level, "threshold": threshold,
-                  "step": state.level.step, "mac": mac,
+                  "step": state.level.step, "mac": mac, **({"latency": latency} if latency is not None else {}),
                   "kept_units": sum(map(len, keep.values())), "finetune_steps": 0}
         if keep == state.keep:  # nothing under the new threshold: nothing to fine-tune or measure
             ok, quality, tuned = True, state.quality, None
@@ -320,7 +375,7 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
             quality = {k: v for k, v in validate(tuned, val).items() if k in ("psnr", "ssim")}
             ok = settings.tolerance.holds(quality, baseline_quality)
             record["finetune_steps"] = config.steps
-        target_met = ok and settings.target_mac is not None and mac <= settings.target_mac
+        target_met = ok and settings.target_met(mac, latency)
         record.update({"psnr": quality["psnr"], "ssim": quality["ssim"], "accepted": ok,
                        "seconds": round(time.perf_counter() - started, 1)})
         spent = state.spent_steps + record["finetune_steps"]
@@ -328,7 +383,7 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
         if ok:
             if tuned is not None:
                 current.set_weights(tuned.get_weights())
-            state = replace(state, level=new_level, keep=keep, quality=quality, mac=mac,
+            state = replace(state, level=new_level, keep=keep, quality=quality, mac=mac, latency=latency,
                             iterations=[*state.iterations, record], spent_steps=spent,
                             lineage_steps=state.lineage_steps + record["finetune_steps"])
             state = _save_state(workdir, state, current if tuned is not None else None)

@@ -19,27 +19,26 @@ from edgeprune.atomic import staged_files, write_json_atomic
 from edgeprune.prune.plan import PruningPlan
 from edgeprune.sizes import check_multiple
 from edgeprune.prune.surgery import slim
+from edgeprune.prune.widths import WidthRule, nearest_allowed, width_rule
 
 OUTPUT_FILES = ("pruned.keras", "plan.json", "report.json")
 
 
-def kept_count(size: int, ratio: float, multiple: int = 1) -> int:
-    """Units a group of ``size`` keeps: ``size - floor(ratio * size)``, rounded to the nearest multiple of
-    ``multiple`` (never below one multiple, never above ``size``; a group smaller than the multiple is kept whole)."""
+def kept_count(size: int, ratio: float, allowed: list[int] | None = None) -> int:
+    """Units a group of ``size`` keeps: ``size - floor(ratio * size)`` (at least one), moved to the nearest of the
+    ``allowed`` widths when given (:mod:`edgeprune.prune.widths`: ties to the wider; a group with no allowed width
+    below its size stays whole)."""
     keep = max(size - int(math.floor(ratio * size)), 1)
-    if multiple > 1:
-        if size <= multiple:
-            return size
-        keep = min(max(multiple, int(round(keep / multiple)) * multiple), size)
-    return keep
+    return nearest_allowed(keep, allowed) if allowed else keep
 
 
-def l1_plan(coupling: Coupling, ratio: float, model_name: str, channel_multiple: int = 1) -> PruningPlan:
-    """Each group keeps its ``kept_count`` highest-scoring units."""
+def l1_plan(coupling: Coupling, ratio: float, model_name: str, widths: WidthRule | None = None) -> PruningPlan:
+    """Each group keeps its ``kept_count`` highest-scoring units (at a width ``widths`` allows)."""
     plan = PruningPlan.keep_all(coupling, model_name)
     for name, group in coupling.groups.items():
         scores = l1_scores(coupling, group)
-        keep = np.sort(np.argsort(-scores, kind="stable")[: kept_count(group.size, ratio, channel_multiple)])
+        allowed = widths.allowed(coupling, name) if widths is not None and widths.aligns else None
+        keep = np.sort(np.argsort(-scores, kind="stable")[: kept_count(group.size, ratio, allowed)])
         plan.keep[name] = keep.tolist()
     return plan
 
@@ -54,11 +53,14 @@ def equivalence(masked, slim_model, input_shape, seed: int = 0) -> dict:
 
 
 def one_shot_prune(model, channel_ratio: float, out_dir: str | os.PathLike, input_size=None,
-                   check_size=(32, 32), seed: int = 0, channel_multiple: int = 1) -> dict:
+                   check_size=(32, 32), seed: int = 0, channel_multiple: int = 1, profile=None,
+                   profile_source: str | None = None) -> dict:
     """Prunes ``model`` (reference name, .keras path or keras.Model) one-shot and writes ``OUTPUT_FILES`` to
-    ``out_dir``. Returns the report. On any error nothing is left in ``out_dir``."""
+    ``out_dir``. Widths are aligned to ``channel_multiple`` channels, or to the tiles of ``profile`` (a
+    LatencyProfile, which also prices the result). Returns the report. On any error nothing is left in
+    ``out_dir``."""
     ratio = fraction("channel ratio", channel_ratio)
-    integer_at_least("channel multiple", channel_multiple)
+    rule = width_rule(channel_multiple, profile, profile_source)
     resolved = resolve_model(model)
     size = tuple(input_size) if input_size else resolved.default_input_size
     if size is not None:
@@ -67,7 +69,8 @@ def one_shot_prune(model, channel_ratio: float, out_dir: str | os.PathLike, inpu
     if not coupling.groups:
         why = "; ".join(coupling.frozen_reasons) or "all its channels reach a model input or output"
         raise UnsupportedModelError(f"'{resolved.name}' has no prunable channel group ({why})")
-    plan = l1_plan(coupling, ratio, resolved.name, channel_multiple)
+    rule.check_fits(coupling)
+    plan = l1_plan(coupling, ratio, resolved.name, rule)
     slim_model = slim(resolved.model, plan, coupling)
     masked = masked_model(resolved.model, plan, coupling)
     static = [d for d in resolved.model.inputs[0].shape[1:3]]
@@ -78,6 +81,7 @@ def one_shot_prune(model, channel_ratio: float, out_dir: str | os.PathLike, inpu
         "method": "one-shot L1 (no fine-tuning)",
         "channel_ratio": ratio,
         "channel_multiple": channel_multiple,
+        "widths": rule.to_dict(),
         "original": model_cost(coupling.graph, size, name=resolved.name).to_dict(),
         "pruned": model_cost(slim_model, size, name=resolved.name).to_dict(),
         "equivalence": equivalence(masked, slim_model, (1, *probe, channels_in), seed),
@@ -92,6 +96,13 @@ def one_shot_prune(model, channel_ratio: float, out_dir: str | os.PathLike, inpu
     for key in ("original", "pruned"):
         report[key] = {k: report[key][k] for k in ("input_size", "dtype", "totals", "totals_all_layers", "layers")}
     report["mac_ratio"] = report["pruned"]["totals"]["mac"] / report["original"]["totals"]["mac"]
+    if profile is not None:
+        from edgeprune.graph.latency_profile import predict_report
+
+        base_us = predict_report(profile, model_cost(coupling.graph, size))["total_us"]
+        pruned_us = predict_report(profile, model_cost(slim_model, size))["total_us"]
+        report["predicted_latency"] = {"baseline_us": base_us, "pruned_us": pruned_us, "ratio": pruned_us / base_us,
+                                       "input_size": list(size) if size else None}
     write_outputs(Path(out_dir), slim_model, plan, report)
     return report
 

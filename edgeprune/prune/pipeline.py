@@ -31,8 +31,10 @@ from edgeprune.files import field, read_json
 from edgeprune.graph.cost import model_cost
 from edgeprune.graph.coupling import Coupling
 from edgeprune.modelio import ResolvedModel, load_model, resolve_model, save_model
-from edgeprune.prune.loop import LoopResult, LoopSettings, Tolerance, check_target, load_state, prune_loop
+from edgeprune.prune.loop import (LoopResult, LoopSettings, Tolerance, check_target, load_state, profile_identity,
+                                  prune_loop)
 from edgeprune.prune.plan import PruningPlan, fingerprint
+from edgeprune.prune.widths import width_rule
 from edgeprune.train.fit import TrainConfig, fit, initialised_copy, load_data, scale_of, task_of, validate
 from edgeprune.train.presets import Preset, preset
 
@@ -61,6 +63,26 @@ class Baseline:
 
 
 @dataclass(frozen=True)
+class Hardware:
+    """What the kept widths are chosen for, and how the report measures latency (``report.json``'s ``latency``).
+
+    ``profile`` (a LatencyProfile) or ``load_profile`` (a callable returning ``(profile, source)``, called once every
+    other option has been checked: calibrating the host takes minutes) give the widths and the predicted latency;
+    ``channel_multiple`` aligns widths without one. ``measure(models, input_size)`` times Keras models on the host
+    and returns ``{"us": [per model], ...details}``; None leaves the report without measured figures."""
+
+    profile: object | None = None
+    profile_source: str | None = None
+    load_profile: Callable[[], tuple[object, str]] | None = None
+    channel_multiple: int = 1
+    measure: Callable[[list, tuple], dict] | None = None
+
+    @property
+    def has_profile(self) -> bool:
+        return self.profile is not None or self.load_profile is not None
+
+
+@dataclass(frozen=True)
 class RunContext:
     """One run's checked options and what :func:`prepare` resolved from them; the steps read, never change it."""
 
@@ -73,6 +95,9 @@ class RunContext:
     train_pool: PairSet
     val: PairSet
     input_size: tuple[int, int]  # of the cost figures
+    eval_size: tuple[int, int]  # of the validation inputs: the latency figures'
+    hardware: Hardware
+    profile_source: str | None
     run_key: dict  # DIR/.work/run.json: a resumed run must repeat these options
     resume: bool
     resuming_loop: bool  # a loop checkpoint is there to continue
@@ -87,15 +112,19 @@ class RunContext:
 def prune_run(model, out_dir, baseline=None, data=None, method: str | None = None,
               target_mac: float | None = 0.8, tolerance_psnr: float = 0.05, tolerance_ssim: float = 0.002,
               preset_name: str = "quick", resume: bool = False, overrides: dict | None = None, echo=None,
-              verbose: int = 1, importance: str | None = None) -> PruneResult:
+              verbose: int = 1, importance: str | None = None, target_latency: float | None = None,
+              hardware: Hardware | None = None) -> PruneResult:
     """Runs the whole pipeline and writes ``OUTPUT_FILES`` into ``out_dir``.
 
     ``method`` (A-D) and ``importance`` (magnitude or taylor) default to the preset's for the task.
     ``overrides`` replaces preset settings (e.g. ``{"finetune_steps": 20}``). ``echo(text)`` receives progress lines.
+    ``hardware`` (default: any width, nothing measured) says what the widths are chosen for; ``target_latency``
+    (a fraction of the baseline's predicted latency) needs its profile.
     """
     ctx = prepare(model, out_dir, baseline=baseline, data=data, method=method, target_mac=target_mac,
                   tolerance_psnr=tolerance_psnr, tolerance_ssim=tolerance_ssim, preset_name=preset_name,
-                  resume=resume, overrides=overrides, echo=echo, verbose=verbose, importance=importance)
+                  resume=resume, overrides=overrides, echo=echo, verbose=verbose, importance=importance,
+                  target_latency=target_latency, hardware=hardware)
     with run_folder(ctx):
         started = time.perf_counter()
         base = trained_baseline(ctx)
@@ -105,6 +134,7 @@ def prune_run(model, out_dir, baseline=None, data=None, method: str | None = Non
         pruned_quality = _quality(validate(slim_model, ctx.val))
         control = control_run(ctx, base.model, loop.state.lineage_steps)
         report = build_report(ctx, base, base_quality, loop, slim_model, pruned_quality, control)
+        report["latency"] = latency_report(ctx, base.model, slim_model, loop, report["pruned"]["mac_ratio"])
         ctx.echo(pruned_line(report))
         report["seconds"] = round(time.perf_counter() - started, 1)
         write_outputs(ctx.out_dir, report, slim_model, loop.plan)
@@ -115,11 +145,13 @@ def prune_command(model, out_dir, baseline=None, data=None, method: str | None =
                   target_mac: float | None = 0.8,
                   tolerance_psnr: float = 0.05, tolerance_ssim: float = 0.002, preset_name: str = "quick",
                   resume: bool = False, overrides: dict | None = None, echo=None, verbose: int = 1,
-                  importance: str | None = None) -> dict:
+                  importance: str | None = None, target_latency: float | None = None,
+                  hardware: Hardware | None = None) -> dict:
     """:func:`prune_run`'s report (the JSON of ``report.json``)."""
     return prune_run(model, out_dir, baseline=baseline, data=data, method=method, target_mac=target_mac,
                      tolerance_psnr=tolerance_psnr, tolerance_ssim=tolerance_ssim, preset_name=preset_name,
-                     resume=resume, overrides=overrides, echo=echo, verbose=verbose, importance=importance).report
+                     resume=resume, overrides=overrides, echo=echo, verbose=verbose, importance=importance,
+                     target_latency=target_latency, hardware=hardware).report
 
 
 # -- 1. everything a user can get wrong is checked before anything is written --
@@ -127,10 +159,21 @@ def prune_command(model, out_dir, baseline=None, data=None, method: str | None =
 def prepare(model, out_dir, baseline=None, data=None, method: str | None = None, target_mac: float | None = 0.8,
             tolerance_psnr: float = 0.05, tolerance_ssim: float = 0.002, preset_name: str = "quick",
             resume: bool = False, overrides: dict | None = None, echo=None, verbose: int = 1,
-            importance: str | None = None) -> RunContext:
-    """Checks the options and files, resolves the model, the baseline and the data: writes nothing."""
+            importance: str | None = None, target_latency: float | None = None,
+            hardware: Hardware | None = None) -> RunContext:
+    """Checks the options and files, resolves the model, the baseline, the data and (last, as calibrating the host
+    takes minutes) the latency profile: writes nothing but the host's profile cache."""
     out_dir = Path(out_dir)
+    hardware = hardware or Hardware()
     target = check_target(target_mac)
+    target_latency = check_target(target_latency, "target latency")
+    if target_latency is not None and not hardware.has_profile:
+        raise InvalidArgumentError("--target-latency needs a latency profile to predict latency with: give "
+                                   "--latency-profile (or leave the default, the host's) instead of "
+                                   "--channel-multiple")
+    if hardware.has_profile and hardware.channel_multiple != 1:
+        raise InvalidArgumentError("--channel-multiple and --latency-profile both choose the widths: give one")
+    width_rule(hardware.channel_multiple)  # a valid multiple
     tolerance = Tolerance(tolerance_psnr, tolerance_ssim)
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidArgumentError(f"--out '{out_dir}' is a file: give a folder")
@@ -146,16 +189,24 @@ def prepare(model, out_dir, baseline=None, data=None, method: str | None = None,
     if not coupling.groups:
         why = "; ".join(coupling.frozen_reasons) or "all its channels reach a model input or output"
         raise UnsupportedModelError(f"'{resolved.name}' has no prunable channel group ({why})")
+    if not hardware.has_profile:
+        width_rule(hardware.channel_multiple).check_fits(coupling)
     base = _given_baseline(model, resolved, coupling, baseline)
-    run_key = {"model": resolved.name, "baseline": str(baseline) if baseline else None, "data": str(data),
-               "preset": preset_name, "settings": settings.to_dict(), "loop": loop.to_dict()}
-    resuming_loop = _check_resume(out_dir, run_key) if resume else False
     if base is None:
         base = _reference_baseline(resolved, out_dir, preset_name, data, settings)
     train_pool, val = load_data(task, data, settings, scale_of(resolved.model, coupling.graph))
+    profile, source = hardware.profile, hardware.profile_source
+    if hardware.load_profile is not None:
+        profile, source = hardware.load_profile()
+    rule = width_rule(hardware.channel_multiple, profile, source)
+    rule.check_fits(coupling)
+    loop = replace(loop, widths=rule, profile=profile, target_latency=target_latency)
+    run_key = {"model": resolved.name, "baseline": str(baseline) if baseline else None, "data": str(data),
+               "preset": preset_name, "settings": settings.to_dict(), "loop": loop.to_dict()}
+    resuming_loop = _check_resume(out_dir, run_key) if resume else False
     return RunContext(out_dir, resolved, coupling, settings, loop, base, train_pool, val,
-                      cost_input_size(resolved, val), run_key, resume, resuming_loop,
-                      echo or (lambda text: None), verbose)
+                      cost_input_size(resolved, val), eval_input_size(val), hardware, source, run_key, resume,
+                      resuming_loop, echo or (lambda text: None), verbose)
 
 
 def _given_baseline(model, resolved, coupling: Coupling, baseline) -> Baseline | None:
@@ -225,6 +276,11 @@ def cost_input_size(resolved, val) -> tuple[int, int]:
     return tuple(int(d) for d in val.inputs[0].shape[:2])
 
 
+def eval_input_size(val) -> tuple[int, int]:
+    """The size of the first validation input (HxW): where quality is measured, and so latency."""
+    return tuple(int(d) for d in val.inputs[0].shape[:2])
+
+
 # -- 2. from here on, files are written --
 
 @contextmanager
@@ -276,7 +332,7 @@ def run_loop(ctx: RunContext, baseline, base_quality: dict) -> LoopResult:
         ctx.echo(f"resuming the prune loop from {ctx.work / 'loop'}")
     return prune_loop(baseline, ctx.train_pool, ctx.val, ctx.loop, base_quality, ctx.input_size, ctx.work / "loop",
                       resume=ctx.resume, progress=lambda r: ctx.echo(iteration_line(r, base_quality)),
-                      verbose=ctx.verbose)
+                      verbose=ctx.verbose, latency_size=ctx.eval_size)
 
 
 def slim_model_of(loop: LoopResult):
@@ -339,6 +395,29 @@ def build_report(ctx: RunContext, base: Baseline, base_quality: dict, loop: Loop
     }
 
 
+def latency_report(ctx: RunContext, baseline, slim_model, loop: LoopResult, mac_ratio: float) -> dict:
+    """``report.json``'s ``latency``: what the widths were chosen for, the profile's predicted latency of the
+    baseline and the pruned model, and their latency measured on this host, at the validation input size."""
+    from edgeprune.graph.latency_profile import predict_report
+
+    size, profile = ctx.eval_size, ctx.loop.profile
+    out = {"widths_for": ctx.loop.widths.source, "widths": ctx.loop.widths.to_dict(),
+           "profile": {**profile_identity(profile), "source": ctx.profile_source} if profile is not None else None,
+           "input_size": list(size), "mac_ratio": mac_ratio, "target_latency": ctx.loop.target_latency,
+           "predicted": None, "measured": None}
+    if profile is not None:
+        base_us = predict_report(profile, model_cost(loop.coupling.graph, size))["total_us"]
+        pruned_us = predict_report(profile, model_cost(slim_model, size))["total_us"]
+        out["predicted"] = {"baseline_us": base_us, "pruned_us": pruned_us, "ratio": pruned_us / base_us}
+    if ctx.hardware.measure is not None:
+        ctx.echo(f"measuring the baseline's and the pruned model's latency on this host (fp32 TFLite at "
+                 f"{'x'.join(map(str, size))})")
+        measured = dict(ctx.hardware.measure([baseline, slim_model], size))
+        base_us, pruned_us = measured.pop("us")
+        out["measured"] = {"baseline_us": base_us, "pruned_us": pruned_us, "ratio": pruned_us / base_us, **measured}
+    return out
+
+
 def write_outputs(out_dir: Path, report: dict, slim_model, plan: PruningPlan) -> None:
     """All five files through a staging folder: all or nothing."""
     from edgeprune.prune.plots import channels_plot, tradeoff_plot
@@ -357,7 +436,7 @@ def iteration_line(record: dict, base: dict) -> str:
     verdict = "accepted" if record["accepted"] else "rolled back"
     return (f"iteration {record['iteration']:2d}: level {record['level']:.3f} (step {record['step']:.3f}), threshold "
             f"{record['threshold']:.4f}, "
-            f"MAC {record['mac']:.3f}  PSNR {record['psnr']:.3f} ({record['psnr'] - base['psnr']:+.3f})  "
+            f"MAC {record['mac']:.3f}{_latency_part(record)}  PSNR {record['psnr']:.3f} ({record['psnr'] - base['psnr']:+.3f})  "
             f"SSIM {record['ssim']:.4f} ({record['ssim'] - base['ssim']:+.4f})  {verdict}"
             f"{' (' + record['note'] + ')' if record.get('note') else ''}  [{record['seconds']:.0f} s]")
 
@@ -366,6 +445,10 @@ def pruned_line(report: dict) -> str:
     pruned, control = report["pruned"], report["control"]
     return (f"pruned: MAC {pruned['mac_ratio']:.3f} of the baseline, PSNR {pruned['psnr']:.3f} dB "
             f"({-pruned['psnr_drop']:+.3f}), control {control['psnr']:.3f} dB after {control['steps']} steps")
+
+
+def _latency_part(record: dict) -> str:
+    return f", latency {record['latency']:.3f} (predicted)" if record.get("latency") is not None else ""
 
 
 def _quality(q: dict) -> dict:

@@ -1,5 +1,6 @@
 """The two figures of a prune run, drawn from its report: kept channels per layer (original vs pruned, like the
-paper's figure) and PSNR against MAC over the loop's iterations."""
+paper's figure) and PSNR against MAC (and, when the run predicted or measured it, latency) over the loop's
+iterations."""
 
 from pathlib import Path
 
@@ -56,11 +57,22 @@ def tradeoff_plot(report: dict, path: str | Path) -> Path:
             label=f"control (baseline + {control['steps']} steps)")
     pruned = report["pruned"]
     ax.plot([pruned["mac_ratio"]], [pruned["psnr"]], "s", mfc="none", color="#27ae60", ms=10, label="pruned.keras")
+    latency = report.get("latency") or {}
+    if any(r.get("latency") is not None for r in accepted):
+        points = [(1.0, base["psnr"])] + [(r["latency"], r["psnr"]) for r in accepted]
+        ax.plot(*zip(*points), "--^", color="#8e44ad", ms=4, lw=1, label="same, at predicted latency")
+    if latency.get("measured"):
+        ax.plot([latency["measured"]["ratio"]], [pruned["psnr"]], "P", color="#8e44ad", ms=9,
+                label="pruned.keras, measured latency")
     target = report["settings"]["target_mac"]
     if target:
         ax.axvline(target, color="#27ae60", ls=":", lw=1, label=f"target MAC {target}")
+    if report["settings"].get("target_latency"):
+        ax.axvline(report["settings"]["target_latency"], color="#8e44ad", ls=":", lw=1,
+                   label=f"target latency {report['settings']['target_latency']}")
     ax.invert_xaxis()
-    ax.set_xlabel("MAC (fraction of the baseline)")
+    ax.set_xlabel("MAC or latency (fraction of the baseline)" if latency.get("predicted") or latency.get("measured")
+                  else "MAC (fraction of the baseline)")
     ax.set_ylabel("PSNR on the held-out images (dB)")
     ax.set_title(f"{report['model']}, {method_label(report['settings'])}", fontsize=9)
     ax.legend(fontsize=7, loc="best")

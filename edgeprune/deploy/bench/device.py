@@ -1,13 +1,16 @@
 """On-device benchmarking: push benchmark_model and a model with adb, run it, parse its output into the shared
-result schema, optionally count memory traffic with simpleperf, and always clean up what was pushed."""
+result schema, optionally count memory traffic with simpleperf, and always clean up what was pushed. Its pieces
+(``prepare_device``: selection and the ABI check; ``device_workdir``: a folder that is always removed;
+``push_binary``) also serve device calibration (:mod:`edgeprune.deploy.device_calibration`)."""
 
 import os
 import re
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from edgeprune.deploy.bench.adb import Adb, DeviceError
+from edgeprune.deploy.bench.adb import Adb, Device, DeviceError
 from edgeprune.deploy.bench.host import check_tflite_file
 from edgeprune.deploy.bench.parse import BenchmarkParseError, parse_benchmark_output
 from edgeprune.deploy.bench.result import BenchResult
@@ -119,6 +122,36 @@ def parse_simpleperf_stat(text: str) -> dict[str, int]:
     return counts
 
 
+def prepare_device(adb: Adb, serial: str | None, binary) -> tuple[Device, str, Path]:
+    """Selects the device (by serial, or the only one), reads its ABI and finds the benchmark_model binary for it,
+    refusing one built for another ABI before anything is pushed. Returns (device, abi, binary)."""
+    device = adb.select(serial)
+    abi = adb.getprop("ro.product.cpu.abi")
+    binary = find_benchmark_binary(binary, abi)
+    check_binary_abi(binary, abi)
+    return device, abi, binary
+
+
+@contextmanager
+def device_workdir(adb: Adb):
+    """A fresh folder under DEVICE_ROOT for one session's files; removed with all it holds on leaving, also when
+    the session fails."""
+    workdir = f"{DEVICE_ROOT}/edgeprune-{uuid.uuid4().hex[:12]}"
+    try:
+        adb.shell(["mkdir", "-p", workdir])
+        yield workdir
+    finally:
+        adb.shell(["rm", "-rf", workdir], check=False)
+
+
+def push_binary(adb: Adb, binary, workdir: str) -> str:
+    """Pushes benchmark_model into ``workdir`` and makes it executable; returns its device path."""
+    remote_bin = f"{workdir}/benchmark_model"
+    adb.push(binary, remote_bin)
+    adb.shell(["chmod", "755", remote_bin])
+    return remote_bin
+
+
 def bench_device(model_path, serial: str | None = None, binary=None, options: DeviceOptions | None = None,
                  adb: Adb | None = None, adb_path: str | None = None) -> BenchResult:
     """Runs benchmark_model on an attached device or emulator; returns the parsed result of a complete run."""
@@ -126,17 +159,10 @@ def bench_device(model_path, serial: str | None = None, binary=None, options: De
     options.validate()
     model_path = check_tflite_file(model_path)
     adb = adb or Adb(adb_path, timeout_s=60)
-    device = adb.select(serial)
-    abi = adb.getprop("ro.product.cpu.abi")
-    binary = find_benchmark_binary(binary, abi)
-    check_binary_abi(binary, abi)
-    workdir = f"{DEVICE_ROOT}/edgeprune-{uuid.uuid4().hex[:12]}"
-    remote_bin = f"{workdir}/benchmark_model"
-    remote_model = f"{workdir}/{PurePosixPath(model_path.name)}"
-    try:
-        adb.shell(["mkdir", "-p", workdir])
-        adb.push(binary, remote_bin)
-        adb.shell(["chmod", "755", remote_bin])
+    device, abi, binary = prepare_device(adb, serial, binary)
+    with device_workdir(adb) as workdir:
+        remote_bin = push_binary(adb, binary, workdir)
+        remote_model = f"{workdir}/{PurePosixPath(model_path.name)}"
         adb.push(model_path, remote_model)
         prefix, cores = [], None
         if options.big_cores:
@@ -166,8 +192,6 @@ def bench_device(model_path, serial: str | None = None, binary=None, options: De
                          "sdk": adb.getprop("ro.build.version.sdk"), "big_cores": cores,
                          "benchmark_binary": str(binary), "flags": flags}
         return result
-    finally:
-        adb.shell(["rm", "-rf", workdir], check=False)
 
 
 def _run_with_traffic(adb: Adb, prefix, remote_bin, flags, options: DeviceOptions, model_path):

@@ -112,7 +112,7 @@ def bench_models(model_paths, num_threads: int = 1, warmup_runs: int = 1, num_ru
     paths = [check_tflite_file(p) for p in model_paths]
     profile = None
     if latency_profile:
-        from edgeprune.deploy.latency import LatencyProfile
+        from edgeprune.graph.latency_profile import LatencyProfile
 
         profile = LatencyProfile.load(latency_profile)
     results = [bench_host(p, num_threads, warmup_runs, num_runs, max_secs).to_dict() for p in paths]

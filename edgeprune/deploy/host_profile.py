@@ -1,0 +1,123 @@
+"""The host as a pruning target: its latency profile, calibrated once per machine and cached, a profile file checked
+for pruning with, and Keras models' latency measured here (fp32 TFLite, LiteRT with XNNPACK, interleaved runs).
+
+The cache lives in ``$EDGEPRUNE_CACHE_DIR`` (default ``~/.cache/edgeprune``) under ``latency/``, one file per
+*host key*: the CPU model, the SIMD features XNNPACK chooses its kernels by, the machine type, the LiteRT version,
+the thread count and the profile schema. A machine of another kind, or another LiteRT, calibrates afresh.
+"""
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+from edgeprune.errors import FileFormatError, InvalidArgumentError
+
+CACHE_ENV = "EDGEPRUNE_CACHE_DIR"
+# CPU features that select XNNPACK's f32 kernels (x86 and Arm); the rest of /proc/cpuinfo's flags do not matter
+KERNEL_FEATURES = ("sse4_1", "sse4_2", "avx", "f16c", "fma", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq",
+                   "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "asimd", "asimdhp", "asimddp", "fphp",
+                   "sve", "sve2", "i8mm", "bf16")
+# runners whose profiles edgeprune wrote: the host's LiteRT, or benchmark_model on a device
+KNOWN_RUNNERS = ("ai_edge_litert", "benchmark_model")
+
+
+def cpu_description() -> dict:
+    """This machine's CPU model and kernel-relevant features (from /proc/cpuinfo where there is one)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if key in ("model name", "cpu model", "hardware") and value.strip():
+            model = value.strip()
+        elif key in ("flags", "features"):
+            flags.update(value.split())
+    return {"model": model, "machine": platform.machine(), "features": [f for f in KERNEL_FEATURES if f in flags]}
+
+
+def cpu_label(cpu: dict | None = None) -> str:
+    cpu = cpu or cpu_description()
+    return f"{cpu['model']} ({' '.join(cpu['features']) or 'no listed SIMD features'})"
+
+
+def host_key(num_threads: int) -> str:
+    """The cache key of this host's profile at ``num_threads``."""
+    from importlib.metadata import version
+
+    from edgeprune.graph.latency_profile import PROFILE_SCHEMA
+
+    identity = {"cpu": cpu_description(), "litert": version("ai-edge-litert"), "threads": num_threads,
+                "schema": PROFILE_SCHEMA}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "edgeprune")
+
+
+def host_profile_path(num_threads: int) -> Path:
+    return cache_dir() / "latency" / f"host-{host_key(num_threads)}.json"
+
+
+def host_profile(num_threads: int = 1, echo=None, progress=None):
+    """(profile, source) of this host at ``num_threads``: the cached one, or calibrated now (about 30 s on an
+    AVX-512 host, 2 minutes on a 2-core AVX2 one) and cached. An unreadable cache file is calibrated afresh."""
+    from edgeprune.graph.latency_profile import LatencyProfile
+
+    path = host_profile_path(num_threads)
+    where = f"this host, {cpu_label()}"
+    if path.is_file():
+        try:
+            return LatencyProfile.load(path), f"{where}; profile cached in {path}"
+        except FileFormatError:
+            pass
+    if echo:
+        echo(f"calibrating this host's latency profile once ({num_threads} thread(s)); cached in {path}")
+    from edgeprune.deploy.latency import calibrate_host
+
+    profile = calibrate_host(num_threads=num_threads, progress=progress)
+    profile.save(path)
+    return profile, f"{where}; profile calibrated now, cached in {path}"
+
+
+def pruning_profile(path, num_threads: int | None = None):
+    """(profile, source) of a profile file to prune with: written by 'edgeprune calibrate' (its schema and runner),
+    calibrated at ``num_threads`` when that is given."""
+    from edgeprune.graph.latency_profile import LatencyProfile
+
+    profile = LatencyProfile.load(path)
+    if not profile.runner.startswith(KNOWN_RUNNERS):
+        raise FileFormatError(f"latency profile '{path}' comes from runner {profile.runner!r}, not one edgeprune "
+                              "calibrates (LiteRT on the host, benchmark_model on a device): make one with "
+                              "'edgeprune calibrate'")
+    if num_threads is not None and profile.num_threads != num_threads:
+        raise InvalidArgumentError(f"latency profile '{path}' was calibrated with {profile.num_threads} thread(s), "
+                                   f"not --num-threads {num_threads}: calibrate again with --num-threads "
+                                   f"{num_threads}, or leave --num-threads out")
+    return profile, f"{profile.target}, {profile.runner}; profile {path}"
+
+
+def measure_host_latency(models, input_size, num_threads: int = 1, rounds: int = 15, warmup_runs: int = 2) -> dict:
+    """Median latency (us) of Keras ``models`` exported as fp32 TFLite at ``input_size``, timed with LiteRT (its
+    default XNNPACK delegate) in this process, one run of each model per round (so load on a shared machine
+    affects all alike). Returns {"us": [per model], "rounds", "num_threads", "runner", "cpu"}."""
+    from importlib.metadata import version
+
+    from edgeprune.deploy.bench.host import interleaved_latency
+    from edgeprune.deploy.export import convert, fixed_shape_model
+
+    with tempfile.TemporaryDirectory(prefix="edgeprune-latency-") as tmp:
+        paths = []
+        for i, model in enumerate(models):
+            path = Path(tmp) / f"model{i}.tflite"
+            path.write_bytes(convert(fixed_shape_model(model, tuple(input_size))))
+            paths.append(path)
+        timed = interleaved_latency(paths, num_threads, rounds=rounds, warmup_runs=warmup_runs)
+    return {"us": [timed[str(p)]["median_us"] for p in paths], "rounds": rounds, "num_threads": num_threads,
+            "runner": f"ai_edge_litert {version('ai-edge-litert')} (XNNPACK), fp32", "cpu": cpu_label()}
