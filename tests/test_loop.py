@@ -267,3 +267,84 @@ def test_a_checkpoint_with_foreign_fields_is_malformed(tmp_path, fields, message
     _finished_checkpoint(tmp_path, _tiny(), **fields)
     with pytest.raises(FileFormatError, match="is malformed .*" + message):
         load_state(tmp_path)
+
+
+# -- pruning for a device: aligned widths, the level on predicted latency, ranking by time saved --
+
+def _device_profile(tile):
+    from edgeprune.graph.latency_profile import LatencyProfile
+
+    return LatencyProfile("device", "benchmark_model on a test phone", 1,
+                          default={"mac_per_s": 1e10, "bytes_per_s": 2e10, "overhead_us": 3.0},
+                          ops={"CONV_2D": {"mac_per_s": 4e10, "bytes_per_s": 1e10, "overhead_us": 8.0}},
+                          channel_tile=tile, small_channel_tile=tile)
+
+
+def test_with_a_profile_every_kept_width_is_a_whole_number_of_tiles(tmp_path, monkeypatch):
+    from edgeprune.prune.widths import WidthRule
+
+    model = build_edsr(scale=2, num_blocks=2, num_features=16)
+    monkeypatch.setattr("edgeprune.prune.loop.validate", ScriptedQuality([{"psnr": 30.0, "ssim": 0.9}] * 3))
+    profile = _device_profile(4)
+    settings = _settings(method="D", profile=profile, widths=WidthRule.from_profile(profile), target_latency=0.5,
+                         policy=LevelPolicy(initial_step=0.2, min_step=0.05, max_iterations=3))
+    records = []
+    result = prune_loop(model, _pool(), None, settings, BASE, (16, 16), tmp_path, verbose=0,
+                        progress=records.append, latency_size=(12, 12))
+    coupling = Coupling(model)
+    channels = coupling.kept_channels(result.plan.keep)
+    widths = {ref: len(kept) for ref, kept in channels.items()}
+    assert any(w < 16 for w in widths.values())
+    for group in coupling.groups.values():
+        for producer in group.producers:
+            width = widths[TensorRef(producer, 0)]
+            full = group.size * group.channels_per_unit(TensorRef(producer, 0))
+            assert width % 4 == 0 or width == full, (producer, width)
+    # the level steps on the predicted latency; both ratios are recorded and the accepted one is checkpointed
+    assert [round(r["level"], 3) for r in records] == [0.2, 0.4, 0.6]
+    assert all(r["latency"] <= 1 - r["level"] + 1e-9 for r in records[:2])  # the third is left at the floors
+    assert records[0]["latency"] > records[1]["latency"] > records[2]["latency"] > 0.5  # target not reached
+    assert all(0 < r["mac"] < r["latency"] for r in records) and not result.state.level.target_met
+    assert result.state.latency == records[-1]["latency"]
+    assert json.loads((tmp_path / "loop.json").read_text())["latency"] == result.state.latency
+
+
+def test_latency_aware_ranking_prefers_the_cut_that_saves_the_most_time_per_unit_of_importance():
+    from edgeprune.prune.loop import threshold_for_level
+    from edgeprune.prune.oracle import CostOracle
+    from edgeprune.prune.widths import WidthRule
+    from edgeprune.runtime import keras
+
+    inputs = keras.Input((32, 32, 8))
+    x = keras.layers.Conv2D(16, 3, padding="same", name="full_res")(inputs)  # every unit costs 32x32 pixels
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", name="half_res")(x)
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1, name="out")(x))
+    coupling = Coupling(model)
+    profile = _device_profile(8)
+    rule = WidthRule.from_profile(profile)
+    oracle = CostOracle(coupling, (32, 32), profile=profile)
+    full = {n: list(range(g.size)) for n, g in coupling.groups.items()}
+    saved = oracle.time_per_unit(full, rule)
+    assert saved["full_res"] > 2 * saved["half_res"]  # so a unit of it is worth removing though twice as important
+    rows = {"full_res": np.full((1, 16), 2.0), "half_res": np.full((1, 16), 1.0)}  # importance per unit
+    means = layer_means(coupling)
+    macs = mac_per_unit(coupling, model_cost(model, (32, 32)))
+    latency_aware = _settings(method="C", profile=profile, widths=rule)
+    _, keep, ratio = threshold_for_level(coupling, latency_aware, 0.05, full, means, macs, oracle, rows)
+    assert (len(keep["full_res"]), len(keep["half_res"])) == (8, 16) and ratio <= 0.95
+    # without the time it saves, the less important group goes first
+    unaware = _settings(method="B", widths=rule)
+    _, keep, _ = threshold_for_level(coupling, unaware, 0.05, full, means, macs, CostOracle(coupling, (32, 32)),
+                                     rows)
+    assert len(keep["half_res"]) == 8 and len(keep["full_res"]) == 16
+
+
+def test_a_latency_target_needs_a_profile_and_both_targets_must_hold():
+    with pytest.raises(InvalidArgumentError, match="--target-latency needs a latency profile"):
+        _settings(target_latency=0.7)
+    with pytest.raises(InvalidArgumentError, match="target latency must be strictly between 0 and 1"):
+        _settings(target_latency=1.0, profile=_device_profile(4))
+    both = _settings(target_mac=0.8, target_latency=0.7, profile=_device_profile(4))
+    assert both.target_met(0.75, 0.65) and not both.target_met(0.75, 0.72) and not both.target_met(0.85, 0.6)
+    assert _settings(target_mac=None).target_met(0.1, None) is False  # no target: the loop runs its iterations
+    assert both.to_dict()["latency_profile"]["channel_tile"] == 4 and both.to_dict()["measure"] == "latency"

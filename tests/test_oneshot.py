@@ -95,3 +95,21 @@ def test_channel_multiple_in_one_shot(tmp_path):
     assert all(w % 16 == 0 for n, w in widths.items() if n != "tail"), widths
     with pytest.raises(InvalidArgumentError, match="channel multiple must be an integer >= 1"):
         one_shot_prune("edsr", 0.3, tmp_path / "x", channel_multiple=0)
+
+
+def test_one_shot_for_a_profile_keeps_whole_tiles_and_predicts_latency(tmp_path):
+    from conftest import TEST_HOST_PROFILE
+    from edgeprune.commands.render import one_shot_summary
+    from edgeprune.graph.latency_profile import LatencyProfile
+
+    profile = LatencyProfile(**{**TEST_HOST_PROFILE, "channel_tile": 16, "small_channel_tile": 16})
+    report = one_shot_prune("edsr", 0.3, tmp_path, input_size=(32, 32), profile=profile, profile_source="phone")
+    assert report["widths"]["tiles"] == [16, 16] and report["widths"]["source"].startswith("phone: conv output")
+    widths = [l["output_shapes"][0][-1] for l in report["pruned"]["layers"] if l["type"] == "Conv2D"]
+    assert all(w % 16 == 0 for w in widths[:-1])  # all but the 3-channel output conv
+    predicted = report["predicted_latency"]
+    assert 0 < predicted["ratio"] < 1 and predicted["input_size"] == [32, 32]
+    assert "predicted latency:" in one_shot_summary(report, tmp_path)
+    with pytest.raises(InvalidArgumentError, match="--channel-multiple and --latency-profile both choose"):
+        one_shot_prune("edsr", 0.3, tmp_path / "x", profile=profile, channel_multiple=8)
+    assert not (tmp_path / "x").exists()

@@ -238,3 +238,43 @@ def test_the_result_carries_the_slim_model_beside_a_json_only_report(tmp_path, m
     # one coupling for the model (option checks, scale, data) and one for the loop's copy (scores, costs,
     # surgery, the report's groups); before, six were built
     assert len(built) == 2, built
+
+
+def test_the_report_says_what_the_widths_were_chosen_for_and_measures_latency(tmp_path):
+    from conftest import TEST_HOST_PROFILE
+    from edgeprune.commands.render import prune_summary
+    from edgeprune.deploy.host_profile import measure_host_latency
+    from edgeprune.graph.cost import model_cost
+    from edgeprune.graph.latency_profile import LatencyProfile, predict_report
+    from edgeprune.prune.pipeline import Hardware
+
+    profile = LatencyProfile(**TEST_HOST_PROFILE)
+    calls = []
+
+    def measure(models, size):
+        calls.append(size)
+        return measure_host_latency(models, size, rounds=3)
+
+    hardware = Hardware(profile=profile, profile_source="a test phone", measure=measure)
+    out = tmp_path / "run"
+    report = prune_command(str(_tiny_file(tmp_path)), out, target_mac=None, target_latency=0.9, tolerance_psnr=5.0,
+                           tolerance_ssim=1.0, overrides=TINY, verbose=0, hardware=hardware)
+    latency = report["latency"]
+    assert latency["widths_for"].startswith("a test phone: conv output tiles of 4")
+    assert latency["profile"]["source"] == "a test phone" and latency["profile"]["channel_tile"] == 4
+    assert latency["input_size"] == [32, 32] and calls == [(32, 32)]  # the validation inputs' size (64 / 2)
+    pruned = load_model(out / "pruned.keras")
+    base_us = predict_report(profile, model_cost(load_model(_tiny_file(tmp_path, "again.keras")), (32, 32)))["total_us"]
+    predicted = latency["predicted"]
+    assert predicted["baseline_us"] == pytest.approx(base_us)
+    assert predicted["pruned_us"] == pytest.approx(predict_report(profile, model_cost(pruned, (32, 32)))["total_us"])
+    assert predicted["ratio"] <= 0.9 and report["target_met"] and report["settings"]["target_latency"] == 0.9
+    measured = latency["measured"]
+    assert measured["ratio"] == pytest.approx(measured["pruned_us"] / measured["baseline_us"])
+    assert measured["num_threads"] == 1 and measured["rounds"] == 3 and latency["mac_ratio"] < 1
+    for entry in report["layers"]:  # every pruned conv keeps whole tiles of 4
+        assert entry["pruned"] % 4 == 0 or entry["pruned"] == entry["original"], entry
+    assert all("latency" in r for r in report["iterations"])
+    text = prune_summary(report, out)
+    assert "widths chosen for: a test phone" in text and "latency, measured" in text
+    assert "target latency 0.9 (predicted) met" in text

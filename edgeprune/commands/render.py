@@ -158,7 +158,17 @@ def one_shot_summary(report: dict, out_dir) -> str:
         f"\nmasked vs slim model on random input {eq['input_shape']}: max relative difference "
         f"{eq['max_rel_diff']:.2e}; plan prediction matches the slim model: "
         f"{report['plan_prediction']['matches_pruned']}",
+        *_one_shot_latency(report),
         f"wrote {out_dir}/pruned.keras, plan.json, report.json"])
+
+
+def _one_shot_latency(report: dict) -> list[str]:
+    lines = [f"widths chosen for: {report['widths']['source']}"] if report.get("widths") else []
+    predicted = report.get("predicted_latency")
+    if predicted:
+        lines.append(f"predicted latency: {predicted['baseline_us'] / 1e3:.1f} ms -> {predicted['pruned_us'] / 1e3:.1f}"
+                     f" ms (ratio {predicted['ratio']:.3f}; MAC ratio {report['mac_ratio']:.3f})")
+    return lines
 
 
 def slim_summary(summary: dict, out_path) -> str:

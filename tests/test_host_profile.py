@@ -1,0 +1,68 @@
+"""The host as a pruning target: the cached host profile, profile files checked for pruning, and latency measured
+on this host."""
+
+import json
+
+import pytest
+
+from edgeprune.deploy import host_profile as hp
+from edgeprune.errors import FileFormatError, InvalidArgumentError
+from edgeprune.graph.latency_profile import LatencyProfile
+from edgeprune.runtime import keras
+from conftest import TEST_HOST_PROFILE
+
+
+def test_the_host_key_names_the_cpu_litert_and_threads():
+    cpu = hp.cpu_description()
+    assert cpu["machine"] and set(cpu["features"]) <= set(hp.KERNEL_FEATURES)
+    assert hp.host_key(1) == hp.host_key(1) != hp.host_key(2)
+    assert hp.host_profile_path(1).parent == hp.cache_dir() / "latency"
+
+
+def test_the_host_profile_is_calibrated_once_then_read_from_the_cache(tmp_path, monkeypatch):
+    from edgeprune.deploy import latency
+
+    monkeypatch.setenv(hp.CACHE_ENV, str(tmp_path))
+    calls = []
+
+    def fake_calibrate(num_threads=1, progress=None, **_):  # stands in for minutes of timing; covered elsewhere
+        calls.append(num_threads)
+        return LatencyProfile(**{**TEST_HOST_PROFILE, "num_threads": num_threads})
+
+    monkeypatch.setattr(latency, "calibrate_host", fake_calibrate)
+    lines = []
+    profile, source = hp.host_profile(2, echo=lines.append)
+    assert calls == [2] and profile.num_threads == 2 and "calibrated now" in source
+    assert lines[0].startswith("calibrating this host's latency profile once (2 thread(s))")
+    path = hp.host_profile_path(2)
+    assert json.loads(path.read_text())["num_threads"] == 2
+    again, source = hp.host_profile(2)
+    assert calls == [2] and again.to_dict() == profile.to_dict() and f"cached in {path}" in source
+    path.write_text('{"schema": "edgeprune.latency-pro')  # a truncated cache file is calibrated afresh
+    hp.host_profile(2)
+    assert calls == [2, 2] and LatencyProfile.load(path).num_threads == 2
+
+
+def test_profile_files_for_pruning_are_checked(tmp_path):
+    path = tmp_path / "p.json"
+    LatencyProfile(**{**TEST_HOST_PROFILE, "runner": "benchmark_model on Pixel 7 (arm64-v8a)"}).save(path)
+    profile, source = hp.pruning_profile(path)
+    assert profile.channel_tile == 4 and source.endswith(f"profile {path}")
+    with pytest.raises(InvalidArgumentError, match="calibrated with 1 thread"):
+        hp.pruning_profile(path, num_threads=4)
+    LatencyProfile(**{**TEST_HOST_PROFILE, "runner": "tvm"}).save(path)
+    with pytest.raises(FileFormatError, match="comes from runner 'tvm', not one edgeprune calibrates"):
+        hp.pruning_profile(path)
+
+
+def test_latency_is_measured_on_this_host_and_grows_with_the_work():
+    def conv_model(width):
+        inputs = keras.Input((None, None, 3))
+        x = keras.layers.Conv2D(width, 3, padding="same")(inputs)
+        return keras.Model(inputs, keras.layers.Conv2D(3, 3, padding="same")(x))
+
+    measured = hp.measure_host_latency([conv_model(4), conv_model(128)], (64, 64), rounds=5)
+    small, large = measured["us"]
+    assert 0 < small < large  # 32 times the MAC
+    assert measured["rounds"] == 5 and measured["num_threads"] == 1
+    assert measured["runner"].startswith("ai_edge_litert") and measured["cpu"]
