@@ -106,6 +106,13 @@ def test_calibration_recovers_the_synthetic_device(synthetic_device, tiny_model,
     runs = argv_runs(synthetic_device)
     assert len(runs) == n and all({"--num_threads=2", "--num_runs=3", "--warmup_runs=1", "--use_xnnpack=true"}
                                   <= set(argv) for argv in runs)
+    # and pruning for that device keeps whole tiles of its 16 channels
+    from edgeprune.prune.oneshot import one_shot_prune
+
+    report = one_shot_prune(build_edsr(num_blocks=1, num_features=32), 0.3, tmp_path / "pruned", (16, 16),
+                            profile=profile, profile_source=str(out))
+    assert {g["kept"] for n, g in report["groups"].items() if n != "up0_conv"} == {16}
+    assert report["groups"]["up0_conv"]["kept"] == 24  # of 32 units of 4 channels: 96 channels, 6 tiles of 16
 
 
 def test_a_layer_that_fails_on_the_device_is_named_and_cleaned_up(synthetic_device, tiny_model, tmp_path,

@@ -330,12 +330,12 @@ def test_latency_aware_ranking_prefers_the_cut_that_saves_the_most_time_per_unit
     means = layer_means(coupling)
     macs = mac_per_unit(coupling, model_cost(model, (32, 32)))
     latency_aware = _settings(method="C", profile=profile, widths=rule)
-    _, keep, ratio = threshold_for_level(coupling, latency_aware, 0.05, full, means, macs, oracle, rows)
+    _, keep, ratio = threshold_for_level(coupling, latency_aware, 0.05, full, means, macs, oracle, rows, step=1.0)
     assert (len(keep["full_res"]), len(keep["half_res"])) == (8, 16) and ratio <= 0.95
     # without the time it saves, the less important group goes first
     unaware = _settings(method="B", widths=rule)
     _, keep, _ = threshold_for_level(coupling, unaware, 0.05, full, means, macs, CostOracle(coupling, (32, 32)),
-                                     rows)
+                                     rows, step=1.0)
     assert len(keep["half_res"]) == 8 and len(keep["full_res"]) == 16
 
 

@@ -62,6 +62,7 @@ class ModelGraph:
                 "(subclassed models have no graph to analyse)"
             )
         self.model = model
+        self._shapes: dict = {}  # shapes_at's results by input size: the structure never changes
         layer_order = {id(layer): i for i, layer in enumerate(model.layers)}
         network_nodes = model._network_nodes
         ordered = []
@@ -161,7 +162,14 @@ class ModelGraph:
         return shapes
 
     def shapes_at(self, input_size: Sequence[int] | None = None) -> dict[str, NodeShapes]:
-        """Concrete batch-1 input and output shapes of every node, by symbolic tracing (no computation)."""
+        """Concrete batch-1 input and output shapes of every node, by symbolic tracing (no computation); traced
+        once per input size (the prune loop prices hundreds of plans of one graph)."""
+        key = None if input_size is None else tuple(int(d) for d in input_size)
+        if key not in self._shapes:
+            self._shapes[key] = self._trace_shapes(input_size)
+        return dict(self._shapes[key])
+
+    def _trace_shapes(self, input_size) -> dict[str, NodeShapes]:
         input_shapes = self.input_shapes(input_size)
         values: dict[TensorRef, tf.Tensor] = {}
         result: dict[str, NodeShapes] = {}

@@ -39,7 +39,7 @@ from edgeprune.prune.importance import (CRITERIA, METHOD_OPTIONS, METHODS, keep_
 from edgeprune.prune.masking import ChannelMasks
 from edgeprune.prune.oracle import CostOracle
 from edgeprune.prune.plan import PruningPlan
-from edgeprune.prune.widths import WidthRule, block_scores
+from edgeprune.prune.widths import WidthRule, block_scores, blocks
 from edgeprune.prune.taylor import taylor_importance
 from edgeprune.prune.level import LevelPolicy, LevelState
 from edgeprune.train.fit import TrainConfig, fit, plain_copy, validate
@@ -234,13 +234,17 @@ def unit_costs_for(settings: LoopSettings, oracle: CostOracle, current: dict[str
 
 def threshold_for_level(coupling: Coupling, settings: LoopSettings, level: float, current: dict[str, list[int]],
                         means: dict[str, float], mac_units, oracle: CostOracle,
-                        rows=None) -> tuple[float, dict, float]:
+                        rows=None, step: float | None = None) -> tuple[float, dict, float]:
     """(threshold, kept units, ratio): the lowest threshold among the current scores whose plan has a predicted
     MAC (or, with a latency profile, latency) of at most ``1 - level`` of the baseline's (or, if none reaches it,
     the highest, which leaves only the floors). Binary search: the cost falls as the threshold rises. ``rows``: the
-    per-producer unit values when not the filter magnitudes."""
-    scores = ranked_scores(coupling, settings, current, means, unit_costs_for(settings, oracle, current, mac_units),
-                           rows)
+    per-producer unit values when not the filter magnitudes. With aligned widths the plan is filled block by block
+    instead (:func:`fill_to_level`; ``step``: the level's current step)."""
+    unit_costs = unit_costs_for(settings, oracle, current, mac_units)
+    if settings.widths.aligns:
+        return fill_to_level(coupling, settings, level, level if step is None else step, current, means, unit_costs,
+                             oracle, rows)
+    scores = ranked_scores(coupling, settings, current, means, unit_costs, rows)
     candidates = np.unique(np.concatenate([s[np.isin(np.arange(s.size), current[n])] for n, s in scores.items()]))
     thresholds = [*candidates[np.isfinite(candidates)].tolist(), float("inf")]
     cache = {}
@@ -260,6 +264,44 @@ def threshold_for_level(coupling: Coupling, settings: LoopSettings, level: float
             lo = mid + 1
     keep, ratio = plan_at(lo)
     return thresholds[lo], keep, ratio
+
+
+def fill_to_level(coupling: Coupling, settings: LoopSettings, level: float, slack: float,
+                  current: dict[str, list[int]], means: dict[str, float], unit_costs, oracle: CostOracle,
+                  rows=None) -> tuple[float, dict, float]:
+    """(score of the last block taken, kept units, ratio) for aligned widths: whole blocks
+    (:func:`~edgeprune.prune.widths.blocks`) are removed lowest score first until the predicted cost is at most
+    ``1 - level``, but a block whose removal would overshoot that by more than ``slack`` is passed over (with the
+    rest of its group) while smaller blocks can still reach the level; only if they cannot are passed-over blocks
+    taken, in order. A threshold alone cannot do this: a tile of a residual trunk (16 of 64 channels, a quarter of
+    the network's MAC) can be the lowest-scoring block, and a threshold would cut it first at every level, however
+    small, and roll it back every time."""
+    scores = unit_scores(coupling, settings.method, unit_costs, means, rows)
+    keep_depth = METHOD_OPTIONS[settings.method]["keep_depth"]
+    queue = []
+    for g, (name, score) in enumerate(scores.items()):
+        floor = max(1, int(np.ceil(settings.depth_floor * score.size))) if keep_depth else 1
+        for b, (value, units) in enumerate(blocks(score, current[name], settings.widths.allowed(coupling, name),
+                                                  floor)):
+            queue.append((value, g, b, name, units))
+    queue.sort(key=lambda item: item[:3])
+    goal = 1 - level + 1e-12
+    keep = {n: list(u) for n, u in current.items()}
+    ratio, last = oracle.ratio(keep, settings.measure), -np.inf
+    for strict in (True, False):
+        passed = set()
+        for value, _, _, name, units in queue:
+            if ratio <= goal:
+                break
+            if name in passed or not set(units) <= set(keep[name]):
+                continue
+            trial = {**keep, name: sorted(set(keep[name]) - set(units))}
+            trial_ratio = oracle.ratio(trial, settings.measure)
+            if strict and trial_ratio < goal - slack:
+                passed.add(name)
+                continue
+            keep, ratio, last = trial, trial_ratio, value
+    return float(last), keep, ratio
 
 
 def _save_state(workdir: Path, state: LoopState, model) -> LoopState:
@@ -358,7 +400,7 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
             rows = taylor_importance(current, coupling, train_pool, settings.finetune.batch_size,
                                      settings.finetune.patch, seed=state.level.iteration + 1)
         threshold, keep, _ = threshold_for_level(coupling, settings, level, state.keep, means, mac_units, oracle,
-                                                 rows)
+                                                 rows, step=state.level.step)
         mac = oracle.mac_ratio(keep)
         latency = oracle.latency_ratio(keep) if settings.profile is not None else None
         record = {"iteration": state.level.iteration + 1, "level": level, "threshold": threshold,

@@ -109,24 +109,31 @@ def smallest_allowed_at_least(count: int, allowed: list[int]) -> int:
     return next((w for w in allowed if w >= count), allowed[-1])
 
 
-def block_scores(score: np.ndarray, kept: list[int], allowed: list[int], floor: int) -> np.ndarray:
-    """Per-unit scores of whole blocks (see the module docstring); units not in ``kept`` keep their score.
-
-    ``kept``: the group's kept units; ``allowed``: its allowed widths (ascending); ``floor``: fewest units it must
-    keep (raised to an allowed width). Units a threshold must never remove (those of the narrowest allowed width at
-    or above the floor) score +inf.
-    """
-    out = np.array(score, dtype=np.float64, copy=True)
+def blocks(score: np.ndarray, kept: list[int], allowed: list[int], floor: int) -> list[tuple[float, list[int]]]:
+    """The group's removable blocks in the order they go: (score, units) for each step from one allowed width to
+    the next smaller one, the lowest-scoring kept units first, a block scored by its units' mean and never lower than
+    the block before it. ``kept``: the group's kept units; ``allowed``: its allowed widths (ascending); ``floor``:
+    fewest units it must keep (raised to an allowed width)."""
     kept = np.asarray(kept, dtype=int)
-    order = kept[np.argsort(out[kept], kind="stable")]  # lowest score first
+    order = kept[np.argsort(np.asarray(score, dtype=np.float64)[kept], kind="stable")]  # lowest score first
     lowest = smallest_allowed_at_least(max(floor, 1), allowed)
-    start, width, running = 0, kept.size, -np.inf
+    out, start, width, running = [], 0, kept.size, -np.inf
     for target in (w for w in sorted(allowed, reverse=True) if lowest <= w < kept.size):
         block = order[start:start + width - target]
-        running = max(running, float(out[block].mean()))
-        out[block] = running
+        running = max(running, float(np.mean(np.asarray(score, dtype=np.float64)[block])))
+        out.append((running, sorted(int(u) for u in block)))
         start, width = start + block.size, target
-    out[order[start:]] = np.inf
+    return out
+
+
+def block_scores(score: np.ndarray, kept: list[int], allowed: list[int], floor: int) -> np.ndarray:
+    """Per-unit scores of whole :func:`blocks`: every unit of a block gets the block's score, so a threshold keeps
+    an allowed width; units no block removes (those of the narrowest allowed width at or above the floor) score
+    +inf; units not in ``kept`` keep their score."""
+    out = np.array(score, dtype=np.float64, copy=True)
+    out[np.asarray(kept, dtype=int)] = np.inf
+    for value, units in blocks(score, kept, allowed, floor):
+        out[units] = value
     return out
 
 
