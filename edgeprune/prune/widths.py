@@ -49,7 +49,8 @@ class WidthRule:
         """The tiles of a :class:`~edgeprune.graph.latency_profile.LatencyProfile`."""
         tiles = (profile.small_channel_tile, profile.channel_tile)
         what = source or f"{profile.target} ({profile.runner}, {profile.num_threads} thread(s))"
-        return cls(tiles=tiles, source=f"{what}: conv output tiles of {tiles[1]} (of {tiles[0]} up to {tiles[0]})")
+        small = f" (of {tiles[0]} up to {tiles[0]} outputs)" if tiles[0] > 1 else ""
+        return cls(tiles=tiles, source=f"{what}: conv output tiles of {tiles[1]}{small}")
 
     @property
     def aligns(self) -> bool:
