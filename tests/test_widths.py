@@ -6,8 +6,7 @@ import pytest
 from edgeprune.errors import InvalidArgumentError
 from edgeprune.graph.coupling import Coupling
 from edgeprune.graph.latency_profile import LatencyProfile
-from edgeprune.prune.widths import (WidthRule, block_scores, nearest_allowed, smallest_allowed_at_least,
-                                    width_rule)
+from edgeprune.prune.widths import WidthRule, blocks, nearest_allowed, smallest_allowed_at_least, width_rule
 from keras_models import build_edsr
 
 
@@ -58,24 +57,26 @@ def test_nearest_and_smallest_allowed():
     assert smallest_allowed_at_least(17, [16, 32, 64]) == 32 and smallest_allowed_at_least(99, [16, 32]) == 32
 
 
-def test_block_scores_remove_whole_blocks_lowest_first():
+def test_blocks_remove_whole_blocks_lowest_first():
     score = np.array([5.0, 1.0, 3.0, 2.0, 4.0, 0.0, 7.0, 6.0])
-    out = block_scores(score, list(range(8)), [4, 8], floor=1)
     # the four lowest (units 5, 1, 3, 2) form the one block to 4; its score is their mean; the rest never go
-    assert out.tolist() == [np.inf, 1.5, 1.5, 1.5, np.inf, 1.5, np.inf, np.inf]
-    out = block_scores(score, list(range(8)), [2, 4, 6, 8], floor=3)
+    assert blocks(score, list(range(8)), [4, 8], floor=1) == [(1.5, [1, 2, 3, 5])]
     # blocks 8->6 (units 5, 1: mean 0.5) and 6->4 (units 3, 2: mean 2.5); the floor of 3 stops at width 4
-    assert out.tolist() == [np.inf, 0.5, 2.5, 2.5, np.inf, 0.5, np.inf, np.inf]
+    assert blocks(score, list(range(8)), [2, 4, 6, 8], floor=3) == [(0.5, [1, 5]), (2.5, [2, 3])]
 
 
-def test_block_scores_never_fall_so_every_threshold_keeps_an_allowed_width():
+def test_block_scores_never_fall_and_every_prefix_of_blocks_keeps_an_allowed_width():
     rng = np.random.default_rng(0)
     for trial in range(50):
         score = rng.random(32)
         kept = sorted(rng.choice(32, size=int(rng.integers(17, 33)), replace=False).tolist())
         allowed = [8, 16, 24, 32]
-        out = block_scores(score, kept, allowed, floor=1)
-        for threshold in np.linspace(0, 1.01, 40):
-            count = int((out[kept] >= threshold).sum())
-            assert count in allowed or count == len(kept), (trial, threshold, count)
-        assert (out[np.setdiff1d(np.arange(32), kept)] == score[np.setdiff1d(np.arange(32), kept)]).all()
+        found = blocks(score, kept, allowed, floor=1)
+        values = [v for v, _ in found]
+        assert values == sorted(values), trial
+        left = set(kept)
+        for _, units in found:
+            assert set(units) <= left
+            left -= set(units)
+            assert len(left) in allowed, (trial, len(left))
+        assert len(left) == 8 or not found

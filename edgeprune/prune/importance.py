@@ -113,13 +113,18 @@ def unit_scores(coupling: Coupling, method: str, mac_units: dict[str, float] | N
     return scores
 
 
+def depth_floor_units(size: int, keep_depth: bool, depth_floor: float = 0.25) -> int:
+    """Fewest units a group of ``size`` keeps: ``depth_floor`` of it with keep-depth (option B), else one."""
+    return max(1, int(np.ceil(depth_floor * size))) if keep_depth else 1
+
+
 def keep_for_threshold(scores: dict[str, np.ndarray], threshold: float, keep_depth: bool,
                        depth_floor: float = 0.25) -> dict[str, list[int]]:
     """Units kept per group: those scoring at least ``threshold``; at least one unit, or ``depth_floor`` of the
     group with keep-depth (the highest-scoring ones)."""
     keep = {}
     for name, score in scores.items():
-        floor = max(1, int(np.ceil(depth_floor * score.size))) if keep_depth else 1
+        floor = depth_floor_units(score.size, keep_depth, depth_floor)
         kept = np.flatnonzero(score >= threshold)
         if kept.size < floor:
             kept = np.sort(np.argsort(-score, kind="stable")[:floor])

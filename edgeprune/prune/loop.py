@@ -34,12 +34,12 @@ from edgeprune.files import read_json
 from edgeprune.graph.cost import model_cost
 from edgeprune.graph.coupling import Coupling
 from edgeprune.errors import FileFormatError, InvalidArgumentError
-from edgeprune.prune.importance import (CRITERIA, METHOD_OPTIONS, METHODS, keep_for_threshold, layer_means, mac_per_unit,
-                                  unit_scores)
+from edgeprune.prune.importance import (CRITERIA, METHOD_OPTIONS, METHODS, depth_floor_units, keep_for_threshold,
+                                        layer_means, mac_per_unit, unit_scores)
 from edgeprune.prune.masking import ChannelMasks
 from edgeprune.prune.oracle import CostOracle
 from edgeprune.prune.plan import PruningPlan
-from edgeprune.prune.widths import WidthRule, block_scores, blocks
+from edgeprune.prune.widths import WidthRule, blocks
 from edgeprune.prune.taylor import taylor_importance
 from edgeprune.prune.level import LevelPolicy, LevelState
 from edgeprune.train.fit import TrainConfig, fit, plain_copy, validate
@@ -190,32 +190,12 @@ class LoopResult:
     coupling: Coupling | None = None  # of ``model`` (slim it with this coupling rather than build another)
 
 
-def ranked_scores(coupling: Coupling, settings: LoopSettings, current: dict[str, list[int]],
-                  means: dict[str, float], unit_costs: dict[str, float] | None, rows=None) -> dict[str, np.ndarray]:
-    """Each unit's score under ``settings`` (:func:`~edgeprune.prune.importance.unit_scores`), turned into scores of
-    whole blocks when the width rule aligns (:func:`~edgeprune.prune.widths.block_scores`), so a threshold keeps an
-    allowed width in every group. ``unit_costs``: what one unit of each group saves (MAC, or predicted
-    microseconds), for option C."""
-    scores = unit_scores(coupling, settings.method, unit_costs, means, rows)
-    if not settings.widths.aligns:
-        return scores
-    keep_depth = METHOD_OPTIONS[settings.method]["keep_depth"]
-    out = {}
-    for name, score in scores.items():
-        floor = max(1, int(np.ceil(settings.depth_floor * score.size))) if keep_depth else 1
-        out[name] = block_scores(score, current[name], settings.widths.allowed(coupling, name), floor)
-    return out
-
-
 def propose_keep(coupling: Coupling, settings: LoopSettings, threshold: float, current: dict[str, list[int]],
                  means: dict[str, float], unit_costs: dict[str, float] | None,
                  scores: dict[str, np.ndarray] | None = None) -> dict[str, list[int]]:
-    """Units kept at ``threshold``: scoring at least the threshold, among those still kept (pruning is monotone).
-    ``scores``: those of :func:`ranked_scores` for ``current``, when the caller has them."""
+    """Units kept at ``threshold``: scoring at least the threshold, among those still kept (pruning is monotone)."""
     options = METHOD_OPTIONS[settings.method]
-    if scores is None:
-        scores = ranked_scores(coupling, settings, current, means, unit_costs)
-    scores = {n: s.copy() for n, s in scores.items()}
+    scores = {n: s.copy() for n, s in (scores or unit_scores(coupling, settings.method, unit_costs, means)).items()}
     for name, score in scores.items():
         pruned = np.setdiff1d(np.arange(score.size), current[name])
         score[pruned] = -np.inf
@@ -244,9 +224,9 @@ def threshold_for_level(coupling: Coupling, settings: LoopSettings, level: float
     if settings.widths.aligns:
         return fill_to_level(coupling, settings, level, level if step is None else step, current, means, unit_costs,
                              oracle, rows)
-    scores = ranked_scores(coupling, settings, current, means, unit_costs, rows)
+    scores = unit_scores(coupling, settings.method, unit_costs, means, rows)
     candidates = np.unique(np.concatenate([s[np.isin(np.arange(s.size), current[n])] for n, s in scores.items()]))
-    thresholds = [*candidates[np.isfinite(candidates)].tolist(), float("inf")]
+    thresholds = [*candidates.tolist(), float("inf")]
     cache = {}
 
     def plan_at(i):
@@ -280,7 +260,7 @@ def fill_to_level(coupling: Coupling, settings: LoopSettings, level: float, slac
     keep_depth = METHOD_OPTIONS[settings.method]["keep_depth"]
     queue = []
     for g, (name, score) in enumerate(scores.items()):
-        floor = max(1, int(np.ceil(settings.depth_floor * score.size))) if keep_depth else 1
+        floor = depth_floor_units(score.size, keep_depth, settings.depth_floor)
         for b, (value, units) in enumerate(blocks(score, current[name], settings.widths.allowed(coupling, name),
                                                   floor)):
             queue.append((value, g, b, name, units))

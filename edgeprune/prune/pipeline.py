@@ -173,7 +173,7 @@ def prepare(model, out_dir, baseline=None, data=None, method: str | None = None,
                                    "--channel-multiple")
     if hardware.has_profile and hardware.channel_multiple != 1:
         raise InvalidArgumentError("--channel-multiple and --latency-profile both choose the widths: give one")
-    width_rule(hardware.channel_multiple)  # a valid multiple
+    multiple_rule = width_rule(hardware.channel_multiple)  # a valid multiple
     tolerance = Tolerance(tolerance_psnr, tolerance_ssim)
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidArgumentError(f"--out '{out_dir}' is a file: give a folder")
@@ -190,7 +190,7 @@ def prepare(model, out_dir, baseline=None, data=None, method: str | None = None,
         why = "; ".join(coupling.frozen_reasons) or "all its channels reach a model input or output"
         raise UnsupportedModelError(f"'{resolved.name}' has no prunable channel group ({why})")
     if not hardware.has_profile:
-        width_rule(hardware.channel_multiple).check_fits(coupling)
+        multiple_rule.check_fits(coupling)
     base = _given_baseline(model, resolved, coupling, baseline)
     if base is None:
         base = _reference_baseline(resolved, out_dir, preset_name, data, settings)

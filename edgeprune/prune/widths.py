@@ -9,10 +9,10 @@ width at which every one of its tiled producer layers (the convolutions of the l
 efficient number of output channels, or its whole width. Channels are counted per producer, so a depth-to-space
 group whose units span 4 channels each keeps a multiple of 4 units under a 16-channel tile.
 
-:func:`block_scores` turns per-unit scores into scores of *whole tiles*: the units of a group, lowest score first,
-are cut into the blocks that take it from one allowed width to the next smaller one, and every unit of a block gets
-the block's mean score (never lower than an earlier block's, so a threshold always leaves an allowed width). A
-threshold on those scores removes units only in whole tiles; the prune loop and one-shot pruning both use it.
+:func:`blocks` cuts a group's units, lowest score first, into the blocks that take it from one allowed width to
+the next smaller one, each scored by its units' mean (never lower than an earlier block's). The prune loop removes
+units only in whole blocks (:func:`edgeprune.prune.loop.fill_to_level`); one-shot pruning rounds to the nearest
+allowed width.
 """
 
 from dataclasses import dataclass
@@ -124,17 +124,6 @@ def blocks(score: np.ndarray, kept: list[int], allowed: list[int], floor: int) -
         running = max(running, float(np.mean(np.asarray(score, dtype=np.float64)[block])))
         out.append((running, sorted(int(u) for u in block)))
         start, width = start + block.size, target
-    return out
-
-
-def block_scores(score: np.ndarray, kept: list[int], allowed: list[int], floor: int) -> np.ndarray:
-    """Per-unit scores of whole :func:`blocks`: every unit of a block gets the block's score, so a threshold keeps
-    an allowed width; units no block removes (those of the narrowest allowed width at or above the floor) score
-    +inf; units not in ``kept`` keep their score."""
-    out = np.array(score, dtype=np.float64, copy=True)
-    out[np.asarray(kept, dtype=int)] = np.inf
-    for value, units in blocks(score, kept, allowed, floor):
-        out[units] = value
     return out
 
 
