@@ -332,6 +332,58 @@ def report(results, out_dir, latency_profile):
     click.echo(f"\nwrote {out_dir}/report.md, report.json, latency_vs_mac.png, latency_vs_bw.png")
 
 
+@cli.group("import")
+def import_group():
+    """Import a trained checkpoint of another framework as a tf_keras model edgeprune can prune.
+
+    Every import is checked before anything is written: the original network, run by its own framework, and the
+    imported model must agree on a real photo within 1e-5 (max difference relative to the output's peak).
+    Writes MODEL.keras and MODEL.import.json (source files and SHA-256, configuration, conversions, the check).
+    Then: edgeprune prune --model MODEL.keras --data YOUR_DATA/ --out DIR.
+    """
+
+
+@import_group.command("edsr")
+@click.argument("checkpoint", metavar="CHECKPOINT")
+@click.option("--out", "out_path", required=True, metavar="MODEL.keras", help="Where to write the model.")
+@click.option("--scale", type=int, default=None, help="Check the upsampling factor (2, 3, 4, 8); it is read from "
+              "the upsampler's tensors.")
+@click.option("--res-scale", type=float, default=None, help="Residual scaling of the blocks, which a state dict "
+              "does not store (default: 0.1 for the full EDSR's 256 features x 32 blocks, else 1).")
+@click.option("--rgb-range", type=float, default=None, help="Pixel range the network was trained on (default: read "
+              "from sub_mean, 255 or 1; 255 when the model has no mean shift).")
+@click.option("--json", "as_json", is_flag=True, help="Print the import record as JSON.")
+def import_edsr(checkpoint, out_path, scale, res_scale, rgb_range, as_json):
+    """Import an EDSR-PyTorch state dict: .pt/.pth (read with torch's weights-only loading, which refuses pickled
+    code; needs the edgeprune[torch] extra) or .safetensors (no torch needed).
+
+    Keys as EDSR-PyTorch names them (head.0, body.{i}.body.{0,2}, body.{n}, tail.0.{k}, tail.1, sub_mean/add_mean);
+    a 'module.' prefix and a {'state_dict': ...} wrapper are undone. Widths, block count and scale come from the
+    tensors. The check runs in PyTorch when it is installed, else in a numpy transcription of EDSR-PyTorch's forward.
+    """
+    from edgeprune.commands.import_checkpoint import import_command
+
+    click.echo(import_command("edsr", checkpoint, out_path, as_json, scale=scale, res_scale=res_scale,
+                              rgb_range=rgb_range))
+
+
+@import_group.command("sid")
+@click.argument("checkpoint", metavar="CHECKPOINT_PREFIX")
+@click.option("--out", "out_path", required=True, metavar="MODEL.keras", help="Where to write the model.")
+@click.option("--json", "as_json", is_flag=True, help="Print the import record as JSON.")
+def import_sid(checkpoint, out_path, as_json):
+    """Import the original Learning-to-See-in-the-Dark TensorFlow (TF1, slim) Sony checkpoint: its prefix
+    (checkpoint/Sony/model.ckpt), its .index file or its folder.
+
+    Variables g_convK_J/weights|biases, g_conv10 and the transposed-conv filters Variable..Variable_3 (up6..up9);
+    optimizer slots are ignored. The first conv's input channels are reordered from the original packing
+    (R, G, B, G) to edgeprune's (R, G1, G2, B). The check runs the original graph in tf.compat.v1.
+    """
+    from edgeprune.commands.import_checkpoint import import_command
+
+    click.echo(import_command("sid", checkpoint, out_path, as_json))
+
+
 @cli.command()
 @click.option("--model", "model", required=True, help="edsr, sid (reference configurations, trained from scratch) "
               "or a .keras file to continue training.")

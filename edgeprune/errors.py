@@ -36,3 +36,16 @@ class ExportError(EdgepruneError):
 
 class FileFormatError(InvalidArgumentError):
     """A file given by the user or found in the cache is unreadable, corrupt, or not the kind of file expected."""
+
+
+class CheckpointError(FileFormatError):
+    """A checkpoint to import is unreadable or truncated, is not the architecture named, or its tensors do not fit
+    it (a missing, unexpected or misshapen tensor)."""
+
+
+class ImportVerificationError(EdgepruneError):
+    """An imported model does not reproduce the original network's output closely enough; nothing was written."""
+
+
+class MissingDependencyError(EdgepruneError):
+    """An optional dependency (an extra such as ``edgeprune[torch]``) is needed and not installed."""

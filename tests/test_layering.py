@@ -12,7 +12,7 @@ LAYERS = [
     {"checks", "files", "atomic", "sizes", "runtime", "text"},
     {"modelio"},
     {"data", "graph"},
-    {"train"},
+    {"train", "checkpoints"},
     {"prune"},
     {"deploy"},
     {"commands"},
