@@ -57,6 +57,14 @@ def test_outputs_and_the_saved_model_measures_what_the_report_says(tmp_path):
     lineage = sum(r["finetune_steps"] for r in report["iterations"] if r["accepted"])
     assert report["control"]["steps"] == report["finetune_steps"]["lineage"] == lineage > 0
     assert any(line.startswith("iteration  1: level 0.100") for line in lines)
+    # where the time went: every phase, the loop's own beside it, and they add up to no more than the run
+    phases = report["timings"]["phases"]
+    assert {"prepare", "prepare.data", "baseline", "baseline_validate", "loop", "loop.importance", "loop.finetune",
+            "loop.validate", "loop.checkpoint", "slim", "pruned_validate", "control", "latency"} <= set(phases)
+    assert phases["loop.finetune"]["count"] == sum(r["finetune_steps"] > 0 for r in report["iterations"])
+    inner = sum(e["seconds"] for n, e in phases.items() if n.startswith("loop."))
+    assert inner <= phases["loop"]["seconds"] + 0.01
+    assert sum(e["seconds"] for n, e in phases.items() if "." not in n) <= report["timings"]["total_seconds"] + 0.01
     for png in ("channels.png", "tradeoff.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -37,3 +37,16 @@ def test_prune_summary_prints_the_signed_change_against_baseline_and_control():
     assert "PSNR -0.009 dB vs baseline, +0.010 dB vs control" in fallen
     assert "SSIM -0.0010 vs baseline, +0.0010 vs control" in fallen
     assert "drop" not in fallen
+
+
+def test_timing_lines_put_sub_phases_beside_their_phase():
+    from edgeprune.commands.render import timing_lines
+
+    timings = {"phases": {"prepare": {"seconds": 30.0, "count": 1},
+                          "prepare.latency_profile": {"seconds": 24.0, "count": 1},
+                          "baseline": {"seconds": 360.0, "count": 1},
+                          "loop.finetune": {"seconds": 240.0, "count": 2}, "loop": {"seconds": 300.0, "count": 1}},
+               "total_seconds": 720.0}
+    assert timing_lines(timings) == ["", "time (minutes, this process): 12.0 in all = prepare 0.5 (latency_profile "
+                                         "0.4); baseline 6.0; loop 5.0 (finetune 4.0)"]
+    assert timing_lines(None) == []

@@ -115,8 +115,25 @@ def prune_summary(report: dict, out_dir) -> str:
              f"{pruned['ssim'] - base['ssim']:+.4f} vs baseline, {pruned['ssim'] - control['ssim']:+.4f} vs control; "
              f"{_targets(report['settings'])} {'met' if report['target_met'] else 'NOT met'}",
              *latency_lines(report.get("latency")),
+             *timing_lines(report.get("timings")),
              f"wrote {out_dir}/pruned.keras, plan.json, report.json, channels.png, tradeoff.png"]
     return "\n".join(lines)
+
+
+def timing_lines(timings: dict | None) -> list[str]:
+    """Where the run's time went: one line per top-level phase, its sub-phases beside it."""
+    if not timings:
+        return []
+    phases = timings["phases"]
+    total = timings["total_seconds"]
+    parts = []
+    for name, entry in phases.items():
+        if "." in name:
+            continue
+        subs = [f"{sub.split('.', 1)[1]} {e['seconds'] / 60:.1f}" for sub, e in phases.items()
+                if sub.startswith(name + ".")]
+        parts.append(f"{name} {entry['seconds'] / 60:.1f}" + (f" ({', '.join(subs)})" if subs else ""))
+    return ["", f"time (minutes, this process): {total / 60:.1f} in all = " + "; ".join(parts)]
 
 
 def _targets(settings: dict) -> str:

@@ -44,6 +44,7 @@ from edgeprune.prune.taylor import taylor_importance
 from edgeprune.prune.level import LevelPolicy, LevelState
 from edgeprune.train.fit import TrainConfig, fit, plain_copy, validate
 from edgeprune.train.presets import Preset
+from edgeprune.timing import PhaseTimes
 
 STATE_FILE = "loop.json"
 STATE_FORMAT = "edgeprune.loop/1"
@@ -348,10 +349,12 @@ def _load_accepted(model, workdir: Path, name: str) -> None:
 
 def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quality: dict, input_size,
                workdir, resume: bool = False, progress=None, strategy=None, verbose: int = 1,
-               latency_size=None) -> LoopResult:
+               latency_size=None, times: PhaseTimes | None = None) -> LoopResult:
     """Runs the loop from ``baseline`` (a trained keras.Model). ``progress(record)`` is called after every
     iteration. ``input_size``: of the MAC figures; ``latency_size`` (default ``input_size``): of the predicted
-    latency, with a profile. Returns the last accepted state."""
+    latency, with a profile. ``times`` collects the seconds of its phases (``loop.importance``, ``loop.finetune``,
+    ``loop.validate``, ``loop.checkpoint``). Returns the last accepted state."""
+    times = times or PhaseTimes()
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     current = plain_copy(baseline)  # scored and fine-tuned from; holds the accepted weights
@@ -376,11 +379,12 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
         started = time.perf_counter()
         level = policy.propose(state.level)
         rows = None
-        if settings.importance == "taylor":  # measured on the accepted weights, reproducibly per iteration
-            rows = taylor_importance(current, coupling, train_pool, settings.finetune.batch_size,
-                                     settings.finetune.patch, seed=state.level.iteration + 1)
-        threshold, keep, _ = threshold_for_level(coupling, settings, level, state.keep, means, mac_units, oracle,
-                                                 rows, step=state.level.step)
+        with times.phase("loop.importance"):
+            if settings.importance == "taylor":  # measured on the accepted weights, reproducibly per iteration
+                rows = taylor_importance(current, coupling, train_pool, settings.finetune.batch_size,
+                                         settings.finetune.patch, seed=state.level.iteration + 1)
+            threshold, keep, _ = threshold_for_level(coupling, settings, level, state.keep, means, mac_units,
+                                                     oracle, rows, step=state.level.step)
         mac = oracle.mac_ratio(keep)
         latency = oracle.latency_ratio(keep) if settings.profile is not None else None
         record = {"iteration": state.level.iteration + 1, "level": level, "threshold": threshold,
@@ -392,9 +396,11 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
         else:
             plan = PruningPlan(name, full.fingerprint, full.sizes, keep)
             config = replace(settings.finetune, seed=settings.finetune.seed + record["iteration"])
-            tuned, _ = fit(current, train_pool, config, strategy=strategy, masks=ChannelMasks(coupling, plan),
-                           verbose=verbose)
-            quality = {k: v for k, v in validate(tuned, val).items() if k in ("psnr", "ssim")}
+            with times.phase("loop.finetune"):
+                tuned, _ = fit(current, train_pool, config, strategy=strategy, masks=ChannelMasks(coupling, plan),
+                               verbose=verbose)
+            with times.phase("loop.validate"):
+                quality = {k: v for k, v in validate(tuned, val).items() if k in ("psnr", "ssim")}
             ok = settings.tolerance.holds(quality, baseline_quality)
             record["finetune_steps"] = config.steps
         target_met = ok and settings.target_met(mac, latency)
@@ -408,11 +414,13 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
             state = replace(state, level=new_level, keep=keep, quality=quality, mac=mac, latency=latency,
                             iterations=[*state.iterations, record], spent_steps=spent,
                             lineage_steps=state.lineage_steps + record["finetune_steps"])
-            state = _save_state(workdir, state, current if tuned is not None else None)
+            with times.phase("loop.checkpoint"):
+                state = _save_state(workdir, state, current if tuned is not None else None)
         else:
             state = replace(state, level=new_level, iterations=[*state.iterations, record],
                             spent_steps=spent)
-            state = _save_state(workdir, state, None)
+            with times.phase("loop.checkpoint"):
+                state = _save_state(workdir, state, None)
         if progress:
             progress(record)
     return LoopResult(current, PruningPlan(name, full.fingerprint, full.sizes, dict(state.keep)), state, coupling)

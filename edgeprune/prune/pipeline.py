@@ -21,7 +21,7 @@ import shutil
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field as dataclass_field, replace
 from pathlib import Path
 
 from edgeprune.atomic import staged_files, write_json_atomic
@@ -37,6 +37,7 @@ from edgeprune.prune.plan import PruningPlan, fingerprint
 from edgeprune.prune.widths import width_rule
 from edgeprune.train.fit import TrainConfig, fit, initialised_copy, load_data, scale_of, task_of, validate
 from edgeprune.train.presets import Preset, preset
+from edgeprune.timing import PhaseTimes
 
 OUTPUT_FILES = ("pruned.keras", "plan.json", "report.json", "channels.png", "tradeoff.png")
 WORK = ".work"
@@ -103,6 +104,7 @@ class RunContext:
     resuming_loop: bool  # a loop checkpoint is there to continue
     echo: Callable[[str], None]
     verbose: int
+    times: PhaseTimes = dataclass_field(default_factory=PhaseTimes)  # where the run's minutes go
 
     @property
     def work(self) -> Path:
@@ -121,22 +123,32 @@ def prune_run(model, out_dir, baseline=None, data=None, method: str | None = Non
     ``hardware`` (default: any width, nothing measured) says what the widths are chosen for; ``target_latency``
     (a fraction of the baseline's predicted latency) needs its profile.
     """
-    ctx = prepare(model, out_dir, baseline=baseline, data=data, method=method, target_mac=target_mac,
-                  tolerance_psnr=tolerance_psnr, tolerance_ssim=tolerance_ssim, preset_name=preset_name,
-                  resume=resume, overrides=overrides, echo=echo, verbose=verbose, importance=importance,
-                  target_latency=target_latency, hardware=hardware)
+    times = PhaseTimes()
+    with times.phase("prepare"):
+        ctx = prepare(model, out_dir, baseline=baseline, data=data, method=method, target_mac=target_mac,
+                      tolerance_psnr=tolerance_psnr, tolerance_ssim=tolerance_ssim, preset_name=preset_name,
+                      resume=resume, overrides=overrides, echo=echo, verbose=verbose, importance=importance,
+                      target_latency=target_latency, hardware=hardware, times=times)
     with run_folder(ctx):
         started = time.perf_counter()
-        base = trained_baseline(ctx)
-        base_quality = baseline_quality(ctx, base.model)
-        loop = run_loop(ctx, base.model, base_quality)
-        slim_model = slim_model_of(loop)
-        pruned_quality = _quality(validate(slim_model, ctx.val))
-        control = control_run(ctx, base.model, loop.state.lineage_steps)
+        with times.phase("baseline"):
+            base = trained_baseline(ctx)
+        with times.phase("baseline_validate"):
+            base_quality = baseline_quality(ctx, base.model)
+        with times.phase("loop"):
+            loop = run_loop(ctx, base.model, base_quality)
+        with times.phase("slim"):
+            slim_model = slim_model_of(loop)
+        with times.phase("pruned_validate"):
+            pruned_quality = _quality(validate(slim_model, ctx.val))
+        with times.phase("control"):
+            control = control_run(ctx, base.model, loop.state.lineage_steps)
         report = build_report(ctx, base, base_quality, loop, slim_model, pruned_quality, control)
-        report["latency"] = latency_report(ctx, base.model, slim_model, loop, report["pruned"]["mac_ratio"])
+        with times.phase("latency"):
+            report["latency"] = latency_report(ctx, base.model, slim_model, loop, report["pruned"]["mac_ratio"])
         ctx.echo(pruned_line(report))
         report["seconds"] = round(time.perf_counter() - started, 1)
+        report["timings"] = times.as_dict()  # saving the outputs, after this, is not in it
         write_outputs(ctx.out_dir, report, slim_model, loop.plan)
     return PruneResult(report, slim_model, loop.plan)
 
@@ -160,7 +172,7 @@ def prepare(model, out_dir, baseline=None, data=None, method: str | None = None,
             tolerance_psnr: float = 0.05, tolerance_ssim: float = 0.002, preset_name: str = "quick",
             resume: bool = False, overrides: dict | None = None, echo=None, verbose: int = 1,
             importance: str | None = None, target_latency: float | None = None,
-            hardware: Hardware | None = None) -> RunContext:
+            hardware: Hardware | None = None, times: PhaseTimes | None = None) -> RunContext:
     """Checks the options and files, resolves the model, the baseline, the data and (last, as calibrating the host
     takes minutes) the latency profile: writes nothing but the host's profile cache."""
     out_dir = Path(out_dir)
@@ -194,10 +206,13 @@ def prepare(model, out_dir, baseline=None, data=None, method: str | None = None,
     base = _given_baseline(model, resolved, coupling, baseline)
     if base is None:
         base = _reference_baseline(resolved, out_dir, preset_name, data, settings)
-    train_pool, val = load_data(task, data, settings, scale_of(resolved.model, coupling.graph))
+    times = times or PhaseTimes()
+    with times.phase("prepare.data"):
+        train_pool, val = load_data(task, data, settings, scale_of(resolved.model, coupling.graph))
     profile, source = hardware.profile, hardware.profile_source
     if hardware.load_profile is not None:
-        profile, source = hardware.load_profile()
+        with times.phase("prepare.latency_profile"):  # calibrates the host the first time: minutes
+            profile, source = hardware.load_profile()
     rule = width_rule(hardware.channel_multiple, profile, source)
     rule.check_fits(coupling)
     loop = replace(loop, widths=rule, profile=profile, target_latency=target_latency)
@@ -206,7 +221,7 @@ def prepare(model, out_dir, baseline=None, data=None, method: str | None = None,
     resuming_loop = _check_resume(out_dir, run_key) if resume else False
     return RunContext(out_dir, resolved, coupling, settings, loop, base, train_pool, val,
                       cost_input_size(resolved, val), eval_input_size(val), hardware, source, run_key, resume,
-                      resuming_loop, echo or (lambda text: None), verbose)
+                      resuming_loop, echo or (lambda text: None), verbose, times)
 
 
 def _given_baseline(model, resolved, coupling: Coupling, baseline) -> Baseline | None:
@@ -332,7 +347,7 @@ def run_loop(ctx: RunContext, baseline, base_quality: dict) -> LoopResult:
         ctx.echo(f"resuming the prune loop from {ctx.work / 'loop'}")
     return prune_loop(baseline, ctx.train_pool, ctx.val, ctx.loop, base_quality, ctx.input_size, ctx.work / "loop",
                       resume=ctx.resume, progress=lambda r: ctx.echo(iteration_line(r, base_quality)),
-                      verbose=ctx.verbose, latency_size=ctx.eval_size)
+                      verbose=ctx.verbose, latency_size=ctx.eval_size, times=ctx.times)
 
 
 def slim_model_of(loop: LoopResult):
