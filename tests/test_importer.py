@@ -72,10 +72,34 @@ def test_a_failed_check_writes_nothing(tmp_path, monkeypatch):
     assert not out.parent.exists() or not list(out.parent.iterdir())
 
 
+class Payload:
+    def __reduce__(self):
+        return (print, ("pickled code ran",))
+
+
+def _truncated(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    return path
+
+
+def _tampered(tmp_path, edit):
+    torch.manual_seed(0)
+    sd = build_torch_edsr(8, [8, 8], [(2, 8)]).state_dict()
+    edit(sd)
+    torch.save(sd, tmp_path / "t.pt")
+    return tmp_path / "t.pt"
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: p / "nope.pt", "does not exist"),
     (lambda p: (p / "x.pt").write_bytes(b"\x80\x02garbage") and p / "x.pt", "not a readable PyTorch checkpoint"),
     (lambda p: torch.save({"conv1.weight": torch.ones(1)}, p / "r.pt") or p / "r.pt", "not an EDSR-PyTorch"),
+    (lambda p: torch.save({"head.0.weight": torch.ones(1), "x": Payload()}, p / "e.pt") or p / "e.pt",
+     "holds pickled code or objects"),
+    (lambda p: _truncated(_checkpoint(p)[0]), "truncated"),
+    (lambda p: _tampered(p, lambda sd: sd.pop("tail.1.bias")), "lacks 1 tensor(s)"),
+    (lambda p: _tampered(p, lambda sd: sd.update({"extra.weight": torch.ones(1)})), "does not: extra.weight"),
+    (lambda p: _tampered(p, lambda sd: sd.update({"head.0.bias": torch.ones(5)})), "has shape [5], expected [8]"),
 ])
 def test_bad_checkpoints_are_one_line_exit_2_nothing_written(tmp_path, make, message):
     out = tmp_path / "out" / "m.keras"
