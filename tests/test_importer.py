@@ -164,3 +164,19 @@ def test_import_sid_from_a_tf1_checkpoint_by_prefix_file_or_folder(tmp_path):
         assert load_model(out).input_shape == (None, None, None, 4)
     result = run("import", "sid", tmp_path / "nothing", "--out", tmp_path / "x.keras")
     assert result.exit_code == 2 and "Error:" in result.stderr and not (tmp_path / "x.keras").exists()
+
+
+def test_without_torch_safetensors_import_checked_in_numpy_and_pt_says_how_to_install(tmp_path, monkeypatch):
+    import sys
+
+    safetensors, _ = _checkpoint(tmp_path, "edsr.safetensors")
+    pt, _ = _checkpoint(tmp_path, "edsr.pt")
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now fails, as without the extra
+    result = run("import", "edsr", safetensors, "--out", tmp_path / "a.keras", "--json")
+    assert result.exit_code == 0, result.output
+    check = json.loads(result.stdout)["verification"]
+    assert check["reference"].startswith("numpy transcription") and "install edgeprune[torch]" in check["reference"]
+    assert check["max_relative_difference"] <= 1e-5
+    result = run("import", "edsr", pt, "--out", tmp_path / "b.keras")
+    assert result.exit_code == 2 and "pip install 'edgeprune[torch]'" in result.stderr
+    assert not (tmp_path / "b.keras").exists()
