@@ -82,8 +82,9 @@ def cpu_devices_requested() -> int | None:
 def configure_process() -> None:
     """Configures this process for edgeprune's command line (call it once, before any work; repeated calls are
     harmless): TensorFlow's C++ logs at errors only (``TF_CPP_MIN_LOG_LEVEL=2`` unless set), ``tf.keras`` as Keras 2
-    (``TF_USE_LEGACY_KERAS=1``, as tfmot sets it), the CPU split into ``EDGEPRUNE_CPU_DEVICES`` logical devices, and
-    TensorFlow's runtime started with its start-up chatter silenced.
+    (``TF_USE_LEGACY_KERAS=1``, as tfmot sets it), oneDNN's CPU kernels on (``TF_ENABLE_ONEDNN_OPTS=1`` unless set),
+    the CPU split into ``EDGEPRUNE_CPU_DEVICES`` logical devices, and TensorFlow's runtime started with its start-up
+    chatter silenced.
 
     The TensorFlow part runs now if TensorFlow is loaded, else as soon as ``tf`` or ``keras`` is first taken from
     this module, so a command that never needs TensorFlow does not pay for importing it."""
@@ -94,9 +95,13 @@ def configure_process() -> None:
             f"TF_USE_LEGACY_KERAS={legacy!r} is set, but edgeprune needs Keras 2 (tf_keras): unset it or set it to 1"
         )
     cpu_devices_requested()  # a bad value fails before any work
-    if "tensorflow" not in sys.modules:  # both take effect only when set before TensorFlow is imported
+    if "tensorflow" not in sys.modules:  # these take effect only when set before TensorFlow is imported
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+        # TensorFlow turns its oneDNN CPU kernels on by itself only on some CPUs (not on an AVX2-only AMD EPYC);
+        # there they made edgeprune's training step 1.7-1.9x faster (BENCHMARKS.md, "Training throughput").
+        # Set TF_ENABLE_ONEDNN_OPTS=0 to keep TensorFlow's own choice.
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     _process_configured = True
     if "tf" in globals():
         _configure_tensorflow()
