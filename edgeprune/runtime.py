@@ -81,7 +81,7 @@ def cpu_devices_requested() -> int | None:
 
 def configure_process() -> None:
     """Configures this process for edgeprune's command line (call it once, before any work; repeated calls are
-    harmless): TensorFlow's C++ logs at errors only (``TF_CPP_MIN_LOG_LEVEL=2`` unless set), ``tf.keras`` as Keras 2
+    harmless): TensorFlow's C++ logs off (``TF_CPP_MIN_LOG_LEVEL=3`` unless set), ``tf.keras`` as Keras 2
     (``TF_USE_LEGACY_KERAS=1``, as tfmot sets it), oneDNN's CPU kernels on (``TF_ENABLE_ONEDNN_OPTS=1`` unless set),
     the CPU split into ``EDGEPRUNE_CPU_DEVICES`` logical devices, and TensorFlow's runtime started with its start-up
     chatter silenced.
@@ -96,7 +96,9 @@ def configure_process() -> None:
         )
     cpu_devices_requested()  # a bad value fails before any work
     if "tensorflow" not in sys.modules:  # these take effect only when set before TensorFlow is imported
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # 3: not even C++ ERROR lines (grappler's "remapper failed" on SID's LeakyReLU gradients under oneDNN is
+        # one, harmless); errors that matter reach Python as exceptions. EDGEPRUNE_TF_LOGS=1 shows everything.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("EDGEPRUNE_TF_LOGS") else "3")
         os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
         # TensorFlow turns its oneDNN CPU kernels on by itself only on some CPUs (not on an AVX2-only AMD EPYC);
         # there they made edgeprune's training step 1.7-1.9x faster (BENCHMARKS.md, "Training throughput").

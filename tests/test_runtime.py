@@ -81,7 +81,7 @@ def test_configure_process_splits_the_cpu_quiets_the_logs_and_says_when_it_is_to
     """
     assert last_json(run_python(script, EDGEPRUNE_CPU_DEVICES="2", TF_CPP_MIN_LOG_LEVEL=None, TF_USE_LEGACY_KERAS=None,
                                 TF_ENABLE_ONEDNN_OPTS=None)
-                     ) == {"cpus": 2, "log": "2", "keras_3_loaded": False, "legacy": "1", "onednn": "1"}
+                     ) == {"cpus": 2, "log": "3", "keras_3_loaded": False, "legacy": "1", "onednn": "1"}
     assert last_json(run_python(script, TF_ENABLE_ONEDNN_OPTS="0"))["onednn"] == "0"  # the user's choice stands
     proc = run_python(script, EDGEPRUNE_CPU_DEVICES="two")
     assert proc.returncode != 0 and "EDGEPRUNE_CPU_DEVICES must be a positive integer, got 'two'" in proc.stderr
