@@ -14,6 +14,7 @@ from pathlib import Path
 from edgeprune.atomic import atomic_path
 from edgeprune.runtime import keras
 from edgeprune.errors import InvalidArgumentError, ModelLoadError, UnsupportedModelError
+from edgeprune.text import one_line
 
 MODEL_SUFFIXES = (".keras", ".h5")
 
@@ -56,7 +57,7 @@ def load_model(path: str | os.PathLike) -> keras.Model:
         model = keras.models.load_model(path, custom_objects=keras_models.CUSTOM_OBJECTS, compile=False,
                                         safe_mode=True)
     except Exception as exc:  # Keras raises many unrelated types for a bad file; all mean the same to a user
-        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        reason = one_line(str(exc), 300) or type(exc).__name__
         raise ModelLoadError(f"cannot load '{path}' as a tf_keras model: {reason}") from exc
     if not getattr(model, "_is_graph_network", False):
         raise UnsupportedModelError(f"'{path}' holds a subclassed model; edgeprune needs a functional model")

@@ -27,6 +27,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence], align: str | None = 
     return "\n".join([fmt(cells[0]), rule] + [fmt(r) for r in cells[1:]])
 
 
+def one_line(text: str, limit: int | None = None) -> str:
+    """``text`` with every run of whitespace (newlines included) made one space, cut to ``limit`` characters: how an
+    exception's message goes into a one-line user error."""
+    flat = " ".join(str(text).split())
+    return flat if limit is None else flat[:limit]
+
+
 def method_label(settings: dict) -> str:
     """'method D, magnitude importance': how a prune report's loop ranked channels."""
     return f"method {settings['method']}, {settings.get('importance', 'magnitude')} importance"

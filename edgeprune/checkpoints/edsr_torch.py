@@ -25,8 +25,8 @@ import numpy as np
 from edgeprune.checkpoints.converted import Converted
 from edgeprune.checkpoints.state_dict import check_source, load_state_dict, torch_or_explain
 from edgeprune.errors import CheckpointError, InvalidArgumentError
+from keras_models.edsr import DIV2K_RGB_MEAN
 
-DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
 FULL_EDSR = {"num_features": 256, "num_blocks": 32, "res_scale": 0.1}
 VERIFY_SIZE = (32, 32)
 FOREIGN_HINTS = {"conv_first.weight": "a BasicSR EDSR (keys conv_first/conv_after_body/upsample/conv_last), "
@@ -88,7 +88,7 @@ def _value_range(sd: dict, n_colors: int, rgb_range: float | None, path) -> tupl
     how = "given"
     if rgb_range is None:
         if n_colors == 3:
-            ratios = -sub / np.array(DIV2K_MEAN)
+            ratios = -sub / np.array(DIV2K_RGB_MEAN)
             for candidate in (255.0, 1.0):
                 if np.allclose(ratios, candidate, rtol=1e-5):
                     rgb_range, how = candidate, "read from sub_mean.bias (DIV2K mean x rgb_range)"

@@ -20,6 +20,7 @@ import glob
 import os
 import re
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -78,22 +79,27 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text[:200]}"
 
 
+@contextmanager
+def _reading(path: Path):
+    """TF's checkpoint reader for ``path``; any failure inside the block (a corrupt index, a short data file) is a
+    one-line CheckpointError."""
+    try:
+        yield tf.train.load_checkpoint(str(path))
+    except (tf.errors.OpError, ValueError, OSError, IndexError) as exc:  # IndexError: a short read
+        raise CheckpointError(f"'{path}' is not a readable TF1 checkpoint ({_reason(exc)})") from exc
+
+
 def read_checkpoint(prefix, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """The checkpoint's tensors by variable name (only ``names`` when given), as TF's checkpoint reader returns them."""
     path = _prefix(prefix)
-    try:
-        reader = tf.train.load_checkpoint(str(path))
+    with _reading(path) as reader:
         names = sorted(reader.get_variable_to_shape_map()) if names is None else names
         return {name: np.asarray(reader.get_tensor(name)) for name in names}
-    except (tf.errors.OpError, ValueError, OSError, IndexError) as exc:  # IndexError: a short read
-        raise CheckpointError(f"'{path}' is not a readable TF1 checkpoint ({_reason(exc)})") from exc
 
 
 def _shapes(path: Path) -> dict[str, list[int]]:
-    try:
-        return {k: list(v) for k, v in tf.train.load_checkpoint(str(path)).get_variable_to_shape_map().items()}
-    except (tf.errors.OpError, ValueError, OSError, IndexError) as exc:  # IndexError: a short read
-        raise CheckpointError(f"'{path}' is not a readable TF1 checkpoint ({_reason(exc)})") from exc
+    with _reading(path) as reader:
+        return {k: list(v) for k, v in reader.get_variable_to_shape_map().items()}
 
 
 def level_widths(features: Sequence[int]) -> dict[str, int]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeprune.errors import CheckpointError, MissingDependencyError
+from edgeprune.text import one_line
 
 TORCH_SUFFIXES = (".pt", ".pth")
 SAFETENSORS_SUFFIX = ".safetensors"
@@ -46,7 +47,7 @@ def check_source(path) -> Path:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    text = one_line(str(exc))
     return (text[:240] + "...") if len(text) > 240 else (text or type(exc).__name__)
 
 
@@ -57,7 +58,7 @@ def _load_torch(path: Path) -> dict:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        text = " ".join(str(exc).split())
+        text = one_line(str(exc))
         detail = text[text.find("WeightsUnpickler error:"):].split(". ")[0] if "WeightsUnpickler" in text else ""
         if "Unsupported global" in detail:
             raise CheckpointError(

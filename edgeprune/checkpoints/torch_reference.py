@@ -11,11 +11,12 @@ upsampler stage (pruned or fine-tuned variants); with the defaults it is EDSR-Py
 from collections.abc import Sequence
 
 from edgeprune.checkpoints.state_dict import torch_or_explain
+from keras_models.edsr import DIV2K_RGB_MEAN
 
 
 def build_torch_edsr(num_features: int, block_features: Sequence[int], upsample: Sequence[tuple[int, int]],
                      n_colors: int = 3, res_scale: float = 1.0, rgb_range: float = 255.0,
-                     rgb_mean: Sequence[float] | None = (0.4488, 0.4371, 0.4040)):
+                     rgb_mean: Sequence[float] | None = DIV2K_RGB_MEAN):
     """The EDSR-PyTorch network (``torch.nn.Module``, eval mode). ``upsample`` lists (factor, width after the
     shuffle) per stage; ``rgb_mean=None`` leaves out the mean shifts."""
     torch = torch_or_explain("checking an EDSR import against EDSR-PyTorch")

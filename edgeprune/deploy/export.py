@@ -27,6 +27,7 @@ from edgeprune.errors import ExportError, InvalidArgumentError, ShapeError
 from edgeprune.modelio import rebuilt, resolve_model
 from edgeprune.atomic import write_json_atomic
 from edgeprune.sizes import check_multiple
+from edgeprune.text import one_line
 from edgeprune.deploy.tflite_reader import TfliteGraph
 
 QUANTIZE_MODES = ("none", "fp16", "dynamic", "int8")
@@ -110,7 +111,7 @@ def convert(model: keras.Model, quantize: str = "none", calib_samples=None) -> b
             warnings.simplefilter("ignore")  # the converter's notes on quantisation statistics
             return converter.convert()
     except Exception as exc:
-        reason = " ".join(str(exc).split())[:400]
+        reason = one_line(str(exc), 400)
         raise ExportError(f"TFLite conversion failed: {reason}") from exc
 
 
@@ -120,7 +121,7 @@ def run_tflite(content: bytes, x: np.ndarray, num_threads: int = 1) -> np.ndarra
     from ai_edge_litert.interpreter import Interpreter
 
     def failed(exc: Exception) -> ExportError:
-        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        reason = one_line(str(exc), 300) or type(exc).__name__
         return ExportError(f"LiteRT could not run the converted model: {reason}")
 
     try:
