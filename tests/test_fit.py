@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -220,3 +221,28 @@ def test_train_starts_a_reference_from_seed_0_and_a_keras_file_from_its_own_weig
     for a, b in zip(started[1], expected, strict=True):
         np.testing.assert_array_equal(a, b)
     assert not (tmp_path / "a.keras").exists() and not (tmp_path / "b.keras").exists()
+
+
+def test_finetuner_computes_what_fresh_masked_fits_compute_under_changing_masks():
+    from edgeprune.graph.coupling import Coupling
+    from edgeprune.prune.masking import ChannelMasks
+    from edgeprune.prune.oneshot import l1_plan
+    from edgeprune.train.fit import Finetuner
+
+    model = build_edsr(num_blocks=2, num_features=8)
+    coupling = Coupling(model)
+    config = TrainConfig(steps=6, steps_per_epoch=3, batch_size=2, patch=8, learning_rate=1e-3)
+    finetune = Finetuner(model, config)
+    # more pruned, then less (the second must not inherit the first's masks), then the first again on new weights
+    plans = [l1_plan(coupling, 0.5, "edsr"), l1_plan(coupling, 0.25, "edsr"), l1_plan(coupling, 0.5, "edsr")]
+    for i, plan in enumerate(plans):
+        masks = ChannelMasks(coupling, plan)
+        reused, reused_history = finetune(tiny_pool(), masks, seed=i, verbose=0)
+        fresh, fresh_history = fit(model, tiny_pool(), replace(config, seed=i), masks=masks, verbose=0)
+        assert reused_history == fresh_history and reused_history["steps"] == 6
+        assert all(np.array_equal(a, b) for a, b in zip(reused.get_weights(), fresh.get_weights()))
+        # the masked channels are exactly 0 in the returned model, and the run changed the weights
+        assert all(not reused.get_layer(name).kernel.numpy()[..., m.removed_out].any()
+                   for name, m in masks.layers.items())
+        assert not all(np.array_equal(a, b) for a, b in zip(reused.get_weights(), model.get_weights()))
+        model.set_weights(reused.get_weights())  # the loop's accept: the next call starts from these weights

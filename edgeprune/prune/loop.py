@@ -42,7 +42,7 @@ from edgeprune.prune.plan import PruningPlan
 from edgeprune.prune.widths import WidthRule, blocks
 from edgeprune.prune.taylor import taylor_importance
 from edgeprune.prune.level import LevelPolicy, LevelState
-from edgeprune.train.fit import TrainConfig, fit, plain_copy, validate
+from edgeprune.train.fit import Finetuner, TrainConfig, plain_copy, validate
 from edgeprune.train.presets import Preset
 from edgeprune.timing import PhaseTimes
 
@@ -375,6 +375,7 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
         if state.weights:
             _load_accepted(current, workdir, state.weights)
     policy = settings.policy
+    finetune = Finetuner(current, settings.finetune, strategy)  # one wrapped, compiled copy for every iteration
     while not policy.done(state.level):
         started = time.perf_counter()
         level = policy.propose(state.level)
@@ -395,14 +396,13 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
             record["note"] = "no unit below this threshold"
         else:
             plan = PruningPlan(name, full.fingerprint, full.sizes, keep)
-            config = replace(settings.finetune, seed=settings.finetune.seed + record["iteration"])
             with times.phase("loop.finetune"):
-                tuned, _ = fit(current, train_pool, config, strategy=strategy, masks=ChannelMasks(coupling, plan),
-                               verbose=verbose)
+                tuned, _ = finetune(train_pool, ChannelMasks(coupling, plan),
+                                    seed=settings.finetune.seed + record["iteration"], verbose=verbose)
             with times.phase("loop.validate"):
                 quality = {k: v for k, v in validate(tuned, val).items() if k in ("psnr", "ssim")}
             ok = settings.tolerance.holds(quality, baseline_quality)
-            record["finetune_steps"] = config.steps
+            record["finetune_steps"] = settings.finetune.steps
         target_met = ok and settings.target_met(mac, latency)
         record.update({"psnr": quality["psnr"], "ssim": quality["ssim"], "accepted": ok,
                        "seconds": round(time.perf_counter() - started, 1)})

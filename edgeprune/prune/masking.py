@@ -52,10 +52,15 @@ def wrap(model: keras.Model) -> keras.Model:
 
     with keras.utils.custom_object_scope(keras_models.CUSTOM_OBJECTS):
         wrapped = keras.models.clone_model(model, clone_function=clone)
+    load_weights(wrapped, model)
+    return wrapped
+
+
+def load_weights(wrapped: keras.Model, model: keras.Model) -> None:
+    """``model``'s weights into ``wrapped`` (a wrapped copy of its architecture); the masks are left as they are."""
     for layer in model.layers:
         if layer.weights:
             inner(wrapped, layer.name).set_weights(layer.get_weights())
-    return wrapped
 
 
 def inner(wrapped: keras.Model, name: str):
@@ -152,6 +157,16 @@ class ChannelMasks:
         wrapped = wrap(model)
         self.apply(wrapped)
         return wrapped
+
+    def impose(self, wrapped: keras.Model, model: keras.Model) -> None:
+        """``model``'s weights into ``wrapped`` (made by :meth:`wrap_for_training` from a model of its architecture,
+        under any masks), with these masks in place of the ones it had: what ``wrap_for_training(model)`` returns,
+        without building a copy."""
+        load_weights(wrapped, model)
+        for wrapper in wrappers(wrapped):
+            for mask in tfmot_adapter.mask_variables(wrapper).values():
+                mask.assign(tf.ones_like(mask))
+        self.apply(wrapped)
 
     def training_callbacks(self) -> list:
         """The callbacks that keep these masks imposed while the wrapped copy trains."""

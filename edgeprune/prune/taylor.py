@@ -32,18 +32,23 @@ def channel_taylor(model: keras.Model, layer_names, batches) -> dict[str, np.nda
     absolute scale shrinks with the batch size; only the ratios within a layer are used."""
     names = list(layer_names)
     probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names] + [model.outputs[0]])
-    sums = {n: 0.0 for n in names}
-    examples = 0
-    for x, y in batches:
-        x, y = tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(y, tf.float32)
+
+    @tf.function  # traced once per batch shape: eager, the quick SID model's 16 batches took 14 s, traced 6 s
+    def per_example_sums(x, y):
         with tf.GradientTape() as tape:
             outputs = probe(x, training=False)
             loss = tf.reduce_mean(tf.abs(outputs[-1] - y))
         # a layer that does not reach the first output (another head) does not change this loss: score 0
         grads = tape.gradient(loss, outputs[:-1], unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        for name, a, g in zip(names, outputs[:-1], grads):
-            axes = tuple(range(1, len(a.shape) - 1))
-            sums[name] = sums[name] + tf.reduce_sum(tf.abs(tf.reduce_mean(a * g, axis=axes)), axis=0).numpy()
+        return [tf.reduce_sum(tf.abs(tf.reduce_mean(a * g, axis=tuple(range(1, len(a.shape) - 1)))), axis=0)
+                for a, g in zip(outputs[:-1], grads)]
+
+    sums = {n: 0.0 for n in names}
+    examples = 0
+    for x, y in batches:
+        x, y = tf.convert_to_tensor(x, tf.float32), tf.convert_to_tensor(y, tf.float32)
+        for name, total in zip(names, per_example_sums(x, y)):
+            sums[name] = sums[name] + total.numpy()
         examples += int(x.shape[0])
     if not examples:
         raise ValueError("no batches to measure channel importance on")

@@ -11,7 +11,7 @@ import math
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -137,13 +137,31 @@ def initialised_copy(model: keras.Model, seed: int) -> keras.Model:
     return _clone(model, seed)
 
 
+def _optimizer(config: TrainConfig):
+    return keras.optimizers.Adam(learning_rate_schedule(config), global_clipnorm=config.clipnorm)
+
+
+def _train(trained: keras.Model, pool: PairSet, config: TrainConfig, callbacks: list, verbose: int):
+    """Runs Keras' fit on ``trained`` (compiled) for exactly ``config.steps`` steps of fresh patches."""
+    steps_per_epoch, epochs = epoch_split(config.steps, config.steps_per_epoch)
+    data = patch_dataset(pool, config, config.batch_size)
+    history = trained.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=verbose)
+    return history, steps_per_epoch, epochs
+
+
+def _record(history, strategy, steps_per_epoch: int, epochs: int) -> dict:
+    return {"loss": [float(v) for v in history.history.get("loss", [])],
+            "replicas": strategy.num_replicas_in_sync, "epochs": epochs, "steps": steps_per_epoch * epochs}
+
+
 def fit(model: keras.Model, pool: PairSet, config: TrainConfig, strategy=None, workdir=None, resume: bool = False,
         callbacks=(), verbose: int = 1, masks=None) -> tuple[keras.Model, dict]:
     """Trains a copy of ``model`` for ``config.steps`` steps; returns it (unwrapped) and the loss history.
 
     With ``masks`` the copy is fine-tuned with those channels masked out, and the returned model has them exactly 0.
     ``masks`` (:class:`edgeprune.prune.masking.ChannelMasks`) brings its own hooks: ``wrap_for_training(model)`` (called
-    inside the strategy's scope), ``training_callbacks()`` and ``unwrap(trained, model)``.
+    inside the strategy's scope), ``training_callbacks()`` and ``unwrap(trained, model)``. To fine-tune the same
+    model many times under changing masks, :class:`Finetuner` computes the same without retracing.
     """
     config.validate()
     strategy = strategy or strategy_for_this_machine()
@@ -152,23 +170,56 @@ def fit(model: keras.Model, pool: PairSet, config: TrainConfig, strategy=None, w
         shutil.rmtree(backup)  # a fresh run never picks up a stale checkpoint silently
     with strategy.scope():
         trained = plain_copy(model) if masks is None else masks.wrap_for_training(model)
-        optimizer = keras.optimizers.Adam(learning_rate_schedule(config), global_clipnorm=config.clipnorm)
-        trained.compile(optimizer=optimizer, loss="mae")
-    steps_per_epoch, epochs = epoch_split(config.steps, config.steps_per_epoch)
+        trained.compile(optimizer=_optimizer(config), loss="mae")
     cbs = list(callbacks)
     if masks is not None:
         cbs += masks.training_callbacks()
     if backup:  # first, so an epoch is saved before any other callback can stop the run
         cbs.insert(0, keras.callbacks.BackupAndRestore(str(backup)))
-    data = patch_dataset(pool, config, config.batch_size)
-    history = trained.fit(data, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=cbs, verbose=verbose)
+    history, steps_per_epoch, epochs = _train(trained, pool, config, cbs, verbose)
     if backup and backup.exists():
         shutil.rmtree(backup)
     if masks is not None:
         trained = masks.unwrap(trained, model)
-    return trained, {"loss": [float(v) for v in history.history.get("loss", [])],
-                     "replicas": strategy.num_replicas_in_sync, "epochs": epochs,
-                     "steps": steps_per_epoch * epochs}
+    return trained, _record(history, strategy, steps_per_epoch, epochs)
+
+
+class Finetuner:
+    """Fine-tunes one model again and again, each time from its current weights under new channel masks, with one
+    wrapped and compiled copy: the prune loop's iterations.
+
+    :func:`fit` copies, wraps and compiles its model and traces the train step on every call; with tfmot's wrappers
+    that is most of a short fine-tune (a 3-step masked fit of the quick SID model took 19 s on a 2-core AVX2 host,
+    2.4 s on a reused copy; BENCHMARKS.md, "The main job in 15 minutes"). The first call builds the wrapped copy
+    (``masks.wrap_for_training``) and its optimizer; every later call loads ``model``'s weights as they are then and
+    imposes its masks in place of the last ones (``masks.impose(wrapped, model)``), and zeroes the optimizer's
+    state (moments and step count: a fresh Adam), so each call computes what ``fit(model, pool, config with seed,
+    masks=masks)`` computes (tests/test_fit.py checks the weights are equal). ``config`` is every call's but the
+    seed; no ``workdir`` (the loop checkpoints between iterations itself)."""
+
+    def __init__(self, model: keras.Model, config: TrainConfig, strategy=None):
+        config.validate()
+        self.model, self.config = model, config
+        self.strategy = strategy or strategy_for_this_machine()
+        self._trained = self._optimizer = None
+
+    def __call__(self, pool: PairSet, masks, seed: int, verbose: int = 1,
+                 callbacks=()) -> tuple[keras.Model, dict]:
+        """``model`` fine-tuned under ``masks`` on patches of ``pool`` drawn from ``seed``: a plain model (the
+        masked channels exactly 0) and the loss history, as :func:`fit` returns them."""
+        config = replace(self.config, seed=seed)
+        with self.strategy.scope():
+            if self._trained is None:
+                self._trained = masks.wrap_for_training(self.model)
+                self._optimizer = _optimizer(config)
+                self._trained.compile(optimizer=self._optimizer, loss="mae")
+            else:
+                masks.impose(self._trained, self.model)
+                for variable in self._optimizer.variables:
+                    variable.assign(tf.zeros_like(variable))
+        history, steps_per_epoch, epochs = _train(self._trained, pool, config,
+                                                  [*callbacks, *masks.training_callbacks()], verbose)
+        return masks.unwrap(self._trained, self.model), _record(history, self.strategy, steps_per_epoch, epochs)
 
 
 def task_of(model: keras.Model) -> str:
