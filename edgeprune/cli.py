@@ -115,11 +115,24 @@ def slim(model, plan_path, out_path, input_size, as_json):
 @click.option("--method", type=click.Choice(["A", "B", "C", "D"]), default=None,
               help="Table 1's cumulative options: A iterative prune, B + keep layer depth, C + MAC efficiency, "
                    "D + balanced residual groups. Default: the preset's (D; B for SID's quick preset).")
-@click.option("--importance", type=click.Choice(["magnitude", "taylor"]), default=None,
+@click.option("--strategy", type=click.Choice(["threshold", "coarse", "qr"]), default="threshold",
+              show_default=True,
+              help="How channels are chosen: threshold = the paper's quality-gated loop with an adaptive importance "
+                   "threshold; coarse = the same loop, each step keeping the least damaging of --candidates random "
+                   "feature-map and/or kernel masks (Anwar & Sung); qr = once, pivoted-QR channel selection with "
+                   "least-squares reconstruction of every consumer, no fine-tuning (needs a target).")
+@click.option("--granularity", type=click.Choice(["channel", "kernel", "both"]), default=None,
+              help="With --strategy coarse: prune feature maps, single kxk kernels, or both (default: both). Kernel "
+                   "sparsity is counted in the MAC with zeros skipped; the exported dense model only sheds the "
+                   "channels left without kernels, and the report gives both MACs.")
+@click.option("--candidates", type=int, default=None,
+              help="With --strategy coarse: random masks compared per step on a training batch (default: 8).")
+@click.option("--importance", type=click.Choice(["magnitude", "taylor", "qr"]), default=None,
               help="What ranks the channels: magnitude = filter norms normalised per layer (the paper's); taylor = "
                    "the loss change a channel's removal would cause to first order, measured on training patches at "
-                   "every iteration (better for briefly trained models). Default: the preset's (magnitude; taylor "
-                   "for SID's quick preset).")
+                   "every iteration (better for briefly trained models); qr = how linearly independent a channel's "
+                   "feature map is of the others (pivoted QR on training patches). Default: the preset's "
+                   "(magnitude; taylor for SID's quick preset).")
 @click.option("--target-mac", type=float, default=None,
               help="Stop once the MAC is at most this fraction of the baseline's, in (0, 1). Default: 0.8, unless "
                    "--target-latency is given.")
@@ -159,9 +172,9 @@ def slim(model, plan_path, out_path, input_size, as_json):
 @click.option("--input-size", type=InputSize(), default=None, help="With --one-shot: input size for the cost "
               "figures (HxW).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a summary.")
-def prune(model, baseline, data, method, importance, target_mac, target_latency, latency_profile, num_threads,
-          tolerance_psnr, tolerance_ssim, preset_name, finetune_steps, max_iterations, resume, one_shot,
-          channel_ratio, channel_multiple, out_dir, input_size, as_json):
+def prune(model, baseline, data, strategy, granularity, candidates, method, importance, target_mac, target_latency,
+          latency_profile, num_threads, tolerance_psnr, tolerance_ssim, preset_name, finetune_steps, max_iterations,
+          resume, one_shot, channel_ratio, channel_multiple, out_dir, input_size, as_json):
     """Prune whole channels of MODEL and write the physically slimmer model, its plan and a report.
 
     By default this runs the paper's iterative loop: raise an adaptive threshold on channel importance
@@ -177,6 +190,9 @@ def prune(model, baseline, data, method, importance, target_mac, target_latency,
 
     Channels are pruned in coupled groups (residual trunks, concatenations and depth-to-space blocks stay
     consistent). Progress goes to stderr; the summary (or --json) to stdout.
+
+    --strategy coarse and --strategy qr run the seeds' other two methods through the same plan, surgery, control,
+    report and latency measurement, so all three can be compared on one model.
     """
     from edgeprune.commands.prune import prune as run_prune
 
@@ -186,6 +202,7 @@ def prune(model, baseline, data, method, importance, target_mac, target_latency,
                          resume=resume, one_shot=one_shot, channel_ratio=channel_ratio,
                          channel_multiple=channel_multiple, input_size=input_size, as_json=as_json,
                          latency_profile=latency_profile, target_latency=target_latency, num_threads=num_threads,
+                         strategy=strategy, granularity=granularity, candidates=candidates,
                          echo=lambda text: click.echo(text, err=True)))
 
 

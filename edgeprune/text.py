@@ -34,6 +34,13 @@ def one_line(text: str, limit: int | None = None) -> str:
     return flat if limit is None else flat[:limit]
 
 
-def method_label(settings: dict) -> str:
-    """'method D, magnitude importance': how a prune report's loop ranked channels."""
+def method_label(settings: dict, strategy: dict | None = None) -> str:
+    """'method D, magnitude importance': how a prune report's loop ranked channels; 'coarse strategy (both),
+    method D options' or 'one-shot QR strategy, method D options' for the seeds' other methods (``strategy``: the
+    report's)."""
+    name = (strategy or {}).get("name", "threshold")
+    if name == "coarse":
+        return f"coarse strategy ({strategy['granularity']}, {strategy['candidates']} candidates per step)"
+    if name == "qr":
+        return f"one-shot QR strategy, method {settings['method']} allocation"
     return f"method {settings['method']}, {settings.get('importance', 'magnitude')} importance"

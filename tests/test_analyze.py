@@ -46,3 +46,24 @@ def test_analyze_command_prints_the_cost_table_then_the_latency_table_or_one_jso
     assert analyze_command(model, (8, 8), "fp16", as_json=True) == json.dumps(report.to_dict())
     assert analyze_command(model, (8, 8), "fp16", as_json=True, latency_profile=path) == \
         json.dumps(report.to_dict() | {"latency": latency})
+
+
+def test_zero_kernels_are_counted_and_the_dense_mac_stays(tmp_path):
+    from edgeprune.modelio import save_model
+    from keras_models import build_edsr
+
+    model = build_edsr(num_blocks=1, num_features=8)
+    conv = next(l for l in model.layers if type(l).__name__ == "Conv2D" and l.kernel.shape[2] == 8)
+    kernel, *rest = conv.get_weights()
+    kernel[:, :, 0, :3] = 0  # 3 of its 8 x 8 kernels
+    conv.set_weights([kernel, *rest])
+    path = save_model(model, tmp_path / "sparse.keras")
+    data = json.loads(analyze_command(str(path), (16, 16), as_json=True))
+    report = analyze(str(path), (16, 16))
+    per_kernel = report.layer(conv.name).mac / 64
+    z = data["zero_kernels"]
+    assert z["layers"][conv.name] == [3, 64] and z["zero_kernels"] == 3
+    assert z["mac"] == report.totals.mac and z["mac_skipping_zero_kernels"] == report.totals.mac - 3 * per_kernel
+    text = analyze_command(str(path), (16, 16))
+    assert f"3 of {z['kernels']:,} conv kernels are all zero" in text and "a dense TFLite conv multiplies" in text
+    assert "zero_kernels" not in json.loads(analyze_command("edsr", (16, 16), as_json=True))

@@ -341,6 +341,7 @@ def test_train_errors(tmp_path, monkeypatch, args, message):
 @pytest.mark.parametrize("args, method, importance", [
     ([], "D", "magnitude"),  # the preset's
     (["--method", "B", "--importance", "taylor"], "B", "taylor"),
+    (["--method", "B", "--importance", "qr"], "B", "qr"),
 ])
 def test_prune_iterative_from_the_command_line(tmp_path, args, method, importance):
     model = save_model(build_edsr(scale=2, num_blocks=1, num_features=8), tmp_path / "tiny.keras")
@@ -381,6 +382,12 @@ def test_prune_iterative_from_the_command_line(tmp_path, args, method, importanc
     (["--importance", "gradient"], "Invalid value for '--importance'"),
     (["--one-shot", "--channel-ratio", "0.3", "--method", "B"], "--method and --importance set the iterative loop"),
     (["--data", "missing_dir"], "data folder 'missing_dir' does not exist"),
+    (["--strategy", "random"], "Invalid value for '--strategy'"),
+    (["--granularity", "kernel"], "--granularity and --candidates set the coarse search: add --strategy coarse"),
+    (["--strategy", "coarse", "--candidates", "0"], "--candidates must be an integer >= 1, got 0"),
+    (["--strategy", "coarse", "--importance", "taylor"], "--importance ranks channels for the threshold strategy"),
+    (["--strategy", "coarse", "--target-latency", "0.7"], "use --target-mac with --strategy coarse"),
+    (["--strategy", "qr", "--one-shot", "--channel-ratio", "0.3"], "--one-shot prunes by L1 filter norm"),
 ])
 def test_prune_iterative_errors(tmp_path, monkeypatch, args, message):
     from conftest import TEST_HOST_PROFILE
@@ -438,3 +445,25 @@ def test_prune_with_a_corrupt_cache_file_is_one_error_line(tmp_path, monkeypatch
     assert len(lines) == 1 and lines[0].startswith(message), result.stderr
     assert "Traceback" not in result.output
 
+
+@pytest.mark.parametrize("args, label", [
+    (["--strategy", "coarse", "--granularity", "kernel", "--candidates", "2"], "coarse strategy (kernel, 2 candidates"),
+    (["--strategy", "qr"], "one-shot QR strategy, method D allocation"),
+])
+def test_prune_with_the_seed_strategies_from_the_command_line(tmp_path, args, label):
+    model = save_model(build_edsr(scale=2, num_blocks=1, num_features=8), tmp_path / "tiny.keras")
+    out = tmp_path / "run"
+    result = run("prune", "--model", str(model), "--finetune-steps", "2", "--max-iterations", "2",
+                 "--tolerance", "9", "--ssim-tolerance", "1", "--target-mac", "0.8", "--latency-profile", "none",
+                 "--out", str(out), *args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert label in result.stdout and report["strategy"]["name"] == args[1]
+    if args[1] == "coarse":  # kernel masks only: the MAC counted with zeros skipped, the dense one executed
+        s = report["strategy"]
+        assert s["sparse_mac_ratio"] <= 0.8 + 1e-9 and s["pruned_kernels"] > 0
+        assert f"MAC {s['sparse_mac_ratio']:.3f} counted with pruned kernels skipped, " \
+               f"{s['executed_mac_ratio']:.3f} executed by the exported dense model" in " ".join(result.stdout.split())
+        assert (out / "kernel_mask.json").exists()
+    else:
+        assert "re-fitted convs, median relative output error" in result.stdout

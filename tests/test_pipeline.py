@@ -286,3 +286,52 @@ def test_the_report_says_what_the_widths_were_chosen_for_and_measures_latency(tm
     text = prune_summary(report, out)
     assert "widths chosen for: a test phone" in text and "latency, measured" in text
     assert "target latency 0.9 (predicted) met" in text
+
+
+@pytest.mark.parametrize("strategy, extra", [("coarse", {"granularity": "both", "candidates": 2}), ("qr", {})])
+def test_the_seed_strategies_write_the_same_outputs_and_measure_what_they_say(tmp_path, strategy, extra):
+    from edgeprune.prune.pipeline import KERNEL_MASK_FILE
+
+    out = tmp_path / "run"
+    lines = []
+    report = prune_command(str(_tiny_file(tmp_path)), out, target_mac=0.7, tolerance_psnr=5.0, tolerance_ssim=1.0,
+                           overrides=TINY, echo=lines.append, verbose=0, strategy=strategy, **extra)
+    names = sorted(p.name for p in out.iterdir())
+    assert report["strategy"]["name"] == strategy and report["target_met"]
+    pruned = load_model(out / "pruned.keras")
+    _, val = load_data("edsr", None, {**TINY}, 2)
+    measured = validate(pruned, val)
+    assert measured["psnr"] == pytest.approx(report["pruned"]["psnr"], abs=1e-5)
+    assert report["pruned"]["masked_psnr"] == pytest.approx(report["pruned"]["psnr"], abs=1e-4)
+    for entry in report["layers"]:
+        assert pruned.get_layer(entry["layer"]).output.shape[-1] == entry["pruned"]
+    if strategy == "coarse":
+        s = report["strategy"]
+        assert s["sparse_mac_ratio"] <= 0.7 + 1e-9 and s["executed_mac_ratio"] == report["pruned"]["mac_ratio"]
+        assert s["sparse_mac_ratio"] <= s["executed_mac_ratio"]
+        assert all(len(r["search"]["candidate_losses"]) == 2 for r in report["iterations"])
+        assert names == sorted(OUTPUT_FILES + ((KERNEL_MASK_FILE,) if s["pruned_kernels"] else ()))
+        assert any("mask " in line and "(executed " in line for line in lines)
+    else:  # one record, no fine-tuning: the control is the baseline itself
+        assert names == sorted(OUTPUT_FILES) and len(report["iterations"]) == 1
+        assert report["pruned"]["mac_ratio"] <= 0.7 and report["control"]["steps"] == 0
+        assert report["control"]["psnr"] == pytest.approx(report["baseline"]["psnr"])
+        fits = [c for g in report["strategy"]["reconstruction"].values() for c in g["consumers"].values()
+                if c["refit"]]
+        assert fits and all(c["error_after"] <= c["error_before"] for c in fits)
+        assert any(line.startswith("iteration  1:") and "one-shot" in line for line in lines)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"strategy": "random"}, "--strategy must be one of threshold, coarse, qr, got 'random'"),
+    ({"strategy": "qr", "target_mac": None}, "--strategy qr prunes once to a target: give --target-mac"),
+    ({"strategy": "coarse", "importance": "taylor"}, "--importance ranks channels for the threshold strategy"),
+    ({"strategy": "qr", "resume": True}, "there is nothing to --resume"),
+    ({"strategy": "coarse", "candidates": 0}, "candidate masks must be an integer >= 1, got 0"),
+    ({"strategy": "coarse", "granularity": "rows"}, "granularity must be one of channel, kernel, both"),
+])
+def test_bad_strategy_options_are_refused_before_anything_is_written(tmp_path, kwargs, message):
+    out = tmp_path / "run"
+    with pytest.raises(InvalidArgumentError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        prune_command(str(_tiny_file(tmp_path)), out, overrides=TINY, verbose=0, **kwargs)
+    assert not out.exists()

@@ -4,7 +4,7 @@ command prints (with a latency prediction when given a profile)."""
 import json
 from collections.abc import Sequence
 
-from edgeprune.graph.cost import CostReport, model_cost, parse_dtype
+from edgeprune.graph.cost import CostReport, model_cost, parse_dtype, zero_kernels
 from edgeprune.modelio import resolve_model
 from edgeprune.sizes import check_multiple
 
@@ -28,15 +28,17 @@ def analyze_command(model, input_size: Sequence[int] | None = None, dtype: str =
     """:func:`analyze`, with per-layer and total latency predicted from ``latency_profile`` (a path from
     ``edgeprune calibrate``) when given; returns what the command prints: one JSON object, or the cost table (every
     layer with ``all_layers``) followed by the latency table."""
-    from edgeprune.commands.render import cost_table, latency_table
+    from edgeprune.commands.render import cost_table, latency_table, zero_kernel_note
 
     report = analyze(model, input_size, dtype)
+    sparsity = zero_kernels(resolve_model(model).model, report)
     latency = None
     if latency_profile:
         from edgeprune.graph.latency_profile import LatencyProfile, predict_report
 
         latency = predict_report(LatencyProfile.load(latency_profile), report)
     if as_json:
-        return json.dumps(report.to_dict() | ({"latency": latency} if latency else {}))
-    text = cost_table(report, all_layers=all_layers)
+        return json.dumps(report.to_dict() | ({"latency": latency} if latency else {}) |
+                          ({"zero_kernels": sparsity} if sparsity["zero_kernels"] else {}))
+    text = cost_table(report, all_layers=all_layers) + zero_kernel_note(sparsity)
     return f"{text}\n\n{latency_table(latency, all_layers=all_layers)}" if latency else text

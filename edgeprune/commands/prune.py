@@ -16,7 +16,8 @@ def prune(model, out_dir, *, baseline=None, data=None, method: str | None = None
           resume: bool = False, one_shot: bool = False, channel_ratio: float | None = None,
           channel_multiple: int = 1, input_size=None, as_json: bool = False, echo=None,
           latency_profile: str | None = None, target_latency: float | None = None,
-          num_threads: int | None = None, progress=None) -> str:
+          num_threads: int | None = None, progress=None, strategy: str = "threshold",
+          granularity: str | None = None, candidates: int | None = None) -> str:
     """Runs one-shot pruning or the iterative pipeline as the options ask, and returns what the command prints on
     stdout (the summary, or the report as JSON). ``echo(text)`` receives the iterative run's progress lines.
 
@@ -28,7 +29,15 @@ def prune(model, out_dir, *, baseline=None, data=None, method: str | None = None
     integer_at_least("channel multiple", channel_multiple)
     if latency_profile not in (None, NONE) and channel_multiple != 1:
         raise InvalidArgumentError("--channel-multiple and --latency-profile both choose the widths: give one")
+    if strategy != "coarse" and (granularity is not None or candidates is not None):
+        raise InvalidArgumentError("--granularity and --candidates set the coarse search: add --strategy coarse or "
+                                   "drop them")
+    if candidates is not None:
+        integer_at_least("--candidates", candidates)
     if one_shot:
+        if strategy != "threshold":
+            raise InvalidArgumentError("--one-shot prunes by L1 filter norm without data: drop --strategy, or drop "
+                                       "--one-shot (--strategy qr is the data-driven one-shot)")
         if channel_ratio is None:
             raise InvalidArgumentError("--one-shot needs --channel-ratio R with 0 < R < 1")
         if method or importance:
@@ -43,6 +52,7 @@ def prune(model, out_dir, *, baseline=None, data=None, method: str | None = None
         raise InvalidArgumentError("--channel-ratio and --input-size go with --one-shot")
     from edgeprune.commands.render import prune_summary
     from edgeprune.deploy.host_profile import measure_host_latency
+    from edgeprune.prune.coarse import CANDIDATES
     from edgeprune.prune.pipeline import Hardware, prune_run
 
     spec = latency_profile or (NONE if channel_multiple != 1 else HOST)
@@ -62,7 +72,9 @@ def prune(model, out_dir, *, baseline=None, data=None, method: str | None = None
                        target_mac=target_mac, tolerance_psnr=tolerance_psnr, tolerance_ssim=tolerance_ssim,
                        preset_name=preset_name, resume=resume,
                        overrides={"finetune_steps": finetune_steps, "max_iterations": max_iterations},
-                       echo=echo, verbose=0 if as_json else 1, target_latency=target_latency, hardware=hardware)
+                       echo=echo, verbose=0 if as_json else 1, target_latency=target_latency, hardware=hardware,
+                       strategy=strategy, granularity=granularity or "both",
+                       candidates=CANDIDATES if candidates is None else candidates)
     return json.dumps(result.report) if as_json else prune_summary(result.report, out_dir)
 
 

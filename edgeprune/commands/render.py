@@ -105,7 +105,8 @@ def prune_summary(report: dict, out_dir) -> str:
             ["control (baseline, same steps)", f"{control['psnr']:.3f}", f"{control['ssim']:.4f}", "1.000",
              str(control["steps"])]]
     accepted = sum(r["accepted"] for r in report["iterations"])
-    lines = [f"{report['model']}: {method_label(report['settings'])}, {len(report['iterations'])} iterations "
+    lines = [f"{report['model']}: {method_label(report['settings'], report.get('strategy'))}, "
+             f"{len(report['iterations'])} iterations "
              f"({accepted} accepted), {report['seconds']:.0f} s; cost at input "
              f"{'x'.join(map(str, report['input_size']))}",
              before_after(base["totals"], pruned["totals"]), "",
@@ -114,10 +115,45 @@ def prune_summary(report: dict, out_dir) -> str:
              f"vs control (tolerance {report['settings']['tolerance']['psnr']} dB below the baseline); SSIM "
              f"{pruned['ssim'] - base['ssim']:+.4f} vs baseline, {pruned['ssim'] - control['ssim']:+.4f} vs control; "
              f"{_targets(report['settings'])} {'met' if report['target_met'] else 'NOT met'}",
+             *strategy_lines(report.get("strategy")),
              *latency_lines(report.get("latency")),
              *timing_lines(report.get("timings")),
-             f"wrote {out_dir}/pruned.keras, plan.json, report.json, channels.png, tradeoff.png"]
+             f"wrote {out_dir}/pruned.keras, plan.json, report.json, channels.png, tradeoff.png"
+             f"{', kernel_mask.json' if (report.get('strategy') or {}).get('pruned_kernels') else ''}"]
     return "\n".join(lines)
+
+
+def strategy_lines(strategy: dict | None) -> list[str]:
+    """What the coarse strategy's kernel masks bought (the MAC with pruned kernels skipped against the MAC the
+    exported dense model executes), or how well the QR strategy's re-fits reconstructed their convs' outputs."""
+    if not strategy or strategy.get("name") == "threshold":
+        return []
+    if strategy["name"] == "coarse":
+        return ["", f"coarse ({strategy['granularity']}, best of {strategy['candidates']} random masks per step): "
+                    f"{strategy['pruned_kernels']:.1%} of the conv kernels pruned; MAC "
+                    f"{strategy['sparse_mac_ratio']:.3f} counted with pruned kernels skipped, "
+                    f"{strategy['executed_mac_ratio']:.3f} executed by the exported dense model (a dense TFLite conv "
+                    "multiplies zero kernels too; channels left without kernels were removed)"]
+    fits = [c for g in (strategy.get("reconstruction") or {}).values() for c in g.get("consumers", {}).values()
+            if c.get("refit")]
+    if not fits:
+        return ["", "pivoted-QR selection with least-squares reconstruction, once (no fine-tuning)"]
+    before = sorted(c["error_before"] for c in fits)
+    after = sorted(c["error_after"] for c in fits)
+    return ["", f"pivoted-QR selection with least-squares reconstruction, once (no fine-tuning): {len(fits)} "
+                f"re-fitted convs, median relative output error {before[len(before) // 2]:.4f} with the kept "
+                f"channels' original weights, {after[len(after) // 2]:.4f} re-fitted (on the sampled patches)"]
+
+
+def zero_kernel_note(sparsity: dict) -> str:
+    """Below the cost table, when a model has all-zero kernels (coarse kernel pruning): what skipping them would
+    save, and that a dense TFLite conv does not."""
+    if not sparsity["zero_kernels"]:
+        return ""
+    return (f"\n\n{sparsity['zero_kernels']:,} of {sparsity['kernels']:,} conv kernels are all zero: MAC "
+            f"{sparsity['mac_skipping_zero_kernels']:,} ({sparsity['mac_skipping_zero_kernels'] / sparsity['mac']:.3f}"
+            f" of the table's) if they were skipped, but a dense TFLite conv multiplies them too and executes the "
+            f"table's {sparsity['mac']:,}")
 
 
 def timing_lines(timings: dict | None) -> list[str]:

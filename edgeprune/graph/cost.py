@@ -219,3 +219,26 @@ def predicted_cost(model: keras.Model, channels: dict, input_size: Sequence[int]
     first = new_shapes[graph.input_ids[0]].outputs[0]
     size = (first[1], first[2]) if len(first) == 4 else None
     return CostReport(name or graph.model.name, size, dtype, tuple(layer_costs(graph, new_shapes, nbytes, scale)))
+
+
+def zero_kernels(model: keras.Model, report: CostReport) -> dict:
+    """The k x k kernels of ``model``'s plain 2-D convs that are all zero (what coarse kernel pruning leaves), and
+    what skipping them would save: ``{"layers": {name: [zero kernels, kernels]}, "zero_kernels", "kernels",
+    "mac_skipping_zero_kernels", "mac"}`` at ``report``'s input size (the model's own cost report). A dense
+    TFLite conv multiplies zero kernels too, so the MAC it executes stays ``mac``."""
+    import numpy as np
+
+    costs = {c.name: c for c in report.layers}
+    layers, saved = {}, 0.0
+    for layer in model.layers:
+        if kind_of(layer).name != "conv" or getattr(layer, "groups", 1) != 1 or len(layer.kernel.shape) != 4:
+            continue
+        kernel = layer.kernel.numpy()
+        zero = ~np.any(kernel != 0, axis=(0, 1))
+        count, total = int(zero.sum()), int(zero.size)
+        layers[layer.name] = [count, total]
+        if count and layer.name in costs:
+            saved += costs[layer.name].mac * count / total
+    return {"layers": layers, "zero_kernels": sum(v[0] for v in layers.values()),
+            "kernels": sum(v[1] for v in layers.values()), "mac": report.totals.mac,
+            "mac_skipping_zero_kernels": report.totals.mac - saved}

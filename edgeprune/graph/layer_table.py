@@ -308,6 +308,29 @@ def types_with_role(role: str) -> tuple:
 
 MIXING = types_with_role("mixing")
 
+# Kinds that map an all-zero input channel to an all-zero output channel (pooling, padding, resampling, ReLU-like
+# activations, merges of zeros, channel moves), and the activations f with f(0) = 0. A channel whose producers write
+# only zeros stays zero through these, so it can be removed exactly (coarse kernel pruning); batch norm, a mean
+# shift or a sigmoid would turn it into a constant, which removing would change.
+ZERO_PRESERVING_KINDS = frozenset({
+    "relu", "leaky_relu", "elu", "prelu", "thresholded_relu", "inference_no_op", "max_pool_2d", "average_pool_2d",
+    "global_average_pool_2d", "pooling", "zero_padding_2d", "padding_cropping", "upsampling_2d", "upsampling",
+    "residual_scale", "add", "subtract", "multiply", "maximum", "minimum", "average", "concatenate",
+    "depth_to_space", "reshape"})
+ZERO_PRESERVING_ACTIVATIONS = frozenset({
+    "linear", "relu", "relu6", "tanh", "swish", "silu", "elu", "selu", "gelu", "softsign", "mish", "hard_swish",
+    "hard_silu", "leaky_relu"})
+
+
+def keeps_zero(layer) -> bool:
+    """Whether ``layer`` turns an all-zero channel into an all-zero channel (a mixing or ``activation`` layer: when
+    its activation does; see :data:`ZERO_PRESERVING_KINDS`)."""
+    kind = kind_of(layer)
+    if kind.role == "mixing" or kind.name == "activation":
+        activation = getattr(layer, "activation", None)
+        return getattr(activation, "__name__", "linear") in ZERO_PRESERVING_ACTIVATIONS
+    return kind.name in ZERO_PRESERVING_KINDS
+
 
 @dataclass(frozen=True)
 class Role:

@@ -36,16 +36,22 @@ from edgeprune.graph.coupling import Coupling
 from edgeprune.errors import FileFormatError, InvalidArgumentError
 from edgeprune.prune.importance import (CRITERIA, METHOD_OPTIONS, METHODS, depth_floor_units, keep_for_threshold,
                                         layer_means, mac_per_unit, unit_scores)
+from edgeprune.prune.coarse import (CANDIDATES, CoarseMasks, CoarseSearch, check_search, exploitable_keep,
+                                    kernels_from_json, kernels_to_json, pruned_kernel_fraction, sparse_mac)
 from edgeprune.prune.masking import ChannelMasks
 from edgeprune.prune.oracle import CostOracle
 from edgeprune.prune.plan import PruningPlan
 from edgeprune.prune.widths import WidthRule, blocks
+from edgeprune.prune.qr import qr_importance
 from edgeprune.prune.taylor import taylor_importance
 from edgeprune.prune.level import LevelPolicy, LevelState
 from edgeprune.train.fit import Finetuner, TrainConfig, plain_copy, validate
 from edgeprune.train.presets import Preset
 from edgeprune.timing import PhaseTimes
 
+# how an iteration proposes what to prune: the paper's adaptive importance threshold, or the least damaging of
+# random feature-map / kernel masks (edgeprune.prune.coarse); the pipeline also runs "qr" (one-shot reconstruction)
+LOOP_STRATEGIES = ("threshold", "coarse")
 STATE_FILE = "loop.json"
 STATE_FORMAT = "edgeprune.loop/1"
 
@@ -94,13 +100,24 @@ class LoopSettings:
     widths: WidthRule = field(default_factory=WidthRule)  # the widths a group may keep (edgeprune.prune.widths)
     profile: object | None = None  # a LatencyProfile: the level steps on its predicted latency, C divides by time
     target_latency: float | None = None  # stop once the predicted latency is at most this fraction too
+    strategy: str = "threshold"  # how an iteration proposes what to prune: see STRATEGIES
+    granularity: str = "both"  # coarse: feature maps, kernels or both (edgeprune.prune.coarse)
+    candidates: int = CANDIDATES  # coarse: random masks compared per iteration
 
     @property
     def measure(self) -> str:
-        """What the level is a fraction of: the predicted latency when pruning for a device, else the MAC."""
-        return "latency" if self.profile is not None else "mac"
+        """What the level is a fraction of: the predicted latency when pruning for a device, else the MAC (for the
+        coarse strategy always the MAC, counted with pruned kernels skipped)."""
+        return "latency" if self.profile is not None and self.strategy != "coarse" else "mac"
 
     def __post_init__(self):
+        if self.strategy not in LOOP_STRATEGIES:
+            raise InvalidArgumentError(f"the prune loop runs the strategies {', '.join(LOOP_STRATEGIES)}, not "
+                                       f"{self.strategy!r}")
+        check_search(self.granularity, self.candidates)
+        if self.strategy == "coarse" and self.target_latency is not None:
+            raise InvalidArgumentError("--target-latency needs a strategy whose widths the latency model can price: "
+                                       "coarse kernel masks run dense; use --target-mac with --strategy coarse")
         if self.method not in METHODS:
             raise InvalidArgumentError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.importance not in CRITERIA:
@@ -117,10 +134,13 @@ class LoopSettings:
     @classmethod
     def from_preset(cls, preset: Preset, target_mac: float | None, tolerance: Tolerance, method: str | None = None,
                     importance: str | None = None, widths: WidthRule | None = None, profile=None,
-                    target_latency: float | None = None) -> "LoopSettings":
+                    target_latency: float | None = None, strategy: str = "threshold", granularity: str = "both",
+                    candidates: int = CANDIDATES) -> "LoopSettings":
         """The loop a preset describes; ``method`` and ``importance`` (None: the preset's) choose the ranking;
-        ``widths``, ``profile`` and ``target_latency`` what it prunes for (None: any width, MAC only)."""
+        ``widths``, ``profile`` and ``target_latency`` what it prunes for (None: any width, MAC only);
+        ``strategy``, ``granularity`` and ``candidates`` how it proposes."""
         return cls(method=preset.method if method is None else method, target_mac=target_mac, tolerance=tolerance,
+                   strategy=strategy, granularity=granularity, candidates=candidates,
                    finetune=preset.finetune_config(),
                    importance=preset.importance if importance is None else importance,
                    widths=widths or WidthRule(), profile=profile, target_latency=target_latency,
@@ -132,7 +152,10 @@ class LoopSettings:
                 "tolerance": asdict(self.tolerance), "finetune": self.finetune.to_dict(),
                 "policy": asdict(self.policy), "depth_floor": self.depth_floor,
                 "importance": self.importance, "widths": self.widths.to_dict(), "measure": self.measure,
-                "target_latency": self.target_latency, "latency_profile": profile_identity(self.profile)}
+                "target_latency": self.target_latency, "latency_profile": profile_identity(self.profile),
+                "strategy": self.strategy,
+                **({"granularity": self.granularity, "candidates": self.candidates}
+                   if self.strategy == "coarse" else {})}
 
     def target_met(self, mac: float, latency: float | None) -> bool:
         """Whether a state of this MAC and predicted latency ratio meets every target set (False with none)."""
@@ -155,12 +178,13 @@ class LoopState:
     quality: dict | None = None  # of the accepted state
     mac: float = 1.0  # of the accepted state, as a fraction of the baseline
     latency: float | None = None  # predicted latency of the accepted state, as a fraction (with a profile)
+    kernels: dict[str, list[int]] | None = None  # coarse: each conv's pruned kernels (flat (in, out) indices)
 
     def to_dict(self) -> dict:
         return {"format": STATE_FORMAT, "threshold": self.level.to_dict(), "keep": self.keep,
                 "iterations": self.iterations, "lineage_steps": self.lineage_steps,
                 "spent_steps": self.spent_steps, "weights": self.weights, "quality": self.quality, "mac": self.mac,
-                "latency": self.latency}
+                "latency": self.latency, **({"kernels": self.kernels} if self.kernels is not None else {})}
 
     @classmethod
     def from_dict(cls, data: dict) -> "LoopState":
@@ -177,10 +201,15 @@ class LoopState:
                 isinstance(quality.get(k), (int, float)) and not isinstance(quality.get(k), bool)
                 for k in ("psnr", "ssim"))):
             raise ValueError(f"'quality' is {quality!r}, not numeric PSNR and SSIM")
+        kernels = data.get("kernels")
+        if kernels is not None and not (isinstance(kernels, dict) and all(
+                isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in v)
+                for v in kernels.values())):
+            raise ValueError(f"'kernels' is not a map of layer names to kernel indices")
         return cls(LevelState.from_dict(data["threshold"]), {k: list(v) for k, v in keep.items()},
                    list(data["iterations"]), int(data["lineage_steps"]), int(data["spent_steps"]), weights,
                    quality, float(data["mac"]),
-                   None if data.get("latency") is None else float(data["latency"]))
+                   None if data.get("latency") is None else float(data["latency"]), kernels)
 
 
 @dataclass
@@ -189,6 +218,7 @@ class LoopResult:
     plan: PruningPlan
     state: LoopState
     coupling: Coupling | None = None  # of ``model`` (slim it with this coupling rather than build another)
+    kernels: dict | None = None  # coarse: the kept-kernel masks of the accepted state (edgeprune.prune.coarse)
 
 
 def propose_keep(coupling: Coupling, settings: LoopSettings, threshold: float, current: dict[str, list[int]],
@@ -376,29 +406,51 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
             _load_accepted(current, workdir, state.weights)
     policy = settings.policy
     finetune = Finetuner(current, settings.finetune, strategy)  # one wrapped, compiled copy for every iteration
+    coarse = settings.strategy == "coarse"
+    search = CoarseSearch(current, coupling, oracle, base_cost, train_pool, settings.finetune.batch_size,
+                          settings.finetune.patch, settings.granularity, settings.candidates, settings.depth_floor,
+                          settings.widths) if coarse else None
+    try:
+        kernels = kernels_from_json(coupling, state.kernels)
+    except ValueError as exc:
+        raise _resume_error(workdir, str(exc)) from None
     while not policy.done(state.level):
         started = time.perf_counter()
         level = policy.propose(state.level)
-        rows = None
+        rows, new_kernels, extra = None, kernels, {}
         with times.phase("loop.importance"):
-            if settings.importance == "taylor":  # measured on the accepted weights, reproducibly per iteration
-                rows = taylor_importance(current, coupling, train_pool, settings.finetune.batch_size,
+            if coarse:  # the least damaging of random masks, scored on a training batch
+                best, losses, chosen = search.propose(level, state.keep, kernels,
+                                                      seed=settings.finetune.seed + state.level.iteration + 1)
+                threshold, keep, new_kernels = None, best.keep, best.kernels
+                extra = {"candidate_losses": losses, "chosen": chosen}
+            else:
+                if settings.importance == "taylor":  # measured on the accepted weights, reproducibly per iteration
+                    rows = taylor_importance(current, coupling, train_pool, settings.finetune.batch_size,
+                                             settings.finetune.patch, seed=state.level.iteration + 1)
+                elif settings.importance == "qr":  # pivoted QR of the current feature maps (edgeprune.prune.qr)
+                    rows = qr_importance(current, coupling, train_pool, settings.finetune.batch_size,
                                          settings.finetune.patch, seed=state.level.iteration + 1)
-            threshold, keep, _ = threshold_for_level(coupling, settings, level, state.keep, means, mac_units,
-                                                     oracle, rows, step=state.level.step)
-        mac = oracle.mac_ratio(keep)
-        latency = oracle.latency_ratio(keep) if settings.profile is not None else None
+                threshold, keep, _ = threshold_for_level(coupling, settings, level, state.keep, means, mac_units,
+                                                         oracle, rows, step=state.level.step)
+        executed = exploitable_keep(coupling, keep, new_kernels)
+        mac = sparse_mac(coupling, oracle, search.costs, keep, new_kernels) if coarse else oracle.mac_ratio(keep)
+        latency = oracle.latency_ratio(executed) if settings.profile is not None else None
         record = {"iteration": state.level.iteration + 1, "level": level, "threshold": threshold,
                   "step": state.level.step, "mac": mac, **({"latency": latency} if latency is not None else {}),
                   "kept_units": sum(map(len, keep.values())), "finetune_steps": 0}
-        if keep == state.keep:  # nothing under the new threshold: nothing to fine-tune or measure
+        if coarse:
+            record.update({"executed_mac": oracle.mac_ratio(executed), "search": extra,
+                           "pruned_kernels": pruned_kernel_fraction(new_kernels)})
+        if keep == state.keep and _same_kernels(new_kernels, kernels):  # nothing new to prune
             ok, quality, tuned = True, state.quality, None
-            record["note"] = "no unit below this threshold"
+            record["note"] = "no unit below this threshold" if not coarse else "no mask prunes more at this level"
         else:
             plan = PruningPlan(name, full.fingerprint, full.sizes, keep)
+            masks = CoarseMasks(coupling, plan, new_kernels) if coarse else ChannelMasks(coupling, plan)
             with times.phase("loop.finetune"):
-                tuned, _ = finetune(train_pool, ChannelMasks(coupling, plan),
-                                    seed=settings.finetune.seed + record["iteration"], verbose=verbose)
+                tuned, _ = finetune(train_pool, masks, seed=settings.finetune.seed + record["iteration"],
+                                    verbose=verbose)
             with times.phase("loop.validate"):
                 quality = {k: v for k, v in validate(tuned, val).items() if k in ("psnr", "ssim")}
             ok = settings.tolerance.holds(quality, baseline_quality)
@@ -411,9 +463,11 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
         if ok:
             if tuned is not None:
                 current.set_weights(tuned.get_weights())
+            kernels = new_kernels
             state = replace(state, level=new_level, keep=keep, quality=quality, mac=mac, latency=latency,
                             iterations=[*state.iterations, record], spent_steps=spent,
-                            lineage_steps=state.lineage_steps + record["finetune_steps"])
+                            lineage_steps=state.lineage_steps + record["finetune_steps"],
+                            kernels=kernels_to_json(kernels))
             with times.phase("loop.checkpoint"):
                 state = _save_state(workdir, state, current if tuned is not None else None)
         else:
@@ -423,4 +477,11 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
                 state = _save_state(workdir, state, None)
         if progress:
             progress(record)
-    return LoopResult(current, PruningPlan(name, full.fingerprint, full.sizes, dict(state.keep)), state, coupling)
+    final = PruningPlan(name, full.fingerprint, full.sizes, exploitable_keep(coupling, dict(state.keep), kernels))
+    return LoopResult(current, final, state, coupling, kernels)
+
+
+def _same_kernels(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return a.keys() == b.keys() and all(np.array_equal(a[n], b[n]) for n in a)

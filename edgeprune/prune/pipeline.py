@@ -31,6 +31,7 @@ from edgeprune.files import field, read_json
 from edgeprune.graph.cost import model_cost
 from edgeprune.graph.coupling import Coupling
 from edgeprune.modelio import ResolvedModel, load_model, resolve_model, save_model
+from edgeprune.prune.coarse import CANDIDATES, kernels_to_json, pruned_kernel_fraction
 from edgeprune.prune.loop import (LoopResult, LoopSettings, Tolerance, check_target, load_state, profile_identity,
                                   prune_loop)
 from edgeprune.prune.plan import PruningPlan, fingerprint
@@ -40,6 +41,11 @@ from edgeprune.train.presets import Preset, preset
 from edgeprune.timing import PhaseTimes
 
 OUTPUT_FILES = ("pruned.keras", "plan.json", "report.json", "channels.png", "tradeoff.png")
+KERNEL_MASK_FILE = "kernel_mask.json"  # the coarse strategy's kept kernels, beside the outputs when it prunes any
+KERNEL_MASK_FORMAT = "edgeprune.kernel_mask/1"
+# how the channels are chosen: the paper's adaptive threshold loop, coarse random feature-map/kernel masks in the
+# same loop (edgeprune.prune.coarse), or pivoted-QR selection with least-squares reconstruction, once
+STRATEGIES = ("threshold", "coarse", "qr")
 WORK = ".work"
 REPORT_FORMAT = "edgeprune.prune/1"
 
@@ -105,6 +111,7 @@ class RunContext:
     echo: Callable[[str], None]
     verbose: int
     times: PhaseTimes = dataclass_field(default_factory=PhaseTimes)  # where the run's minutes go
+    strategy: str = "threshold"  # one of STRATEGIES
 
     @property
     def work(self) -> Path:
@@ -115,20 +122,24 @@ def prune_run(model, out_dir, baseline=None, data=None, method: str | None = Non
               target_mac: float | None = 0.8, tolerance_psnr: float = 0.05, tolerance_ssim: float = 0.002,
               preset_name: str = "quick", resume: bool = False, overrides: dict | None = None, echo=None,
               verbose: int = 1, importance: str | None = None, target_latency: float | None = None,
-              hardware: Hardware | None = None) -> PruneResult:
+              hardware: Hardware | None = None, strategy: str = "threshold", granularity: str = "both",
+              candidates: int = CANDIDATES) -> PruneResult:
     """Runs the whole pipeline and writes ``OUTPUT_FILES`` into ``out_dir``.
 
     ``method`` (A-D) and ``importance`` (magnitude or taylor) default to the preset's for the task.
     ``overrides`` replaces preset settings (e.g. ``{"finetune_steps": 20}``). ``echo(text)`` receives progress lines.
     ``hardware`` (default: any width, nothing measured) says what the widths are chosen for; ``target_latency``
-    (a fraction of the baseline's predicted latency) needs its profile.
+    (a fraction of the baseline's predicted latency) needs its profile. ``strategy`` (:data:`STRATEGIES`) is how
+    the channels are chosen: the paper's loop, coarse random masks (``granularity``, ``candidates``) in the same
+    loop, or one-shot pivoted-QR selection with least-squares reconstruction.
     """
     times = PhaseTimes()
     with times.phase("prepare"):
         ctx = prepare(model, out_dir, baseline=baseline, data=data, method=method, target_mac=target_mac,
                       tolerance_psnr=tolerance_psnr, tolerance_ssim=tolerance_ssim, preset_name=preset_name,
                       resume=resume, overrides=overrides, echo=echo, verbose=verbose, importance=importance,
-                      target_latency=target_latency, hardware=hardware, times=times)
+                      target_latency=target_latency, hardware=hardware, times=times, strategy=strategy,
+                      granularity=granularity, candidates=candidates)
     with run_folder(ctx):
         started = time.perf_counter()
         with times.phase("baseline"):
@@ -149,7 +160,7 @@ def prune_run(model, out_dir, baseline=None, data=None, method: str | None = Non
         ctx.echo(pruned_line(report))
         report["seconds"] = round(time.perf_counter() - started, 1)
         report["timings"] = times.as_dict()  # saving the outputs, after this, is not in it
-        write_outputs(ctx.out_dir, report, slim_model, loop.plan)
+        write_outputs(ctx.out_dir, report, slim_model, loop.plan, loop.kernels)
     return PruneResult(report, slim_model, loop.plan)
 
 
@@ -158,12 +169,12 @@ def prune_command(model, out_dir, baseline=None, data=None, method: str | None =
                   tolerance_psnr: float = 0.05, tolerance_ssim: float = 0.002, preset_name: str = "quick",
                   resume: bool = False, overrides: dict | None = None, echo=None, verbose: int = 1,
                   importance: str | None = None, target_latency: float | None = None,
-                  hardware: Hardware | None = None) -> dict:
-    """:func:`prune_run`'s report (the JSON of ``report.json``)."""
+                  hardware: Hardware | None = None, **strategy) -> dict:
+    """:func:`prune_run`'s report (the JSON of ``report.json``); ``strategy``: its strategy options."""
     return prune_run(model, out_dir, baseline=baseline, data=data, method=method, target_mac=target_mac,
                      tolerance_psnr=tolerance_psnr, tolerance_ssim=tolerance_ssim, preset_name=preset_name,
                      resume=resume, overrides=overrides, echo=echo, verbose=verbose, importance=importance,
-                     target_latency=target_latency, hardware=hardware).report
+                     target_latency=target_latency, hardware=hardware, **strategy).report
 
 
 # -- 1. everything a user can get wrong is checked before anything is written --
@@ -172,7 +183,8 @@ def prepare(model, out_dir, baseline=None, data=None, method: str | None = None,
             tolerance_psnr: float = 0.05, tolerance_ssim: float = 0.002, preset_name: str = "quick",
             resume: bool = False, overrides: dict | None = None, echo=None, verbose: int = 1,
             importance: str | None = None, target_latency: float | None = None,
-            hardware: Hardware | None = None, times: PhaseTimes | None = None) -> RunContext:
+            hardware: Hardware | None = None, times: PhaseTimes | None = None, strategy: str = "threshold",
+            granularity: str = "both", candidates: int = CANDIDATES) -> RunContext:
     """Checks the options and files, resolves the model, the baseline, the data and (last, as calibrating the host
     takes minutes) the latency profile: writes nothing but the host's profile cache."""
     out_dir = Path(out_dir)
@@ -193,10 +205,22 @@ def prepare(model, out_dir, baseline=None, data=None, method: str | None = None,
     if not resume and (work / "loop" / "loop.json").exists():
         raise InvalidArgumentError(f"'{out_dir}' holds an unfinished run: add --resume to continue it, or delete "
                                    f"'{work}' to start over")
+    if strategy not in STRATEGIES:
+        raise InvalidArgumentError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    if strategy == "qr" and (target is None and target_latency is None):
+        raise InvalidArgumentError("--strategy qr prunes once to a target: give --target-mac or --target-latency")
+    if strategy != "threshold" and importance is not None:
+        raise InvalidArgumentError(f"--importance ranks channels for the threshold strategy; --strategy {strategy} "
+                                   "chooses them itself (for pivoted QR inside the loop use --importance qr)")
+    if strategy == "qr" and resume:
+        raise InvalidArgumentError("--strategy qr runs once without a loop: there is nothing to --resume; run it "
+                                   "again without --resume")
     resolved = resolve_model(model)
     task = task_of(resolved.model)
     settings = preset(preset_name, task).with_overrides(overrides)
-    loop = LoopSettings.from_preset(settings, target, tolerance, method, importance)
+    loop = LoopSettings.from_preset(settings, target, tolerance, method, importance,
+                                    strategy="coarse" if strategy == "coarse" else "threshold",
+                                    granularity=granularity, candidates=candidates)
     coupling = Coupling(resolved.model)
     if not coupling.groups:
         why = "; ".join(coupling.frozen_reasons) or "all its channels reach a model input or output"
@@ -217,11 +241,11 @@ def prepare(model, out_dir, baseline=None, data=None, method: str | None = None,
     rule.check_fits(coupling)
     loop = replace(loop, widths=rule, profile=profile, target_latency=target_latency)
     run_key = {"model": resolved.name, "baseline": str(baseline) if baseline else None, "data": str(data),
-               "preset": preset_name, "settings": settings.to_dict(), "loop": loop.to_dict()}
+               "preset": preset_name, "settings": settings.to_dict(), "loop": loop.to_dict(), "strategy": strategy}
     resuming_loop = _check_resume(out_dir, run_key) if resume else False
     return RunContext(out_dir, resolved, coupling, settings, loop, base, train_pool, val,
                       cost_input_size(resolved, val), eval_input_size(val), hardware, source, run_key, resume,
-                      resuming_loop, echo or (lambda text: None), verbose, times)
+                      resuming_loop, echo or (lambda text: None), verbose, times, strategy)
 
 
 def _given_baseline(model, resolved, coupling: Coupling, baseline) -> Baseline | None:
@@ -343,6 +367,16 @@ def baseline_quality(ctx: RunContext, model) -> dict:
 
 
 def run_loop(ctx: RunContext, baseline, base_quality: dict) -> LoopResult:
+    """The strategy's pruning: the quality-gated loop (threshold or coarse proposals), or the one-shot QR
+    reconstruction (no fine-tuning, no gate)."""
+    if ctx.strategy == "qr":
+        from edgeprune.prune.reconstruct import qr_one_shot
+
+        ctx.echo("pivoted-QR channel selection with least-squares reconstruction, once (no fine-tuning)")
+        result = qr_one_shot(baseline, ctx.train_pool, ctx.val, ctx.loop, base_quality, ctx.input_size,
+                             latency_size=ctx.eval_size, times=ctx.times)
+        ctx.echo(iteration_line(result.state.iterations[0], base_quality))
+        return result
     if ctx.resuming_loop:
         ctx.echo(f"resuming the prune loop from {ctx.work / 'loop'}")
     return prune_loop(baseline, ctx.train_pool, ctx.val, ctx.loop, base_quality, ctx.input_size, ctx.work / "loop",
@@ -400,6 +434,7 @@ def build_report(ctx: RunContext, base: Baseline, base_quality: dict, loop: Loop
                    "masked_psnr": state.quality["psnr"], "masked_ssim": state.quality["ssim"]},
         "control": {**control, "psnr_gap_to_pruned": control["psnr"] - pruned_quality["psnr"],
                     "ssim_gap_to_pruned": control["ssim"] - pruned_quality["ssim"]},
+        "strategy": strategy_report(ctx, loop, mac_ratio),
         "iterations": state.iterations,
         "finetune_steps": {"lineage": state.lineage_steps, "spent": state.spent_steps},
         "target_met": state.level.target_met,
@@ -408,6 +443,22 @@ def build_report(ctx: RunContext, base: Baseline, base_quality: dict, loop: Loop
         "layers": _layer_channels(base.model, slim_model),
         "data": {"train": ctx.train_pool.description, "validation": ctx.val.description},
     }
+
+
+def strategy_report(ctx: RunContext, loop: LoopResult, mac_ratio: float) -> dict:
+    """``report.json``'s ``strategy``: which one chose the channels and, for coarse kernel masks, the MAC counted
+    with pruned kernels skipped beside the MAC the exported dense model executes (``mac_ratio``)."""
+    out = {"name": ctx.strategy}
+    if ctx.strategy == "coarse":
+        out.update({"granularity": ctx.loop.granularity, "candidates": ctx.loop.candidates,
+                    "sparse_mac_ratio": loop.state.mac, "executed_mac_ratio": mac_ratio,
+                    "pruned_kernels": pruned_kernel_fraction(loop.kernels),
+                    "note": "kernel masks make MAC skippable only for sparse kernels: a dense TFLite conv executes "
+                            "the zero kernels, so the executed MAC is what the exported model runs; whole channels "
+                            "left without kernels were removed"})
+    if ctx.strategy == "qr" and loop.state.iterations:
+        out["reconstruction"] = loop.state.iterations[0].get("reconstruction")
+    return out
 
 
 def latency_report(ctx: RunContext, baseline, slim_model, loop: LoopResult, mac_ratio: float) -> dict:
@@ -433,25 +484,40 @@ def latency_report(ctx: RunContext, baseline, slim_model, loop: LoopResult, mac_
     return out
 
 
-def write_outputs(out_dir: Path, report: dict, slim_model, plan: PruningPlan) -> None:
-    """All five files through a staging folder: all or nothing."""
+def write_outputs(out_dir: Path, report: dict, slim_model, plan: PruningPlan, kernels=None) -> None:
+    """All five files (and the kernel mask, when kernels were pruned) through a staging folder: all or nothing."""
     from edgeprune.prune.plots import channels_plot, tradeoff_plot
 
-    with staged_files(out_dir, OUTPUT_FILES) as stage:
+    masked = {n: m for n, m in (kernels or {}).items() if not m.all()}
+    names = OUTPUT_FILES + ((KERNEL_MASK_FILE,) if masked else ())
+    with staged_files(out_dir, names) as stage:
         save_model(slim_model, stage / "pruned.keras")
         plan.save(stage / "plan.json")
         write_json_atomic(stage / "report.json", report)
         channels_plot(report, stage / "channels.png")
         tradeoff_plot(report, stage / "tradeoff.png")
+        if masked:  # in the unpruned model's channel indices, as plan.json's units are
+            write_json_atomic(stage / KERNEL_MASK_FILE, {
+                "format": KERNEL_MASK_FORMAT, "model": plan.model, "fingerprint": plan.fingerprint,
+                "layers": {n: {"shape": list(m.shape), "pruned": p}
+                           for (n, m), p in zip(masked.items(), kernels_to_json(masked).values())}})
+    if not masked:  # not a stale mask of an earlier run in this folder
+        (Path(out_dir) / KERNEL_MASK_FILE).unlink(missing_ok=True)
 
 
 # -- progress lines --
 
 def iteration_line(record: dict, base: dict) -> str:
     verdict = "accepted" if record["accepted"] else "rolled back"
-    return (f"iteration {record['iteration']:2d}: level {record['level']:.3f} (step {record['step']:.3f}), threshold "
-            f"{record['threshold']:.4f}, "
-            f"MAC {record['mac']:.3f}{_latency_part(record)}  PSNR {record['psnr']:.3f} ({record['psnr'] - base['psnr']:+.3f})  "
+    if record.get("threshold") is not None:
+        chose = f"threshold {record['threshold']:.4f}"
+    elif "search" in record:
+        chose = f"mask {record['search']['chosen'] + 1} of {len(record['search']['candidate_losses'])}"
+    else:
+        chose = "one-shot"
+    executed = f" (executed {record['executed_mac']:.3f})" if "executed_mac" in record else ""
+    return (f"iteration {record['iteration']:2d}: level {record['level']:.3f} (step {record['step']:.3f}), {chose}, "
+            f"MAC {record['mac']:.3f}{executed}{_latency_part(record)}  PSNR {record['psnr']:.3f} ({record['psnr'] - base['psnr']:+.3f})  "
             f"SSIM {record['ssim']:.4f} ({record['ssim'] - base['ssim']:+.4f})  {verdict}"
             f"{' (' + record['note'] + ')' if record.get('note') else ''}  [{record['seconds']:.0f} s]")
 

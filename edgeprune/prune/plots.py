@@ -29,7 +29,8 @@ def channels_plot(report: dict, path: str | Path) -> Path:
     ax.set_xticklabels(names, rotation=90, fontsize=6)
     ax.set_ylabel("output channels")
     pruned = report["pruned"]
-    ax.set_title(f"{report['model']}, {method_label(report['settings'])}: MAC {pruned['mac_ratio']:.3f}, "
+    label = method_label(report["settings"], report.get("strategy"))
+    ax.set_title(f"{report['model']}, {label}: MAC {pruned['mac_ratio']:.3f}, "
                  f"weights {pruned['weights_ratio']:.3f} of the baseline", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -74,7 +75,7 @@ def tradeoff_plot(report: dict, path: str | Path) -> Path:
     ax.set_xlabel("MAC or latency (fraction of the baseline)" if latency.get("predicted") or latency.get("measured")
                   else "MAC (fraction of the baseline)")
     ax.set_ylabel("PSNR on the held-out images (dB)")
-    ax.set_title(f"{report['model']}, {method_label(report['settings'])}", fontsize=9)
+    ax.set_title(f"{report['model']}, {method_label(report['settings'], report.get('strategy'))}", fontsize=9)
     ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()

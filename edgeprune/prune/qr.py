@@ -1,0 +1,348 @@
+"""Channel selection by QR factorisation with column pivoting, and least-squares reconstruction of the consuming
+convolutions (Zhang, Davoodi, Hu, "Efficient Inference of CNNs via Channel Pruning", arXiv 1908.03266).
+
+A consumer's input channels are the columns of a matrix of their values on sample (training) data; pivoted QR
+orders them most linearly independent first (``|R_ii|`` non-increasing along the order), the group keeps the first
+``counts[g]`` units, and every conv that reads them is re-fitted by least squares so that it reconstructs its outputs
+from the channels that are left.
+
+The seed's two tweaks for ResNet-like networks are not described in the text we have; these are our choices:
+
+1. A coupled group (EDSR's residual trunk, read by every block's first conv, the body-end conv and the upsampler) is
+   selected once for all its tensors: the columns are the group's units, the rows the stacked samples of every
+   tensor of the group that a consumer reads (a unit that owns several channels of a tensor, as behind a
+   depth-to-space, gives one row block per channel slot). For a ``Conv2D`` consumer a sample is the centre tap of
+   its receptive field at a sampled output position; for any other consumer (transposed, depthwise, dense) its
+   input at a sampled input position.
+2. Every ``Conv2D`` consumer of a pruned group is re-fitted against the ORIGINAL model's pre-activation outputs of
+   that conv, with its inputs taken from the model as pruned so far (groups in graph order, a group's consumers in
+   graph order, each sampled after the previous re-fits), so later layers compensate earlier pruning (as He, Zhang
+   and Sun, "Channel Pruning for Accelerating Very Deep Neural Networks", ICCV 2017, do for multi-branch networks).
+   The fit is ridge-regularised toward the conv's current weights; biases are not changed. Other consumers
+   (transposed, depthwise, dense, 1-D convs) are not re-fitted: they only lose the removed input channels.
+
+Rows are streamed: per batch only one batch's activations of the probed tensors exist; selection keeps a running
+triangular factor (pivoted QR of ``R`` gives the pivots and ``|R_ii|`` of the stacked rows, since ``A = Q R``), and
+the re-fit accumulates the normal equations in float64.
+"""
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import scipy.linalg
+
+from edgeprune.data.pairs import PairSet, random_crops
+from edgeprune.errors import InvalidArgumentError
+from edgeprune.graph.coupling import ChannelGroup, Coupling
+from edgeprune.graph.layer_table import kind_of
+from edgeprune.graph.model_graph import TensorRef
+from edgeprune.prune.masking import ChannelMasks
+from edgeprune.prune.plan import PruningPlan, fingerprint
+from edgeprune.runtime import keras, tf
+from edgeprune.train.fit import plain_copy
+
+MAX_ROWS_PER_BATCH = 1024  # sampled output positions per batch and consumer
+RIDGE = 1e-4
+BATCHES = 16  # batches of training patches, as for the Taylor scores
+
+
+def _check_patchable(layer) -> None:
+    if not isinstance(layer, keras.layers.Conv2D) or kind_of(layer).name != "conv":
+        raise InvalidArgumentError(f"{type(layer).__name__} '{layer.name}' is not a Conv2D: patches are defined "
+                                   "for plain 2-D convolutions only")
+    if getattr(layer, "groups", 1) not in (1, None) or layer.data_format == "channels_first":
+        raise InvalidArgumentError(f"Conv2D '{layer.name}' is grouped or channels_first: patches are defined for "
+                                   "groups=1, channels_last convolutions only")
+    if layer.padding not in ("same", "valid"):
+        raise InvalidArgumentError(f"Conv2D '{layer.name}' has padding '{layer.padding}': use 'same' or 'valid'")
+
+
+def _patches_4d(x, layer) -> tf.Tensor:
+    kh, kw = layer.kernel_size
+    return tf.image.extract_patches(tf.convert_to_tensor(x, tf.float32), sizes=[1, kh, kw, 1],
+                                    strides=[1, *layer.strides, 1], rates=[1, *layer.dilation_rate, 1],
+                                    padding=layer.padding.upper())
+
+
+def conv_patches(x, layer) -> np.ndarray:
+    """The receptive fields of ``layer`` (a groups=1 ``Conv2D``) on input ``x`` (NHWC): rows ``N*Ho*Wo`` in output
+    order, columns ``kh*kw*Cin`` in the kernel's HWIO order, so ``conv_patches(x, layer) @ kernel.reshape(-1, cout)
+    + bias`` is the layer's pre-activation output (strides, dilation, 'same' and 'valid' padding)."""
+    _check_patchable(layer)
+    patches = _patches_4d(x, layer)
+    return patches.numpy().reshape(-1, patches.shape[-1])
+
+
+def pivot_order(a) -> tuple[np.ndarray, np.ndarray]:
+    """Pivoted QR of ``a`` (rows x units, in float64): ``order`` lists the units most linearly independent first and
+    ``diag[i] = |R_ii|`` is that of ``order[i]`` (non-increasing; zero past ``min(rows, units)``)."""
+    a = np.asarray(a, np.float64)
+    if a.ndim != 2 or a.shape[1] == 0:
+        raise InvalidArgumentError(f"pivot_order needs a (rows x units) matrix with units, got shape {a.shape}")
+    if a.shape[0] == 0:
+        return np.arange(a.shape[1]), np.zeros(a.shape[1])
+    r, order = scipy.linalg.qr(a, mode="r", pivoting=True)
+    diag = np.zeros(a.shape[1])
+    k = min(r.shape)
+    diag[:k] = np.abs(np.diag(r[:k, :k]))
+    return order.astype(np.int64), diag
+
+
+def _solve(gram, cross, w0, ridge: float) -> np.ndarray:
+    """argmin ||P W - Z||^2 + lam ||W - w0||^2 from ``gram = P^T P`` and ``cross = P^T Z``."""
+    lam = ridge * float(np.mean(np.diag(gram))) if gram.size else 0.0
+    if lam <= 0:  # all-zero inputs: every W fits alike, the nearest to w0 is w0
+        return np.array(w0, np.float64)
+    system = gram + lam * np.eye(gram.shape[0])
+    return scipy.linalg.solve(system, cross + lam * np.asarray(w0, np.float64), assume_a="pos")
+
+
+def refit(p, z, w0, ridge: float = RIDGE) -> np.ndarray:
+    """The least-squares weights (kept cols x cout) minimising ``||P W - Z||^2 + lam ||W - w0||^2`` with ``lam =
+    ridge * mean(diag(P^T P))``, from the normal equations in float64: defined when rows < cols, and ``w0`` itself
+    when ``P w0 = Z``."""
+    p, z = np.asarray(p, np.float64), np.asarray(z, np.float64)
+    if p.ndim != 2 or z.shape != (p.shape[0], np.shape(w0)[-1]) or np.shape(w0)[0] != p.shape[1]:
+        raise InvalidArgumentError(f"refit needs P (rows x cols), Z (rows x cout) and w0 (cols x cout); got "
+                                   f"{p.shape}, {z.shape} and {np.shape(w0)}")
+    return _solve(p.T @ p, p.T @ z, w0, ridge)
+
+
+class _RunningR:
+    """The triangular factor of rows stacked batch by batch: pivoted QR of it gives that of all the rows."""
+
+    def __init__(self, units: int):
+        self.r = np.zeros((0, units))
+        self.live = np.zeros(units, bool)  # columns with a non-zero value
+
+    def add(self, rows: np.ndarray) -> None:
+        if rows.size:
+            self.live |= (rows != 0).any(axis=0)
+            self.r = scipy.linalg.qr(np.vstack([self.r, rows]), mode="r")[0][: rows.shape[1]]
+
+
+def _positions(total: int, max_rows: int, seed: int, batch: int, consumer: int) -> np.ndarray:
+    """The sampled rows of one consumer on one batch: the same for the original and every pruned model."""
+    if total <= max_rows:
+        return np.arange(total)
+    rng = np.random.default_rng([seed, batch, consumer])
+    return np.sort(rng.choice(total, size=max_rows, replace=False))
+
+
+def _is_refittable(layer) -> bool:
+    return isinstance(layer, keras.layers.Conv2D) and kind_of(layer).name == "conv" and \
+        layer.padding in ("same", "valid") and getattr(layer, "groups", 1) in (1, None)
+
+
+def _sampled_patches(x, layer, rows) -> np.ndarray:
+    patches = _patches_4d(x, layer)
+    flat = tf.reshape(patches, (-1, patches.shape[-1]))
+    return tf.gather(flat, rows).numpy().astype(np.float64)
+
+
+def _centre_columns(layer, channels: int) -> np.ndarray:
+    kh, kw = layer.kernel_size
+    return ((kh // 2) * kw + kw // 2) * channels + np.arange(channels)
+
+
+class _Sampler:
+    """Samples of the tensors a group's consumers read, from one model (the graph of ``coupling``)."""
+
+    def __init__(self, coupling: Coupling, max_rows: int, seed: int):
+        self.coupling, self.max_rows, self.seed = coupling, max_rows, seed
+        self.index = {node.id: i for i, node in enumerate(coupling.graph)}
+
+    def consumers(self, group: ChannelGroup) -> list[tuple[str, TensorRef]]:
+        graph = self.coupling.graph
+        found = []
+        for name in group.consumers:
+            ref = graph.node(name).inputs[0]
+            if ref in group.index_maps:
+                found.append((name, ref))
+        return found
+
+    def rows(self, layer, value, batch: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(sampled rows, their input-channel values) of consumer ``layer`` reading ``value``: centre taps of
+        sampled output positions for a conv, sampled input positions otherwise."""
+        if _is_refittable(layer):
+            patches = _patches_4d(value, layer)
+            total = int(np.prod(patches.shape[:-1]))
+            rows = _positions(total, self.max_rows, self.seed, batch, self.index[name])
+            flat = tf.reshape(patches, (-1, patches.shape[-1]))
+            centre = _centre_columns(layer, int(value.shape[-1]))
+            return rows, tf.gather(tf.gather(flat, rows), centre, axis=1).numpy().astype(np.float64)
+        flat = tf.reshape(value, (-1, value.shape[-1]))
+        rows = _positions(int(flat.shape[0]), self.max_rows, self.seed, batch, self.index[name])
+        return rows, tf.gather(flat, rows).numpy().astype(np.float64)
+
+    def selection(self, model: keras.Model, groups: Sequence[ChannelGroup], batches) -> dict[str, _RunningR]:
+        """Per group, the running factor of its unit columns over every consumer's samples on ``batches``, from
+        one pass of ``model`` per batch for all the groups."""
+        running = {group.name: _RunningR(group.size) for group in groups}
+        reads = [(group, name, ref) for group in groups for name, ref in self.consumers(group)]
+        names = list(dict.fromkeys(name for _, name, _ in reads))
+        if not names:
+            return running
+        probe = keras.Model(model.inputs, [model.get_layer(n).input for n in names])
+        for b, (x, _) in enumerate(batches):
+            values = probe(tf.convert_to_tensor(x, tf.float32), training=False)
+            values = dict(zip(names, values if isinstance(values, (list, tuple)) else [values]))
+            samples = {n: self.rows(model.get_layer(n), values[n], b, n)[1] for n in names}
+            for group, name, ref in reads:
+                index_map = group.index_maps[ref]
+                running[group.name].add(np.vstack([samples[name][:, index_map[:, j]]
+                                                   for j in range(index_map.shape[1])]))
+        return running
+
+
+def _pivots(running: _RunningR) -> tuple[np.ndarray, np.ndarray]:
+    """(order, |R_ii| per unit) of the running factor; units whose columns are all zero come last with 0."""
+    units = running.live.size
+    if not running.r.shape[0]:
+        return np.arange(units), np.zeros(units)
+    order, diag = pivot_order(running.r)
+    per_unit = np.zeros(units)
+    per_unit[order] = diag
+    per_unit[~running.live] = 0
+    dead = ~running.live[order]
+    order = np.concatenate([order[~dead], order[dead]])
+    return order, per_unit
+
+
+def qr_rows(model: keras.Model, coupling: Coupling, batches, max_rows_per_batch: int = MAX_ROWS_PER_BATCH,
+            seed: int = 0) -> dict[str, np.ndarray]:
+    """Per group, (producers x units) with identical rows: each unit's ``|R_ii|`` at its pivot position on
+    ``model``'s current weights (``coupling`` is of its architecture), divided by the mean over live units; a unit
+    whose columns are all zero (already pruned) scores 0. The layout of :func:`edgeprune.prune.taylor.taylor_rows`."""
+    batches = _checked_batches(batches)
+    sampler = _Sampler(coupling, _checked_rows(max_rows_per_batch), seed)
+    factors = sampler.selection(model, list(coupling.groups.values()), batches)
+    rows = {}
+    for name, group in coupling.groups.items():
+        running = factors[name]
+        _, per_unit = _pivots(running)
+        live = per_unit[running.live]
+        score = per_unit / live.mean() if live.size and live.mean() > 0 else np.zeros(group.size)
+        rows[name] = np.tile(score, (len(group.producers), 1))
+    return rows
+
+
+def qr_batches(pool: PairSet, batch_size: int, patch: int, seed: int = 0, batches: int = BATCHES) -> list:
+    """``batches`` random (input, target) batches of ``batch_size`` training patches of ``pool``, drawn
+    reproducibly from ``seed`` (kept in memory: selection and every re-fit pass over the same batches)."""
+    rng = np.random.default_rng(seed)
+    return [random_crops(pool, patch, batch_size, rng) for _ in range(batches)]
+
+
+def qr_importance(model: keras.Model, coupling: Coupling, pool: PairSet, batch_size: int, patch: int,
+                  seed: int = 0, batches: int = BATCHES) -> dict[str, np.ndarray]:
+    """:func:`qr_rows` of ``model`` on :func:`qr_batches` of ``pool`` (the loop's importance, like
+    :func:`edgeprune.prune.taylor.taylor_importance`)."""
+    return qr_rows(model, coupling, qr_batches(pool, batch_size, patch, seed, batches))
+
+
+def _checked_batches(batches) -> list:
+    batches = list(batches)
+    if not batches:
+        raise InvalidArgumentError("no sample batches: give at least one (input, target) batch of training data")
+    return batches
+
+
+def _checked_rows(max_rows) -> int:
+    if isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)) or max_rows < 1:
+        raise InvalidArgumentError(f"max_rows_per_batch must be an integer >= 1, got {max_rows!r}")
+    return int(max_rows)
+
+
+def _checked_counts(coupling: Coupling, counts: Mapping[str, int]) -> dict[str, int]:
+    if not isinstance(counts, Mapping):
+        raise InvalidArgumentError(f"counts must map group names to unit counts, got {type(counts).__name__}")
+    for name, count in counts.items():
+        if name not in coupling.groups:
+            raise InvalidArgumentError(f"counts names group '{name}', which the model does not have: use one of "
+                                       f"{', '.join(coupling.groups)}")
+        size = coupling.groups[name].size
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= size:
+            raise InvalidArgumentError(f"counts['{name}'] is {count!r}: keep an integer number of units between 1 "
+                                       f"and {size}")
+    return {n: int(c) for n, c in counts.items()}
+
+
+def _fit_consumer(copy, original, name: str, kept_in: np.ndarray, batches, sampler: _Sampler, ridge: float) -> dict:
+    """Re-fits conv ``name`` of ``copy`` over its kept input channels ``kept_in`` against ``original``'s
+    pre-activation outputs at the same positions; returns the relative errors before and after."""
+    layer, reference = copy.get_layer(name), original.get_layer(name)
+    kernel, *rest = layer.get_weights()
+    bias = rest[0].astype(np.float64) if rest else 0.0
+    kh, kw, cin, cout = kernel.shape
+    cols = (np.arange(kh * kw)[:, None] * cin + kept_in[None, :]).ravel()
+    ref_kernel, *ref_rest = [w.astype(np.float64) for w in reference.get_weights()]
+    ref_kernel = ref_kernel.reshape(-1, cout)
+    ref_bias = ref_rest[0] if ref_rest else 0.0
+    current_probe = keras.Model(copy.inputs, layer.input)
+    original_probe = keras.Model(original.inputs, reference.input)
+    gram, cross = np.zeros((cols.size, cols.size)), np.zeros((cols.size, cout))
+    target_sq, z_sq = 0.0, 0.0
+    for b, (x, _) in enumerate(batches):
+        x = tf.convert_to_tensor(x, tf.float32)
+        patches = _patches_4d(original_probe(x, training=False), reference)
+        flat = tf.reshape(patches, (-1, patches.shape[-1]))
+        rows = _positions(int(flat.shape[0]), sampler.max_rows, sampler.seed, b, sampler.index[name])
+        z = tf.gather(flat, rows).numpy().astype(np.float64) @ ref_kernel + ref_bias
+        p = _sampled_patches(current_probe(x, training=False), layer, rows)[:, cols]
+        target = z - bias
+        gram += p.T @ p
+        cross += p.T @ target
+        target_sq += float(np.sum(target ** 2))
+        z_sq += float(np.sum(z ** 2))
+    w0 = kernel.reshape(-1, cout)[cols].astype(np.float64)
+    w = _solve(gram, cross, w0, ridge)
+
+    def error(weights):
+        residual = np.sum(weights * (gram @ weights)) - 2 * np.sum(weights * cross) + target_sq
+        return float(np.sqrt(max(residual, 0.0) / z_sq)) if z_sq > 0 else 0.0
+
+    new_kernel = np.zeros((kh * kw * cin, cout), kernel.dtype)
+    new_kernel[cols] = w
+    layer.set_weights([new_kernel.reshape(kernel.shape), *rest])
+    return {"refit": True, "error_before": error(w0), "error_after": error(w)}
+
+
+def qr_reconstruct(model: keras.Model, coupling: Coupling, counts: Mapping[str, int], batches: Sequence,
+                   ridge: float = RIDGE, max_rows_per_batch: int = MAX_ROWS_PER_BATCH,
+                   seed: int = 0) -> tuple[keras.Model, dict[str, list[int]], dict[str, dict]]:
+    """Prunes a copy of ``model`` (``coupling`` is its coupling; ``model`` is not changed) to ``counts[g]`` units
+    per group (groups not named keep all) by pivoted QR selection and least-squares re-fits of the consuming convs
+    on ``batches`` ((input, target) arrays of training data), group by group in graph order.
+
+    Returns the copy (removed channels exactly zero, so ``slim(copy, plan)`` computes the same), ``keep`` (every
+    group -> sorted kept units) and ``details`` (per processed group: kept, size, and per consumer whether it was
+    re-fitted, with the relative reconstruction error ``||P W - Z|| / ||Z||`` on the sampled rows before the re-fit
+    (kept columns, current weights) and after it)."""
+    counts = _checked_counts(coupling, counts)
+    batches = _checked_batches(batches)
+    if not isinstance(ridge, (int, float)) or isinstance(ridge, bool) or not ridge > 0:
+        raise InvalidArgumentError(f"ridge must be a number > 0, got {ridge!r}")
+    sampler = _Sampler(coupling, _checked_rows(max_rows_per_batch), seed)
+    copy = plain_copy(model)
+    sizes = {n: g.size for n, g in coupling.groups.items()}
+    keep: dict[str, list[int]] = {}
+    details: dict[str, dict] = {}
+    for name, group in coupling.groups.items():
+        if name not in counts:
+            continue
+        order, _ = _pivots(sampler.selection(copy, [group], batches)[name])
+        keep[name] = sorted(int(u) for u in order[: counts[name]])
+        ChannelMasks(coupling, PruningPlan(model.name, fingerprint(coupling), sizes, dict(keep))).apply(copy)
+        kept = coupling.kept_channels(keep)
+        consumers = {}
+        for consumer, ref in sampler.consumers(group):
+            layer = copy.get_layer(consumer)
+            if _is_refittable(layer):
+                consumers[consumer] = _fit_consumer(copy, model, consumer, kept[ref], batches, sampler, ridge)
+            else:
+                consumers[consumer] = {"refit": False,
+                                       "reason": f"{type(layer).__name__} is not re-fitted (only Conv2D consumers "
+                                                 "are); it only loses the removed input channels"}
+        details[name] = {"kept": counts[name], "size": group.size, "consumers": consumers}
+    return copy, {n: keep.get(n, list(range(s))) for n, s in sizes.items()}, details
