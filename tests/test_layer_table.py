@@ -281,3 +281,15 @@ def test_conv_ops_per_costed_kind_are_those_the_converter_emits():
                    "conv": 1, "conv_3d": 1, "dense": 1}
     assert (kind_named("SeparableConv2D").tflite_ops, kind_named("Conv2D").tflite_ops) == (2, 1)
     assert UNKNOWN.tflite_ops == 0 and kind_named("BatchNormalization").tflite_ops == 0
+
+
+def test_the_zero_preserving_kinds_are_kinds_of_the_table():
+    from edgeprune.graph.layer_table import LAYER_KINDS, ZERO_PRESERVING_KINDS, keeps_zero
+    from edgeprune.runtime import keras
+
+    assert ZERO_PRESERVING_KINDS <= {k.name for k in LAYER_KINDS}
+    assert not {"batch_norm", "mean_shift", "softmax", "conv", "activation"} & ZERO_PRESERVING_KINDS
+    assert [keeps_zero(layer) for layer in (keras.layers.Activation("linear"), keras.layers.Activation("sigmoid"),
+                                            keras.layers.MaxPooling2D(), keras.layers.Dense(3),
+                                            keras.layers.Dense(3, activation="softplus"))] == [True, False, True,
+                                                                                                True, False]

@@ -77,12 +77,15 @@ def test_configure_process_splits_the_cpu_quiets_the_logs_and_says_when_it_is_to
         from edgeprune.runtime import tf
         print(json.dumps({"cpus": len(tf.config.list_logical_devices("CPU")), "log": os.environ["TF_CPP_MIN_LOG_LEVEL"],
                           "keras_3_loaded": "keras" in sys.modules, "legacy": os.environ["TF_USE_LEGACY_KERAS"],
-                          "onednn": os.environ["TF_ENABLE_ONEDNN_OPTS"]}))
+                          "onednn": os.environ["TF_ENABLE_ONEDNN_OPTS"],
+                          "inter_op": os.environ["TF_NUM_INTEROP_THREADS"]}))
     """
     assert last_json(run_python(script, EDGEPRUNE_CPU_DEVICES="2", TF_CPP_MIN_LOG_LEVEL=None, TF_USE_LEGACY_KERAS=None,
-                                TF_ENABLE_ONEDNN_OPTS=None)
-                     ) == {"cpus": 2, "log": "3", "keras_3_loaded": False, "legacy": "1", "onednn": "1"}
-    assert last_json(run_python(script, TF_ENABLE_ONEDNN_OPTS="0"))["onednn"] == "0"  # the user's choice stands
+                                TF_ENABLE_ONEDNN_OPTS=None, TF_NUM_INTEROP_THREADS=None)
+                     ) == {"cpus": 2, "log": "3", "keras_3_loaded": False, "legacy": "1", "onednn": "1",
+                           "inter_op": "1"}  # TensorFlow's process_util reads it when its runtime starts
+    chosen = last_json(run_python(script, TF_ENABLE_ONEDNN_OPTS="0", TF_NUM_INTEROP_THREADS="2"))
+    assert chosen["onednn"] == "0" and chosen["inter_op"] == "2"  # the user's choice stands
     proc = run_python(script, EDGEPRUNE_CPU_DEVICES="two")
     assert proc.returncode != 0 and "EDGEPRUNE_CPU_DEVICES must be a positive integer, got 'two'" in proc.stderr
     late = run_python("""

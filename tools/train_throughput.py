@@ -32,6 +32,10 @@ CONFIGS = {  # name -> (environment, jit_compile)
     "no-onednn": ({"TF_ENABLE_ONEDNN_OPTS": "0"}, False),
     "xla": ({}, True),
     "onednn+xla": ({"TF_ENABLE_ONEDNN_OPTS": "1"}, True),
+    # TensorFlow's thread pools, from its environment variables: one inter-op thread (ops one after another, each
+    # on every core) against the default (one inter-op thread per core, each op also using every core)
+    "onednn+inter1": ({"TF_ENABLE_ONEDNN_OPTS": "1", "TF_NUM_INTEROP_THREADS": "1"}, False),
+    "onednn+intra1": ({"TF_ENABLE_ONEDNN_OPTS": "1", "TF_NUM_INTRAOP_THREADS": "1"}, False),
 }
 
 _WORKER = r"""

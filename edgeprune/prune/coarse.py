@@ -2,7 +2,8 @@
 Sung, "Coarse Pruning of Convolutional Neural Networks with Random Masks", 2016; the seed 003).
 
 Two granularities. *Feature-map* (``channel``) pruning removes whole units of the channel groups, which the engine
-removes physically. *Kernel* pruning removes single k x k kernels, the (input channel, output channel) connections of
+removes physically: a random allocation (groups narrowed one allowed width at a time, in random order, to the level)
+of random units. *Kernel* pruning removes single k x k kernels, the (input channel, output channel) connections of
 a conv; a kernel mask per conv, ``True`` = kept, over the layer's full input and output channels. ``both`` spends half
 of a step's level on feature maps and the rest on kernels, as the paper finds best.
 
@@ -32,7 +33,6 @@ from edgeprune.graph.model_graph import TensorRef
 from edgeprune.prune import masking
 from edgeprune.prune.importance import depth_floor_units
 from edgeprune.prune.masking import ChannelMasks
-from edgeprune.prune.oneshot import kept_count
 from edgeprune.prune.plan import PruningPlan
 
 GRANULARITIES = ("channel", "kernel", "both")
@@ -194,31 +194,32 @@ class CoarseMasks(ChannelMasks):
                 yield layer.bias, (dead,), tfmot_masks.get(id(layer.bias))
 
 
-def _uniform_counts(coupling: Coupling, oracle, keep, goal: float, floors: dict[str, int], allowed) -> dict:
-    """Units per group at one pruned fraction of every group's full size (snapped to ``allowed`` widths, never below
-    a group's floor nor above what it keeps now): the smallest fraction whose dense MAC ratio is at most ``goal``
-    (bisection; the fraction that prunes to the floors when none reaches it)."""
-    def counts_at(ratio):
-        out = {}
-        for name, units in keep.items():
-            size = coupling.groups[name].size
-            count = kept_count(size, ratio, allowed.get(name))
-            out[name] = min(len(units), max(count, floors[name]))
-        return out
+def random_counts(coupling: Coupling, oracle, keep: dict[str, list[int]], goal: float, floors: dict[str, int],
+                  allowed: dict[str, list[int]], rng: np.random.Generator) -> dict[str, int]:
+    """Units per group for one random feature-map mask at ``goal`` (a dense MAC ratio): groups drawn at random, each
+    draw taking one group one width narrower (its next allowed width, or 1/16 of its size without alignment; never
+    below its floor), until the plan's MAC is at most ``goal`` or no group can shrink. A random allocation, as the
+    paper's random masks are; one narrower step of one group is the most it overshoots."""
+    counts = {name: len(units) for name, units in keep.items()}
 
-    def mac_at(counts):
-        return oracle.mac_ratio({n: keep[n][:c] for n, c in counts.items()})  # the MAC depends on counts only
+    def narrower(name):
+        now, floor = counts[name], floors[name]
+        if allowed.get(name):
+            below = [w for w in allowed[name] if floor <= w < now]
+            return max(below) if below else None
+        step = max(1, coupling.groups[name].size // 16)
+        return max(now - step, floor) if now > floor else None
 
-    lo, hi = 0.0, 1.0
-    if mac_at(counts_at(hi)) > goal:
-        return counts_at(hi)
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        if mac_at(counts_at(mid)) <= goal:
-            hi = mid
-        else:
-            lo = mid
-    return counts_at(hi)
+    def mac(c):
+        return oracle.mac_ratio({n: keep[n][:k] for n, k in c.items()})  # the MAC depends on the counts only
+
+    while mac(counts) > goal:
+        shrinkable = [n for n in counts if narrower(n) is not None]
+        if not shrinkable:
+            break
+        name = shrinkable[int(rng.integers(len(shrinkable)))]
+        counts[name] = narrower(name)
+    return counts
 
 
 def channel_candidate(keep: dict[str, list[int]], counts: dict[str, int], rng: np.random.Generator) -> dict:
@@ -309,7 +310,7 @@ class CoarseSearch:
                 self.coupling, self.oracle, self.costs, keep, kernels, goal, rng)
         # both: feature maps take the dense MAC to 1 - level/2, then kernels the sparse MAC to 1 - level
         channel_goal = goal if self.granularity == "channel" else 1 - level / 2 + 1e-12
-        counts = _uniform_counts(self.coupling, self.oracle, keep, channel_goal, self.floors, self.allowed)
+        counts = random_counts(self.coupling, self.oracle, keep, channel_goal, self.floors, self.allowed, rng)
         new_keep = channel_candidate(keep, counts, rng)
         if self.granularity == "channel":
             return new_keep, kernels
