@@ -18,7 +18,7 @@ def test_presets_cover_both_tasks_and_cannot_be_changed():
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.steps = 1
     settings.to_dict()["steps"] = 1
-    assert preset("quick", "edsr").steps == 400 and preset("quick", "edsr").to_dict()["steps"] == 400
+    assert preset("quick", "edsr").steps == 300 and preset("quick", "edsr").to_dict()["steps"] == 300
 
 
 def test_unknown_preset():
@@ -40,25 +40,25 @@ def test_every_preset_names_a_method_and_an_importance():
 
 def test_the_recorded_json_is_what_the_untyped_presets_recorded():
     """Reports, run records and the baseline cache key keep their JSON layout (issue 16 changed the quick budgets:
-    EDSR 400 steps, SID 500, 60 fine-tuning steps per iteration)."""
+    EDSR 300 steps, SID 600, 60 fine-tuning steps per iteration)."""
     assert json.dumps(preset("quick", "edsr").to_dict()) == json.dumps({
-        "train_images": 48, "train_size": 96, "val_side": 128, "patch": 24, "batch_size": 16, "steps": 400,
+        "train_images": 48, "train_size": 96, "val_side": 128, "patch": 24, "batch_size": 16, "steps": 300,
         "learning_rate": 5e-4, "finetune_steps": 60, "finetune_lr": 1.25e-4, "initial_step": 0.1,
         "min_step": 0.025, "grow": 1.0, "max_iterations": 6, "method": "D", "importance": "magnitude"})
     assert json.dumps(preset("quick", "sid").to_dict()) == json.dumps({
-        "train_images": 24, "train_size": 256, "val_side": 256, "patch": 128, "batch_size": 2, "steps": 500,
+        "train_images": 24, "train_size": 256, "val_side": 256, "patch": 128, "batch_size": 2, "steps": 600,
         "learning_rate": 1e-3, "ratios": [100.0], "sensor": "fixed", "clipnorm": 0.5, "finetune_steps": 60,
         "finetune_lr": 2.5e-4, "initial_step": 0.1, "min_step": 0.025, "grow": 1.0, "max_iterations": 6,
         "method": "B", "importance": "taylor"})
     assert json.dumps(preset("quick", "sid").baseline_dict()) == json.dumps({
-        "train_images": 24, "train_size": 256, "patch": 128, "batch_size": 2, "steps": 500, "learning_rate": 1e-3,
+        "train_images": 24, "train_size": 256, "patch": 128, "batch_size": 2, "steps": 600, "learning_rate": 1e-3,
         "ratios": [100.0], "sensor": "fixed", "clipnorm": 0.5})
     assert "clipnorm" not in preset("full", "sid").to_dict() and "ratios" not in preset("full", "edsr").to_dict()
 
 
 def test_train_configs_and_overrides():
     sid = preset("quick", "sid")
-    assert sid.train_config() == TrainConfig(steps=500, batch_size=2, patch=128, learning_rate=1e-3, clipnorm=0.5)
+    assert sid.train_config() == TrainConfig(steps=600, batch_size=2, patch=128, learning_rate=1e-3, clipnorm=0.5)
     assert sid.finetune_config() == TrainConfig(steps=60, batch_size=2, patch=128, learning_rate=2.5e-4,
                                                 clipnorm=0.5)
     tuned = sid.with_overrides({"finetune_steps": 3, "max_iterations": None})
