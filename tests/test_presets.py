@@ -18,7 +18,7 @@ def test_presets_cover_both_tasks_and_cannot_be_changed():
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.steps = 1
     settings.to_dict()["steps"] = 1
-    assert preset("quick", "edsr").steps == 300 and preset("quick", "edsr").to_dict()["steps"] == 300
+    assert preset("quick", "edsr").steps == 400 and preset("quick", "edsr").to_dict()["steps"] == 400
 
 
 def test_unknown_preset():
@@ -40,9 +40,9 @@ def test_every_preset_names_a_method_and_an_importance():
 
 def test_the_recorded_json_is_what_the_untyped_presets_recorded():
     """Reports, run records and the baseline cache key keep their JSON layout (issue 16 changed the quick budgets:
-    EDSR 300 steps, SID 600, 60 fine-tuning steps per iteration)."""
+    EDSR 400 steps, SID 600, 60 fine-tuning steps per iteration)."""
     assert json.dumps(preset("quick", "edsr").to_dict()) == json.dumps({
-        "train_images": 48, "train_size": 96, "val_side": 128, "patch": 24, "batch_size": 16, "steps": 300,
+        "train_images": 48, "train_size": 96, "val_side": 128, "patch": 24, "batch_size": 16, "steps": 400,
         "learning_rate": 5e-4, "finetune_steps": 60, "finetune_lr": 1.25e-4, "initial_step": 0.1,
         "min_step": 0.025, "grow": 1.0, "max_iterations": 6, "method": "D", "importance": "magnitude"})
     assert json.dumps(preset("quick", "sid").to_dict()) == json.dumps({
