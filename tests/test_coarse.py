@@ -22,20 +22,10 @@ from edgeprune.prune.oracle import CostOracle
 from edgeprune.prune.plan import PruningPlan
 from edgeprune.prune.surgery import slim
 from edgeprune.train.fit import TrainConfig, fit
-from keras_models import build_edsr, build_sid
+from keras_models import build_sid
+from test_loop import BASE, _pool, _tiny
 
 SIZE = (16, 16)
-BASE = {"psnr": 30.0, "ssim": 0.9}
-
-
-def _tiny():
-    return build_edsr(scale=2, num_blocks=2, num_features=8)
-
-
-def _pool(count=3, size=16, seed=0):
-    rng = np.random.default_rng(seed)
-    hr = [rng.random((2 * size, 2 * size, 3), dtype=np.float32) for _ in range(count)]
-    return PairSet([h[::2, ::2] for h in hr], hr, 2, {"kind": "random"})
 
 
 def _parts(model):

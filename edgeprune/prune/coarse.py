@@ -128,11 +128,6 @@ def pruned_kernel_fraction(kernels: dict[str, np.ndarray] | None) -> float:
     return 1 - sum(int(m.sum()) for m in kernels.values()) / sum(m.size for m in kernels.values())
 
 
-def dead_outputs(kernels: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per conv, its output channels whose every kernel is pruned (the mask zeroes their biases too)."""
-    return {name: np.flatnonzero(~mask.any(axis=0)) for name, mask in kernels.items()}
-
-
 def _stays_zero(coupling: Coupling, name: str) -> bool:
     """Whether a unit of group ``name`` that its producers write as zeros is zero in every tensor of the group:
     every layer writing one of its tensors keeps zero channels zero (:func:`~edgeprune.graph.layer_table.keeps_zero`)."""
