@@ -116,3 +116,14 @@ def test_calibrate_a_tiny_model_for_real(tmp_path):
         calibrate_command(tmp_path / "p.json", [], (16, 16), 1, 1, include_references=False)
     with pytest.raises(InvalidArgumentError, match="choose what to calibrate: --host"):
         calibrate_command(tmp_path / "p.json", [], (16, 16), 1, 1, host=False)
+
+
+def test_layers_converted_in_worker_processes_are_the_layers_converted_here():
+    from edgeprune.deploy.latency import calibration_layers, converted_layers
+
+    layers = calibration_layers([build_edsr(num_blocks=1, num_features=8)], (16, 16), (1.0,))
+    seen = []
+    here = list(converted_layers(layers, workers=1))
+    there = list(converted_layers(layers, workers=2, progress=lambda done, total: seen.append((done, total))))
+    assert [(d, f) for d, _, f in there] == [(d, f) for d, _, f in here] and len(here) == len(layers) > 4
+    assert seen == [(i + 1, len(layers)) for i in range(len(layers))]  # every conversion, as it ends

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # sideways (two units on the same layer do not know each other).
 LAYERS = [
     {"errors"},
-    {"checks", "files", "atomic", "sizes", "runtime", "text", "timing"},
+    {"checks", "files", "atomic", "cache", "sizes", "runtime", "text", "timing"},
     {"modelio"},
     {"data", "graph"},
     {"train", "checkpoints"},

@@ -335,3 +335,31 @@ def test_bad_strategy_options_are_refused_before_anything_is_written(tmp_path, k
     with pytest.raises(InvalidArgumentError, match=message.replace("(", r"\(").replace(")", r"\)")):
         prune_command(str(_tiny_file(tmp_path)), out, overrides=TINY, verbose=0, **kwargs)
     assert not out.exists()
+
+
+def test_a_second_run_on_the_same_baseline_reuses_the_control_and_another_baseline_does_not(tmp_path, monkeypatch):
+    from edgeprune.prune import pipeline
+
+    monkeypatch.setenv("EDGEPRUNE_CACHE_DIR", str(tmp_path / "cache"))
+    model = str(_tiny_file(tmp_path))
+    kwargs = dict(target_mac=0.85, tolerance_psnr=5.0, tolerance_ssim=1.0, overrides=TINY, verbose=0)
+    first = prune_command(model, tmp_path / "a", method="A", **kwargs)
+    steps = first["control"]["steps"]
+    assert steps > 0 and "cached" not in first["control"]
+    assert len(list((tmp_path / "cache" / "controls").glob("*.json"))) == 1
+    fits = []
+    real_fit = pipeline.fit
+    monkeypatch.setattr(pipeline, "fit", lambda *a, **k: fits.append(a[2].steps) or real_fit(*a, **k))
+    lines = []
+    second = prune_command(model, tmp_path / "b", method="D", echo=lines.append, **kwargs)
+    assert second["control"]["steps"] == steps and steps not in fits  # the loop fine-tunes, the control does not
+    assert {k: second["control"][k] for k in ("psnr", "ssim")} == {k: first["control"][k] for k in ("psnr", "ssim")}
+    assert second["control"]["cached"].endswith(".json")
+    assert any(line.startswith(f"control: the unpruned baseline fine-tuned for the same {steps} steps, from the "
+                               "cache") for line in lines)
+    # other weights: another key, trained afresh
+    other = build_edsr(scale=2, num_blocks=2, num_features=8)
+    other.set_weights([w * 0.5 for w in other.get_weights()])
+    third = prune_command(str(save_model(other, tmp_path / "other.keras")), tmp_path / "c", method="A", **kwargs)
+    assert "cached" not in third["control"]
+    assert len(list((tmp_path / "cache" / "controls").glob("*.json"))) == 2

@@ -4,11 +4,16 @@ MAC targets, with the executed MAC, the measured host latency ratio of the expor
 control (issue 15's table in BENCHMARKS.md).
 
     .venv/bin/python tools/compare_strategies.py --model edsr --baseline runs/edsr/baseline.keras \\
-        --targets 0.8,0.6 --out runs/compare-edsr [--runs D,coarse-both,qr-oneshot]
+        --targets 0.8,0.6 --out runs/compare-edsr [--runs D,coarse-both,qr-oneshot] [--jobs 2]
 
 Every run is ``edgeprune prune`` in its own process (the command a user types, recorded beside its row) on the same
 baseline and data; a run whose ``report.json`` exists is not repeated, so a killed comparison continues where it
-stopped. Prints the Markdown table and writes ``DIR/summary.json`` (rows with the commands, the CPU, the versions).
+stopped. Runs with the same fine-tuning budget share one equal-budget control (edgeprune's control cache).
+``--jobs N`` runs N at once, each with cores/N TensorFlow threads (two 1-thread fits on 2 cores train about 1.3x
+faster in all than one 2-thread fit); their in-run latency figures are then taken under each other's load, so at the
+end the baseline and every pruned model are timed again side by side in one idle process (``latency_idle``), which
+is the table's latency column. Prints the Markdown table and writes ``DIR/summary.json`` (rows with the commands,
+the CPU, the versions).
 """
 
 import argparse
@@ -18,6 +23,7 @@ import platform
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from importlib.metadata import version
 from pathlib import Path
 
@@ -53,7 +59,8 @@ def command(args, name: str, target: float, out: Path) -> list[str]:
 def row(name: str, target: float, report: dict, cmd: list[str], seconds: float) -> dict:
     base, pruned, control = report["baseline"], report["pruned"], report["control"]
     strategy = report.get("strategy") or {"name": "threshold"}
-    measured = (report.get("latency") or {}).get("measured") or {}
+    latency = report.get("latency") or {}
+    measured, predicted = latency.get("measured") or {}, latency.get("predicted") or {}
     return {"run": name, "target_mac": target, "strategy": strategy["name"],
             "method": report["settings"]["method"], "importance": report["settings"].get("importance"),
             "psnr": pruned["psnr"], "ssim": pruned["ssim"], "d_psnr_baseline": pruned["psnr"] - base["psnr"],
@@ -61,7 +68,8 @@ def row(name: str, target: float, report: dict, cmd: list[str], seconds: float) 
             "d_ssim_control": pruned["ssim"] - control["ssim"], "control_steps": control["steps"],
             "mac_counted": strategy.get("sparse_mac_ratio", pruned["mac_ratio"]),
             "mac_executed": pruned["mac_ratio"], "pruned_kernels": strategy.get("pruned_kernels", 0.0),
-            "latency_measured": measured.get("ratio"), "target_met": report["target_met"],
+            "latency_measured": measured.get("ratio"), "latency_predicted": predicted.get("ratio"),
+            "latency_input_size": latency.get("input_size"), "target_met": report["target_met"],
             "iterations": len(report["iterations"]),
             "accepted": sum(r["accepted"] for r in report["iterations"]),
             "finetune_steps": report["finetune_steps"]["lineage"], "seconds": round(seconds, 1),
@@ -70,16 +78,41 @@ def row(name: str, target: float, report: dict, cmd: list[str], seconds: float) 
 
 def markdown(rows: list[dict]) -> str:
     head = ("| target | run | PSNR | SSIM | vs baseline (dB / SSIM) | vs control (dB / SSIM) | MAC counted | "
-            "MAC executed | host latency | iterations (accepted) | minutes |")
+            "MAC executed | host latency (idle, predicted) | iterations (accepted) | minutes |")
     lines = [head, "|" + "---|" * 11]
     for r in rows:
-        latency = f"{r['latency_measured']:.3f}" if r["latency_measured"] is not None else "-"
+        idle = r.get("latency_idle")
+        latency = f"{idle:.3f}" if idle is not None else "-"
+        if r.get("latency_predicted") is not None:
+            latency += f" ({r['latency_predicted']:.3f})"
         lines.append(f"| {r['target_mac']} | {r['run']} | {r['psnr']:.3f} | {r['ssim']:.4f} | "
                      f"{r['d_psnr_baseline']:+.3f} / {r['d_ssim_baseline']:+.4f} | "
                      f"{r['d_psnr_control']:+.3f} / {r['d_ssim_control']:+.4f} | {r['mac_counted']:.3f}"
                      f"{'' if r['target_met'] else ' (not met)'} | {r['mac_executed']:.3f} | {latency} | "
                      f"{r['iterations']} ({r['accepted']}) | {r['seconds'] / 60:.1f} |")
     return "\n".join(lines)
+
+
+def remeasure(rows: list[dict], baseline: Path, out: Path, num_threads: int) -> dict:
+    """The baseline's and every run's pruned model's host latency, side by side in this (idle) process: sets each
+    row's ``latency_idle`` (pruned / baseline) and returns the measurement's details."""
+    from edgeprune.runtime import configure_process
+
+    configure_process()
+    from edgeprune.deploy.host_profile import measure_host_latency
+    from edgeprune.modelio import load_model
+
+    measured = [r for r in rows if (out / r["out"] / "pruned.keras").exists()]
+    if not measured:
+        return {}
+    size = tuple(measured[0]["latency_input_size"])
+    models = [load_model(baseline)] + [load_model(out / r["out"] / "pruned.keras") for r in measured]
+    timed = measure_host_latency(models, size, num_threads=num_threads, rounds=15)
+    base_us, *pruned_us = timed.pop("us")
+    for r, us in zip(measured, pruned_us):
+        r["latency_idle"] = us / base_us
+        r["latency_idle_us"] = us
+    return {"baseline_us": base_us, "input_size": list(size), **timed}
 
 
 def main() -> None:
@@ -90,6 +123,8 @@ def main() -> None:
     parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, of {', '.join(RUNS)}")
     parser.add_argument("--max-iterations", type=int, default=None,
                         help="the loop's iteration cap for every run (default: the preset's)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once (each with cores/jobs threads)")
+    parser.add_argument("--num-threads", type=int, default=1, help="LiteRT threads of the latency measurements")
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
     names = [n for n in args.runs.split(",") if n]
@@ -98,31 +133,55 @@ def main() -> None:
         raise SystemExit(f"unknown run(s) {unknown}: use {', '.join(RUNS)}")
     if not args.baseline.is_file():
         raise SystemExit(f"baseline '{args.baseline}' does not exist: train one with 'edgeprune train' first")
+    if args.jobs < 1:
+        raise SystemExit("--jobs must be at least 1")
     targets = [float(t) for t in args.targets.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
     summary_path = args.out / "summary.json"
-    done = json.loads(summary_path.read_text())["rows"] if summary_path.exists() else []
-    rows = []
-    for target in targets:
-        for name in names:
-            out = args.out / f"{name}-{target}"
-            previous = next((r for r in done if r["run"] == name and r["target_mac"] == target), None)
-            cmd = command(args, name, target, out)
-            if previous and (out / "report.json").exists():
-                rows.append(previous)
-                continue
-            print(f"== {name} at MAC {target}: {' '.join(cmd)}", file=sys.stderr, flush=True)
-            start = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
-            if proc.returncode != 0:
-                print(f"   failed ({proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
-                continue
-            rows.append(row(name, target, json.loads(proc.stdout), cmd, time.perf_counter() - start))
-            summary = {"model": args.model, "baseline": str(args.baseline), "cpu": platform.processor(),
-                       "cpu_flags": cpu_flags(), "cores": os.cpu_count(), "tensorflow": version("tensorflow"),
-                       "ai_edge_litert": version("ai-edge-litert"), "rows": rows}
-            summary_path.write_text(json.dumps(summary, indent=1))
-    print(markdown(rows))
+    rows = json.loads(summary_path.read_text())["rows"] if summary_path.exists() else []
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    env = {**os.environ, **({"TF_NUM_INTRAOP_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+                            if args.jobs > 1 else {})}
+
+    def save(extra=None):
+        summary = {"model": args.model, "baseline": str(args.baseline), "cpu": platform.processor(),
+                   "cpu_flags": cpu_flags(), "cores": os.cpu_count(), "jobs": args.jobs,
+                   "tensorflow_threads": threads if args.jobs > 1 else "default",
+                   "tensorflow": version("tensorflow"), "ai_edge_litert": version("ai-edge-litert"),
+                   "rows": sorted(rows, key=lambda r: (-r["target_mac"], list(RUNS).index(r["run"]))),
+                   **(extra or {})}
+        summary_path.write_text(json.dumps(summary, indent=1))
+
+    def one(name: str, target: float):
+        out = args.out / f"{name}-{target}"
+        cmd = command(args, name, target, out)
+        print(f"== {name} at MAC {target}: {' '.join(cmd)}", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            print(f"   {name} at {target} failed ({proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}",
+                  file=sys.stderr, flush=True)
+            return None
+        (out / "log.txt").write_text(proc.stderr)
+        r = row(name, target, json.loads(proc.stdout), cmd, time.perf_counter() - start)
+        r["out"] = out.name
+        print(f"   {name} at {target}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+        return r
+
+    todo = [(n, t) for t in targets for n in names
+            if not (any(r["run"] == n and r["target_mac"] == t for r in rows)
+                    and (args.out / f"{n}-{t}" / "report.json").exists())]
+    rows = [r for r in rows if (r["run"], r["target_mac"]) not in todo]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for future in as_completed([pool.submit(one, *job) for job in todo]):
+            if future.result() is not None:
+                rows.append(future.result())
+                save()
+    chosen = [r for r in rows if r["run"] in names and r["target_mac"] in targets]
+    print("timing the baseline and the pruned models side by side (idle)", file=sys.stderr, flush=True)
+    idle = remeasure(chosen, args.baseline, args.out, args.num_threads)
+    save({"latency_idle": idle})
+    print(markdown(sorted(chosen, key=lambda r: (-r["target_mac"], list(RUNS).index(r["run"])))))
 
 
 if __name__ == "__main__":

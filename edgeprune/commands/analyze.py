@@ -15,12 +15,17 @@ def analyze(model, input_size: Sequence[int] | None = None, dtype: str = "fp32")
     Without ``input_size``, reference models use the paper's evaluation size and saved models their own static
     input shape.
     """
+    return _analyzed(model, input_size, dtype)[1]
+
+
+def _analyzed(model, input_size, dtype):
+    """(the resolved keras.Model, its cost report): the model is resolved (loaded) once."""
     parse_dtype(dtype)
     resolved = resolve_model(model)
     size = tuple(input_size) if input_size is not None else resolved.default_input_size
     if size is not None:
         check_multiple(size, resolved.input_multiple, resolved.name)
-    return model_cost(resolved.model, size, dtype, name=resolved.name)
+    return resolved.model, model_cost(resolved.model, size, dtype, name=resolved.name)
 
 
 def analyze_command(model, input_size: Sequence[int] | None = None, dtype: str = "fp32", as_json: bool = False,
@@ -30,8 +35,8 @@ def analyze_command(model, input_size: Sequence[int] | None = None, dtype: str =
     layer with ``all_layers``) followed by the latency table."""
     from edgeprune.commands.render import cost_table, latency_table, zero_kernel_note
 
-    report = analyze(model, input_size, dtype)
-    sparsity = zero_kernels(resolve_model(model).model, report)
+    keras_model, report = _analyzed(model, input_size, dtype)
+    sparsity = zero_kernels(keras_model, report)
     latency = None
     if latency_profile:
         from edgeprune.graph.latency_profile import LatencyProfile, predict_report

@@ -8,14 +8,13 @@ the thread count and the profile schema. A machine of another kind, or another L
 
 import hashlib
 import json
-import os
 import platform
 import tempfile
 from pathlib import Path
 
+from edgeprune.cache import CACHE_ENV, cache_dir  # noqa: F401 (CACHE_ENV: re-exported for callers)
 from edgeprune.errors import FileFormatError, InvalidArgumentError
 
-CACHE_ENV = "EDGEPRUNE_CACHE_DIR"
 # CPU features that select XNNPACK's f32 kernels (x86 and Arm); the rest of /proc/cpuinfo's flags do not matter
 KERNEL_FEATURES = ("sse4_1", "sse4_2", "avx", "f16c", "fma", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq",
                    "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "asimd", "asimdhp", "asimddp", "fphp",
@@ -55,10 +54,6 @@ def host_key(num_threads: int) -> str:
     identity = {"cpu": cpu_description(), "litert": version("ai-edge-litert"), "threads": num_threads,
                 "schema": PROFILE_SCHEMA}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "edgeprune")
 
 
 def host_profile_path(num_threads: int) -> Path:

@@ -12,6 +12,7 @@ Predictions sum over the ops of a .tflite graph (``predict_tflite``).
 
 import json
 import math
+import os
 import platform
 import time
 
@@ -173,15 +174,74 @@ def calibration_set(models=None, input_size=(128, 128), width_multipliers=(1.0, 
     return calibration_layers(models, input_size, width_multipliers) + tile_sweep_layers()
 
 
-def converted_layers(layers):
-    """Converts each (description, keras.Model) of ``layers`` to TFLite as it is asked for; yields (description,
-    .tflite content, :func:`op_features` of the content)."""
+def converted_layers(layers, workers: int | None = None, progress=None):
+    """Converts each (description, keras.Model) of ``layers`` to TFLite; yields (description, .tflite content,
+    :func:`op_features` of the content), in order.
+
+    With ``workers`` > 1 (default: one per core) every layer is converted first, in that many processes, from its
+    architecture (weights drawn afresh: a layer's time does not depend on its values), and only then yielded, so
+    no conversion runs while the caller times what it gets. Conversion is most of a calibration's time (about
+    0.6 s a layer on a 2-core AVX2 host, for a few hundred layers). One worker converts each as it is asked for.
+    ``progress(done, total)`` is called as each conversion ends."""
     from edgeprune.deploy.export import convert
     from edgeprune.deploy.tflite_reader import TfliteGraph
 
-    for desc, model in layers:
-        content = convert(model)
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    def report(done):
+        if progress:
+            progress(done, len(layers))
+
+    parallel = workers > 1 and len(layers) > 1
+    if parallel:
+        contents = _convert_in_processes([model.to_json() for _, model in layers], workers, report)
+    else:
+        contents = (convert(model) for _, model in layers)
+    for i, ((desc, _), content) in enumerate(zip(layers, contents)):
+        if not parallel:
+            report(i + 1)
         yield desc, content, op_features(TfliteGraph(content))
+
+
+def _convert_in_processes(architectures: list[str], workers: int, report) -> list[bytes]:
+    """Each JSON architecture's TFLite content, converted by ``workers`` processes of
+    :mod:`edgeprune.deploy.convert_worker` (layers dealt round-robin); ``report(done)`` as conversions end."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from edgeprune.errors import ExportError
+
+    workers = min(workers, len(architectures))
+    with tempfile.TemporaryDirectory(prefix="edgeprune-convert-") as tmp:
+        out, procs = Path(tmp), []
+        for k in range(workers):
+            jobs = out / f"jobs{k}.json"
+            jobs.write_text(json.dumps([[i, a] for i, a in enumerate(architectures) if i % workers == k]))
+            with open(out / f"log{k}.txt", "w") as log:  # a file, not a pipe: a chatty worker never blocks
+                procs.append(subprocess.Popen([sys.executable, "-m", "edgeprune.deploy.convert_worker", str(jobs),
+                                               str(out)], stdout=subprocess.DEVNULL, stderr=log))
+        done = 0
+        try:
+            while any(p.poll() is None for p in procs):
+                time.sleep(0.2)
+                now = len(list(out.glob("*.tflite")))
+                for d in range(done + 1, now + 1):
+                    report(d)
+                done = now
+            failed = [k for k, p in enumerate(procs) if p.returncode != 0]
+            if failed:
+                lines = (out / f"log{failed[0]}.txt").read_text(errors="replace").strip().splitlines()
+                raise ExportError(f"a TFLite conversion worker failed (exit {procs[failed[0]].returncode}): "
+                                  f"{(lines or ['no message'])[-1]}")
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                p.wait()
+        for d in range(done + 1, len(architectures) + 1):
+            report(d)
+        return [(out / f"{i}.tflite").read_bytes() for i in range(len(architectures))]
 
 
 def layer_sample(desc: str, features, measured_us: float) -> dict:
@@ -206,14 +266,15 @@ SWEEP_ROUNDS = 15  # interleaved rounds over the tile sweep: its widths are time
 
 
 def calibrate_host(models=None, input_size=(128, 128), num_threads: int = 1, runs: int = 5,
-                   width_multipliers=(1.0, 0.75, 0.5), progress=None) -> LatencyProfile:
+                   width_multipliers=(1.0, 0.75, 0.5), progress=None, workers: int | None = None) -> LatencyProfile:
     """Times single-layer TFLite models on this machine and fits the roofline.
 
     Each layer's time is the fastest of ``runs`` runs (load from other processes only ever adds time, so the
     fastest run is the steadiest figure on a shared machine). The tile sweep's convs, whose differences decide the
     tiles, are then timed again side by side: ``SWEEP_ROUNDS`` rounds of one run of each, the fastest kept, so a
     burst of load cannot make one width look like a tile boundary (a sweep timed one width after another under
-    load once gave no tile at all on a host whose tile is 16)."""
+    load once gave no tile at all on a host whose tile is 16). ``workers``: the conversion processes of
+    :func:`converted_layers` (default one per core; all conversions end before the first layer is timed)."""
     from importlib.metadata import version
 
     from ai_edge_litert.interpreter import Interpreter
@@ -223,7 +284,7 @@ def calibrate_host(models=None, input_size=(128, 128), num_threads: int = 1, run
     layers = calibration_set(models, input_size, width_multipliers)
     samples, sweep = [], {}
     rng = np.random.default_rng(0)
-    for i, (desc, content, features) in enumerate(converted_layers(layers)):
+    for desc, content, features in converted_layers(layers, workers, progress):
         with quiet_native_stderr():
             interpreter = Interpreter(model_content=content, num_threads=num_threads)
             interpreter.allocate_tensors()
@@ -233,8 +294,6 @@ def calibrate_host(models=None, input_size=(128, 128), num_threads: int = 1, run
         samples.append(layer_sample(desc, features, min(_timed(interpreter) for _ in range(runs))))
         if desc.endswith("(tile sweep)"):
             sweep[len(samples) - 1] = interpreter
-        if progress:
-            progress(i + 1, len(layers))
     fastest = {i: math.inf for i in sweep}
     for _ in range(SWEEP_ROUNDS):
         for i, interpreter in sweep.items():

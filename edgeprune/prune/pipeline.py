@@ -4,7 +4,8 @@
    here with the preset and cached as ``DIR/baseline.keras`` (reused by later runs with the same settings).
 2. The loop of :mod:`edgeprune.prune.loop`, gated by PSNR/SSIM on the held-out validation set.
 3. The control: the baseline fine-tuned for as many steps as the pruned model's accepted history holds, so a gain
-   from extra training is not credited to pruning.
+   from extra training is not credited to pruning. Kept in the cache folder (``controls/``, keyed by the baseline's
+   weights, the images and the fine-tuning settings), so comparing methods on one baseline trains each budget once.
 4. The outputs, written together (all or nothing): ``pruned.keras`` (physically slim), ``plan.json``,
    ``report.json``, ``channels.png`` and ``tradeoff.png``.
 
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field as dataclass_field, replace
 from pathlib import Path
 
 from edgeprune.atomic import staged_files, write_json_atomic
+from edgeprune.cache import cache_dir, content_key
 from edgeprune.data.pairs import PairSet
 from edgeprune.errors import InvalidArgumentError, ModelLoadError, UnsupportedModelError
 from edgeprune.files import field, read_json
@@ -48,6 +50,7 @@ KERNEL_MASK_FORMAT = "edgeprune.kernel_mask/1"
 STRATEGIES = ("threshold", "coarse", "qr")
 WORK = ".work"
 REPORT_FORMAT = "edgeprune.prune/1"
+CONTROL_FORMAT = 1  # of the shared control cache (cache folder, controls/): part of its key
 
 
 @dataclass(frozen=True)
@@ -392,25 +395,46 @@ def slim_model_of(loop: LoopResult):
 
 
 def control_run(ctx: RunContext, baseline, steps: int) -> dict:
-    """The unpruned baseline fine-tuned for ``steps`` (cached in ``DIR/.work``, so a resumed run does not redo
-    it)."""
+    """The unpruned baseline fine-tuned for ``steps``: cached in ``DIR/.work`` (a resumed run does not redo it) and
+    in the cache folder's ``controls/`` under :func:`control_key`, so another run on the same baseline, data and
+    fine-tuning (another method or strategy at the same budget) reuses it instead of training it again."""
     path = ctx.work / "control.json"
     if path.exists():
-        cached = read_json(path, "control cache", required=("steps", "psnr", "ssim"))
-        for key in ("psnr", "ssim"):  # the report subtracts and formats them
-            field(cached, key, (int, float), "control cache", path)
+        cached = _control_file(path, "control cache")
         if cached["steps"] == steps:
             return cached
     if steps == 0:
         control = {"steps": 0, **_quality(validate(baseline, ctx.val))}
     else:
-        ctx.echo(f"control: fine-tuning the unpruned baseline for the same {steps} steps")
-        finetune = ctx.loop.finetune
-        tuned, _ = fit(baseline, ctx.train_pool, replace(finetune, steps=steps, seed=finetune.seed + 10_000),
-                       verbose=ctx.verbose)
-        control = {"steps": steps, **_quality(validate(tuned, ctx.val))}
+        finetune = replace(ctx.loop.finetune, steps=steps, seed=ctx.loop.finetune.seed + 10_000)
+        shared = cache_dir() / "controls" / f"{control_key(baseline, ctx.train_pool, ctx.val, finetune)}.json"
+        if shared.exists():
+            control = {**_control_file(shared, "cached control"), "cached": str(shared)}
+            ctx.echo(f"control: the unpruned baseline fine-tuned for the same {steps} steps, from the cache "
+                     f"{shared} (an earlier run on the same baseline, data and fine-tuning)")
+        else:
+            ctx.echo(f"control: fine-tuning the unpruned baseline for the same {steps} steps")
+            tuned, _ = fit(baseline, ctx.train_pool, finetune, verbose=ctx.verbose)
+            control = {"steps": steps, **_quality(validate(tuned, ctx.val))}
+            write_json_atomic(shared, control)
     write_json_atomic(path, control)
     return control
+
+
+def control_key(baseline, train_pool: PairSet, val: PairSet, finetune: TrainConfig) -> str:
+    """What decides a control's result: the baseline's weights, the training and validation images, the fine-tuning
+    settings (steps and seed included) and the TensorFlow version."""
+    from importlib.metadata import version
+
+    return content_key("control", CONTROL_FORMAT, baseline.get_weights(), train_pool.inputs, train_pool.targets,
+                       train_pool.factor, val.inputs, val.targets, finetune.to_dict(), version("tensorflow"))
+
+
+def _control_file(path: Path, what: str) -> dict:
+    cached = read_json(path, what, required=("steps", "psnr", "ssim"))
+    for key in ("psnr", "ssim"):  # the report subtracts and formats them
+        field(cached, key, (int, float), what, path)
+    return cached
 
 
 def build_report(ctx: RunContext, base: Baseline, base_quality: dict, loop: LoopResult, slim_model,

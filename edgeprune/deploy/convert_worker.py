@@ -1,0 +1,31 @@
+"""A TFLite conversion worker process (``python -m edgeprune.deploy.convert_worker ARCHITECTURES.json OUT_DIR``):
+converts each Keras architecture of the JSON list (weights drawn afresh) and writes ``OUT_DIR/<index>.tflite`` for
+each as it is done (renamed into place, so a file that is there is whole). Started by
+:func:`edgeprune.deploy.latency.converted_layers` to convert a calibration's layers on every core; a process of its
+own, so it works however the caller was started (a script, ``python -c``, stdin, a notebook).
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str]) -> None:
+    from edgeprune.runtime import configure_process
+
+    configure_process()
+    import keras_models
+    from edgeprune.deploy.export import convert
+    from edgeprune.runtime import keras
+
+    jobs, out = json.loads(Path(argv[0]).read_text()), Path(argv[1])
+    for index, architecture in jobs:
+        content = convert(keras.models.model_from_json(architecture, custom_objects=keras_models.CUSTOM_OBJECTS))
+        partial = out / f".{index}.partial"
+        partial.write_bytes(content)
+        os.replace(partial, out / f"{index}.tflite")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
