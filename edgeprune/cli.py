@@ -153,6 +153,11 @@ def slim(model, plan_path, out_path, input_size, as_json):
               help="Largest accepted PSNR drop below the baseline, in dB.")
 @click.option("--ssim-tolerance", "tolerance_ssim", type=float, default=0.002, show_default=True,
               help="Largest accepted SSIM drop below the baseline.")
+@click.option("--gate", type=click.Choice(["baseline", "control"]), default="baseline", show_default=True,
+              help="What each iteration is judged against: the baseline's quality, or also the control's: the "
+                   "unpruned baseline fine-tuned for as many steps as the candidate's history holds (trained once "
+                   "per budget and cached; it costs that training), so extra fine-tuning of a baseline far from "
+                   "converged cannot hide pruning damage.")
 @click.option("--preset", "preset_name", type=click.Choice(["quick", "full"]), default="quick", show_default=True,
               help="Data sizes and training budgets: quick fits a 2-core CPU in minutes; full is the papers' scale.")
 @click.option("--finetune-steps", type=int, default=None, help="Fine-tuning steps per iteration (default: the "
@@ -173,8 +178,8 @@ def slim(model, plan_path, out_path, input_size, as_json):
               "figures (HxW).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a summary.")
 def prune(model, baseline, data, strategy, granularity, candidates, method, importance, target_mac, target_latency,
-          latency_profile, num_threads, tolerance_psnr, tolerance_ssim, preset_name, finetune_steps, max_iterations,
-          resume, one_shot, channel_ratio, channel_multiple, out_dir, input_size, as_json):
+          latency_profile, num_threads, tolerance_psnr, tolerance_ssim, gate, preset_name, finetune_steps,
+          max_iterations, resume, one_shot, channel_ratio, channel_multiple, out_dir, input_size, as_json):
     """Prune whole channels of MODEL and write the physically slimmer model, its plan and a report.
 
     By default this runs the paper's iterative loop: raise an adaptive threshold on channel importance
@@ -182,7 +187,7 @@ def prune(model, baseline, data, strategy, granularity, candidates, method, impo
     the masked model, measure PSNR/SSIM on held-out images, keep the step if quality stays within the
     tolerance and roll back with a smaller step if not, until --target-mac (and/or --target-latency) is met. It also
     fine-tunes the unpruned baseline for the same number of steps (the control), so extra training is not credited
-    to pruning.
+    to pruning; --gate control also judges every iteration against the control at that iteration's steps.
 
     Widths are chosen for a device: by default this host (its latency profile is calibrated once and cached), so
     every removed channel is time saved. The report measures the baseline's and the pruned model's latency on this
@@ -202,7 +207,7 @@ def prune(model, baseline, data, strategy, granularity, candidates, method, impo
                          resume=resume, one_shot=one_shot, channel_ratio=channel_ratio,
                          channel_multiple=channel_multiple, input_size=input_size, as_json=as_json,
                          latency_profile=latency_profile, target_latency=target_latency, num_threads=num_threads,
-                         strategy=strategy, granularity=granularity, candidates=candidates,
+                         strategy=strategy, granularity=granularity, candidates=candidates, gate=gate,
                          echo=lambda text: click.echo(text, err=True)))
 
 

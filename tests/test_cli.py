@@ -388,6 +388,10 @@ def test_prune_iterative_from_the_command_line(tmp_path, args, method, importanc
     (["--strategy", "coarse", "--importance", "taylor"], "--importance ranks channels for the threshold strategy"),
     (["--strategy", "coarse", "--target-latency", "0.7"], "use --target-mac with --strategy coarse"),
     (["--strategy", "qr", "--one-shot", "--channel-ratio", "0.3"], "--one-shot prunes by L1 filter norm"),
+    (["--gate", "best"], "Invalid value for '--gate'"),
+    (["--gate", "control", "--strategy", "qr"], "--gate control judges the loop's iterations; --strategy qr prunes "
+                                                "once without a gate"),
+    (["--gate", "control", "--one-shot", "--channel-ratio", "0.3"], "--gate judges the iterative loop's steps"),
 ])
 def test_prune_iterative_errors(tmp_path, monkeypatch, args, message):
     from conftest import TEST_HOST_PROFILE

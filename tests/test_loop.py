@@ -348,3 +348,30 @@ def test_a_latency_target_needs_a_profile_and_both_targets_must_hold():
     assert both.target_met(0.75, 0.65) and not both.target_met(0.75, 0.72) and not both.target_met(0.85, 0.6)
     assert _settings(target_mac=None).target_met(0.1, None) is False  # no target: the loop runs its iterations
     assert both.to_dict()["latency_profile"]["channel_tile"] == 4 and both.to_dict()["measure"] == "latency"
+
+
+def test_the_control_gate_rejects_a_step_that_holds_against_the_baseline_but_not_against_the_control(tmp_path,
+                                                                                                      monkeypatch):
+    quality = ScriptedQuality([{"psnr": 30.3, "ssim": 0.9},  # level 0.2: +0.3 dB over the baseline, -0.2 vs control
+                               {"psnr": 29.0, "ssim": 0.9},  # level 0.1 (smaller step): breaks the baseline
+                               {"psnr": 30.46, "ssim": 0.9}])  # level 0.05: within 0.05 of the control at 2 steps
+    monkeypatch.setattr("edgeprune.prune.loop.validate", quality)
+    asked = []
+
+    def control(steps):
+        asked.append(steps)
+        return {"psnr": 30.5, "ssim": 0.9}
+
+    records = []
+    settings = _settings(gate="control", policy=LevelPolicy(initial_step=0.2, min_step=0.05, max_iterations=3))
+    prune_loop(_tiny(), _pool(), None, settings, BASE, (16, 16), tmp_path, progress=records.append, verbose=0,
+               control=control)
+    assert [r["accepted"] for r in records] == [False, False, True]
+    # the control was asked for each candidate that held against the baseline, at the candidate's own steps
+    assert asked == [2, 2] and [bool(r.get("control")) for r in records] == [True, False, True]
+    assert records[0]["control"] == {"steps": 2, "psnr": 30.5, "ssim": 0.9}
+    assert settings.to_dict()["gate"] == "control" and "gate" not in _settings().to_dict()  # old run keys stand
+    with pytest.raises(InvalidArgumentError, match="the control gate needs the control's quality"):
+        prune_loop(_tiny(), _pool(), None, settings, BASE, (16, 16), tmp_path / "x", verbose=0)
+    with pytest.raises(InvalidArgumentError, match="--gate must be one of baseline, control, got 'best'"):
+        _settings(gate="best")

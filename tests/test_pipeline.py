@@ -363,3 +363,28 @@ def test_a_second_run_on_the_same_baseline_reuses_the_control_and_another_baseli
     third = prune_command(str(save_model(other, tmp_path / "other.keras")), tmp_path / "c", method="A", **kwargs)
     assert "cached" not in third["control"]
     assert len(list((tmp_path / "cache" / "controls").glob("*.json"))) == 2
+
+
+def test_the_control_gate_judges_every_step_against_the_control_and_the_final_control_is_the_gates(tmp_path,
+                                                                                                     monkeypatch):
+    from edgeprune.commands.render import prune_summary
+
+    monkeypatch.setenv("EDGEPRUNE_CACHE_DIR", str(tmp_path / "cache"))
+    lines = []
+    report = prune_command(str(_tiny_file(tmp_path)), tmp_path / "run", target_mac=0.85, tolerance_psnr=5.0,
+                           tolerance_ssim=1.0, overrides=TINY, verbose=0, gate="control", echo=lines.append)
+    assert report["settings"]["gate"] == "control"
+    judged = [r for r in report["iterations"] if r.get("control")]
+    assert judged and all(r["control"]["steps"] == sum(
+        x["finetune_steps"] for x in report["iterations"][:i + 1] if x["accepted"] or x is r)
+        for i, r in enumerate(report["iterations"]) if r.get("control"))
+    last = [r for r in report["iterations"] if r["accepted"] and r["finetune_steps"]][-1]
+    # the final equal-budget control is the gate's control at the accepted budget: trained once, then from the cache
+    assert report["control"]["steps"] == last["control"]["steps"] and report["control"]["cached"]
+    assert report["control"]["psnr"] == last["control"]["psnr"]
+    assert "loop.control" in report["timings"]["phases"]
+    assert any(line.startswith("gate: the control at this iteration's budget: fine-tuning the unpruned baseline")
+               for line in lines)
+    assert any("vs control@" in line for line in lines if line.startswith("iteration"))
+    assert "gate: every iteration within the tolerance of the baseline and of the control at its own steps" in \
+        prune_summary(report, tmp_path / "run")

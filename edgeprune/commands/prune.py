@@ -17,7 +17,7 @@ def prune(model, out_dir, *, baseline=None, data=None, method: str | None = None
           channel_multiple: int = 1, input_size=None, as_json: bool = False, echo=None,
           latency_profile: str | None = None, target_latency: float | None = None,
           num_threads: int | None = None, progress=None, strategy: str = "threshold",
-          granularity: str | None = None, candidates: int | None = None) -> str:
+          granularity: str | None = None, candidates: int | None = None, gate: str = "baseline") -> str:
     """Runs one-shot pruning or the iterative pipeline as the options ask, and returns what the command prints on
     stdout (the summary, or the report as JSON). ``echo(text)`` receives the iterative run's progress lines.
 
@@ -46,6 +46,8 @@ def prune(model, out_dir, *, baseline=None, data=None, method: str | None = None
         if target_latency is not None or target_mac is not None:
             raise InvalidArgumentError("--target-mac and --target-latency stop the iterative loop: --one-shot "
                                        "removes --channel-ratio of every group")
+        if gate != "baseline":
+            raise InvalidArgumentError("--gate judges the iterative loop's steps: --one-shot has no gate; drop one")
         profile, source = _profile(latency_profile or NONE, num_threads, echo, progress)
         return _one_shot(model, out_dir, channel_ratio, channel_multiple, input_size, as_json, profile, source)
     if channel_ratio is not None or input_size is not None:
@@ -74,7 +76,7 @@ def prune(model, out_dir, *, baseline=None, data=None, method: str | None = None
                        overrides={"finetune_steps": finetune_steps, "max_iterations": max_iterations},
                        echo=echo, verbose=0 if as_json else 1, target_latency=target_latency, hardware=hardware,
                        strategy=strategy, granularity=granularity or "both",
-                       candidates=CANDIDATES if candidates is None else candidates)
+                       candidates=CANDIDATES if candidates is None else candidates, gate=gate)
     return json.dumps(result.report) if as_json else prune_summary(result.report, out_dir)
 
 
@@ -88,7 +90,7 @@ def _profile(spec: str, num_threads: int | None, echo, progress):
         if progress is None and echo is not None:
             def progress(done, total):
                 if done % 50 == 0 or done == total:
-                    echo(f"  {done}/{total} single-layer models timed")
+                    echo(f"  {done}/{total} single-layer models converted")
         return host_profile.host_profile(num_threads or 1, echo=echo, progress=progress)
     return host_profile.pruning_profile(spec, num_threads)
 

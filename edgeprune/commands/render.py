@@ -115,12 +115,24 @@ def prune_summary(report: dict, out_dir) -> str:
              f"vs control (tolerance {report['settings']['tolerance']['psnr']} dB below the baseline); SSIM "
              f"{pruned['ssim'] - base['ssim']:+.4f} vs baseline, {pruned['ssim'] - control['ssim']:+.4f} vs control; "
              f"{_targets(report['settings'])} {'met' if report['target_met'] else 'NOT met'}",
+             *gate_lines(report),
              *strategy_lines(report.get("strategy")),
              *latency_lines(report.get("latency")),
              *timing_lines(report.get("timings")),
              f"wrote {out_dir}/pruned.keras, plan.json, report.json, channels.png, tradeoff.png"
              f"{', kernel_mask.json' if (report.get('strategy') or {}).get('pruned_kernels') else ''}"]
     return "\n".join(lines)
+
+
+def gate_lines(report: dict) -> list[str]:
+    """With ``--gate control``: what each iteration was judged against, and the control budgets it trained."""
+    if report["settings"].get("gate", "baseline") == "baseline":
+        return []
+    budgets = sorted({r["control"]["steps"] for r in report["iterations"] if r.get("control")})
+    seconds = ((report.get("timings") or {}).get("phases", {}).get("loop.control") or {}).get("seconds")
+    return ["", "gate: every iteration within the tolerance of the baseline and of the control at its own steps "
+                f"(controls at {', '.join(map(str, budgets)) or 'no'} steps"
+                f"{f', {seconds:.0f} s' if seconds is not None else ''})"]
 
 
 def strategy_lines(strategy: dict | None) -> list[str]:

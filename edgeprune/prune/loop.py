@@ -13,8 +13,10 @@ adapt to how spread the magnitudes are: a briefly trained network has normalised
 of 1, where fixed steps in norm prune nothing for a while and then most of the network at once (BENCHMARKS.md,
 "Figures behind the library's defaults"). Units scoring below it are masked out (whole channels, through tfmot's
 wrappers, :mod:`edgeprune.prune.masking`), the masked model is fine-tuned for a fixed budget, then PSNR and SSIM are
-measured on the held-out validation set. The step is accepted when both stay within the tolerance of the baseline's;
-otherwise the weights and masks roll back to the last accepted state and the next proposal takes a smaller step.
+measured on the held-out validation set. The step is accepted when both stay within the tolerance of the baseline's
+(with ``gate="control"`` also within the tolerance of the *control*: the unpruned baseline fine-tuned for as many
+steps as the candidate's history holds, so extra training cannot hide pruning damage on a baseline far from
+converged); otherwise the weights and masks roll back to the last accepted state and the next proposal takes a smaller step.
 Pruned units stay pruned (the plan only shrinks).
 
 After every iteration the state (level, plan, records) and the accepted weights are checkpointed in
@@ -52,6 +54,8 @@ from edgeprune.timing import PhaseTimes
 # how an iteration proposes what to prune: the paper's adaptive importance threshold, or the least damaging of
 # random feature-map / kernel masks (edgeprune.prune.coarse); the pipeline also runs "qr" (one-shot reconstruction)
 LOOP_STRATEGIES = ("threshold", "coarse")
+# what an iteration's quality is judged against: the baseline's, or the baseline's and the equal-budget control's
+GATES = ("baseline", "control")
 STATE_FILE = "loop.json"
 STATE_FORMAT = "edgeprune.loop/1"
 
@@ -103,6 +107,7 @@ class LoopSettings:
     strategy: str = "threshold"  # how an iteration proposes what to prune: see STRATEGIES
     granularity: str = "both"  # coarse: feature maps, kernels or both (edgeprune.prune.coarse)
     candidates: int = CANDIDATES  # coarse: random masks compared per iteration
+    gate: str = "baseline"  # one of GATES
 
     @property
     def measure(self) -> str:
@@ -115,6 +120,8 @@ class LoopSettings:
             raise InvalidArgumentError(f"the prune loop runs the strategies {', '.join(LOOP_STRATEGIES)}, not "
                                        f"{self.strategy!r}")
         check_search(self.granularity, self.candidates)
+        if self.gate not in GATES:
+            raise InvalidArgumentError(f"--gate must be one of {', '.join(GATES)}, got {self.gate!r}")
         if self.strategy == "coarse" and self.target_latency is not None:
             raise InvalidArgumentError("--target-latency needs a strategy whose widths the latency model can price: "
                                        "coarse kernel masks run dense; use --target-mac with --strategy coarse")
@@ -135,12 +142,12 @@ class LoopSettings:
     def from_preset(cls, preset: Preset, target_mac: float | None, tolerance: Tolerance, method: str | None = None,
                     importance: str | None = None, widths: WidthRule | None = None, profile=None,
                     target_latency: float | None = None, strategy: str = "threshold", granularity: str = "both",
-                    candidates: int = CANDIDATES) -> "LoopSettings":
+                    candidates: int = CANDIDATES, gate: str = "baseline") -> "LoopSettings":
         """The loop a preset describes; ``method`` and ``importance`` (None: the preset's) choose the ranking;
         ``widths``, ``profile`` and ``target_latency`` what it prunes for (None: any width, MAC only);
-        ``strategy``, ``granularity`` and ``candidates`` how it proposes."""
+        ``strategy``, ``granularity`` and ``candidates`` how it proposes; ``gate`` what it is judged against."""
         return cls(method=preset.method if method is None else method, target_mac=target_mac, tolerance=tolerance,
-                   strategy=strategy, granularity=granularity, candidates=candidates,
+                   strategy=strategy, granularity=granularity, candidates=candidates, gate=gate,
                    finetune=preset.finetune_config(),
                    importance=preset.importance if importance is None else importance,
                    widths=widths or WidthRule(), profile=profile, target_latency=target_latency,
@@ -153,7 +160,7 @@ class LoopSettings:
                 "policy": asdict(self.policy), "depth_floor": self.depth_floor,
                 "importance": self.importance, "widths": self.widths.to_dict(), "measure": self.measure,
                 "target_latency": self.target_latency, "latency_profile": profile_identity(self.profile),
-                "strategy": self.strategy,
+                "strategy": self.strategy, **({"gate": self.gate} if self.gate != "baseline" else {}),
                 **({"granularity": self.granularity, "candidates": self.candidates}
                    if self.strategy == "coarse" else {})}
 
@@ -379,11 +386,15 @@ def _load_accepted(model, workdir: Path, name: str) -> None:
 
 def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quality: dict, input_size,
                workdir, resume: bool = False, progress=None, strategy=None, verbose: int = 1,
-               latency_size=None, times: PhaseTimes | None = None) -> LoopResult:
+               latency_size=None, times: PhaseTimes | None = None, control=None) -> LoopResult:
     """Runs the loop from ``baseline`` (a trained keras.Model). ``progress(record)`` is called after every
     iteration. ``input_size``: of the MAC figures; ``latency_size`` (default ``input_size``): of the predicted
     latency, with a profile. ``times`` collects the seconds of its phases (``loop.importance``, ``loop.finetune``,
-    ``loop.validate``, ``loop.checkpoint``). Returns the last accepted state."""
+    ``loop.validate``, ``loop.control``, ``loop.checkpoint``). ``control(steps)``: the quality (``psnr``,
+    ``ssim``) of the unpruned baseline fine-tuned for ``steps``, which ``settings.gate == "control"`` needs; it is
+    asked only for candidates that hold against the baseline. Returns the last accepted state."""
+    if settings.gate == "control" and control is None:
+        raise InvalidArgumentError("the control gate needs the control's quality: pass control=")
     times = times or PhaseTimes()
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -455,6 +466,12 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
                 quality = {k: v for k, v in validate(tuned, val).items() if k in ("psnr", "ssim")}
             ok = settings.tolerance.holds(quality, baseline_quality)
             record["finetune_steps"] = settings.finetune.steps
+            if ok and settings.gate == "control":  # the same budget without pruning: pruning must not cost more
+                steps = state.lineage_steps + settings.finetune.steps
+                with times.phase("loop.control"):
+                    reference = control(steps)
+                record["control"] = {"steps": steps, "psnr": reference["psnr"], "ssim": reference["ssim"]}
+                ok = settings.tolerance.holds(quality, reference)
         target_met = ok and settings.target_met(mac, latency)
         record.update({"psnr": quality["psnr"], "ssim": quality["ssim"], "accepted": ok,
                        "seconds": round(time.perf_counter() - started, 1)})

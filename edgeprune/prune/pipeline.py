@@ -126,7 +126,7 @@ def prune_run(model, out_dir, baseline=None, data=None, method: str | None = Non
               preset_name: str = "quick", resume: bool = False, overrides: dict | None = None, echo=None,
               verbose: int = 1, importance: str | None = None, target_latency: float | None = None,
               hardware: Hardware | None = None, strategy: str = "threshold", granularity: str = "both",
-              candidates: int = CANDIDATES) -> PruneResult:
+              candidates: int = CANDIDATES, gate: str = "baseline") -> PruneResult:
     """Runs the whole pipeline and writes ``OUTPUT_FILES`` into ``out_dir``.
 
     ``method`` (A-D) and ``importance`` (magnitude or taylor) default to the preset's for the task.
@@ -134,7 +134,8 @@ def prune_run(model, out_dir, baseline=None, data=None, method: str | None = Non
     ``hardware`` (default: any width, nothing measured) says what the widths are chosen for; ``target_latency``
     (a fraction of the baseline's predicted latency) needs its profile. ``strategy`` (:data:`STRATEGIES`) is how
     the channels are chosen: the paper's loop, coarse random masks (``granularity``, ``candidates``) in the same
-    loop, or one-shot pivoted-QR selection with least-squares reconstruction.
+    loop, or one-shot pivoted-QR selection with least-squares reconstruction. ``gate`` (``GATES``): what the loop's
+    iterations are judged against, the baseline or also the equal-budget control at each iteration's steps.
     """
     times = PhaseTimes()
     with times.phase("prepare"):
@@ -142,7 +143,7 @@ def prune_run(model, out_dir, baseline=None, data=None, method: str | None = Non
                       tolerance_psnr=tolerance_psnr, tolerance_ssim=tolerance_ssim, preset_name=preset_name,
                       resume=resume, overrides=overrides, echo=echo, verbose=verbose, importance=importance,
                       target_latency=target_latency, hardware=hardware, times=times, strategy=strategy,
-                      granularity=granularity, candidates=candidates)
+                      granularity=granularity, candidates=candidates, gate=gate)
     with run_folder(ctx):
         started = time.perf_counter()
         with times.phase("baseline"):
@@ -187,7 +188,7 @@ def prepare(model, out_dir, baseline=None, data=None, method: str | None = None,
             resume: bool = False, overrides: dict | None = None, echo=None, verbose: int = 1,
             importance: str | None = None, target_latency: float | None = None,
             hardware: Hardware | None = None, times: PhaseTimes | None = None, strategy: str = "threshold",
-            granularity: str = "both", candidates: int = CANDIDATES) -> RunContext:
+            granularity: str = "both", candidates: int = CANDIDATES, gate: str = "baseline") -> RunContext:
     """Checks the options and files, resolves the model, the baseline, the data and (last, as calibrating the host
     takes minutes) the latency profile: writes nothing but the host's profile cache."""
     out_dir = Path(out_dir)
@@ -215,6 +216,9 @@ def prepare(model, out_dir, baseline=None, data=None, method: str | None = None,
     if strategy != "threshold" and importance is not None:
         raise InvalidArgumentError(f"--importance ranks channels for the threshold strategy; --strategy {strategy} "
                                    "chooses them itself (for pivoted QR inside the loop use --importance qr)")
+    if strategy == "qr" and gate != "baseline":
+        raise InvalidArgumentError("--gate control judges the loop's iterations; --strategy qr prunes once without a "
+                                   "gate (its control is the baseline itself): drop --gate")
     if strategy == "qr" and resume:
         raise InvalidArgumentError("--strategy qr runs once without a loop: there is nothing to --resume; run it "
                                    "again without --resume")
@@ -223,7 +227,7 @@ def prepare(model, out_dir, baseline=None, data=None, method: str | None = None,
     settings = preset(preset_name, task).with_overrides(overrides)
     loop = LoopSettings.from_preset(settings, target, tolerance, method, importance,
                                     strategy="coarse" if strategy == "coarse" else "threshold",
-                                    granularity=granularity, candidates=candidates)
+                                    granularity=granularity, candidates=candidates, gate=gate)
     coupling = Coupling(resolved.model)
     if not coupling.groups:
         why = "; ".join(coupling.frozen_reasons) or "all its channels reach a model input or output"
@@ -382,9 +386,14 @@ def run_loop(ctx: RunContext, baseline, base_quality: dict) -> LoopResult:
         return result
     if ctx.resuming_loop:
         ctx.echo(f"resuming the prune loop from {ctx.work / 'loop'}")
+    control = None
+    if ctx.loop.gate == "control":
+        def control(steps):
+            return control_run(ctx, baseline, steps, ctx.work / "gate" / f"control-{steps}.json",
+                               "gate: the control at this iteration's budget")
     return prune_loop(baseline, ctx.train_pool, ctx.val, ctx.loop, base_quality, ctx.input_size, ctx.work / "loop",
                       resume=ctx.resume, progress=lambda r: ctx.echo(iteration_line(r, base_quality)),
-                      verbose=ctx.verbose, latency_size=ctx.eval_size, times=ctx.times)
+                      verbose=ctx.verbose, latency_size=ctx.eval_size, times=ctx.times, control=control)
 
 
 def slim_model_of(loop: LoopResult):
@@ -394,11 +403,12 @@ def slim_model_of(loop: LoopResult):
     return slim(loop.model, loop.plan, loop.coupling)
 
 
-def control_run(ctx: RunContext, baseline, steps: int) -> dict:
-    """The unpruned baseline fine-tuned for ``steps``: cached in ``DIR/.work`` (a resumed run does not redo it) and
-    in the cache folder's ``controls/`` under :func:`control_key`, so another run on the same baseline, data and
-    fine-tuning (another method or strategy at the same budget) reuses it instead of training it again."""
-    path = ctx.work / "control.json"
+def control_run(ctx: RunContext, baseline, steps: int, path: Path | None = None, what: str = "control") -> dict:
+    """The unpruned baseline fine-tuned for ``steps``: cached in ``path`` (default ``DIR/.work/control.json``: a
+    resumed run does not redo it) and in the cache folder's ``controls/`` under :func:`control_key`, so another run
+    on the same baseline, data and fine-tuning (another method or strategy at the same budget, or the control gate's
+    control at the final budget) reuses it instead of training it again. ``what`` starts its progress lines."""
+    path = path or ctx.work / "control.json"
     if path.exists():
         cached = _control_file(path, "control cache")
         if cached["steps"] == steps:
@@ -410,10 +420,10 @@ def control_run(ctx: RunContext, baseline, steps: int) -> dict:
         shared = cache_dir() / "controls" / f"{control_key(baseline, ctx.train_pool, ctx.val, finetune)}.json"
         if shared.exists():
             control = {**_control_file(shared, "cached control"), "cached": str(shared)}
-            ctx.echo(f"control: the unpruned baseline fine-tuned for the same {steps} steps, from the cache "
+            ctx.echo(f"{what}: the unpruned baseline fine-tuned for the same {steps} steps, from the cache "
                      f"{shared} (an earlier run on the same baseline, data and fine-tuning)")
         else:
-            ctx.echo(f"control: fine-tuning the unpruned baseline for the same {steps} steps")
+            ctx.echo(f"{what}: fine-tuning the unpruned baseline for the same {steps} steps")
             tuned, _ = fit(baseline, ctx.train_pool, finetune, verbose=ctx.verbose)
             control = {"steps": steps, **_quality(validate(tuned, ctx.val))}
             write_json_atomic(shared, control)
@@ -542,8 +552,17 @@ def iteration_line(record: dict, base: dict) -> str:
     executed = f" (executed {record['executed_mac']:.3f})" if "executed_mac" in record else ""
     return (f"iteration {record['iteration']:2d}: level {record['level']:.3f} (step {record['step']:.3f}), {chose}, "
             f"MAC {record['mac']:.3f}{executed}{_latency_part(record)}  PSNR {record['psnr']:.3f} ({record['psnr'] - base['psnr']:+.3f})  "
-            f"SSIM {record['ssim']:.4f} ({record['ssim'] - base['ssim']:+.4f})  {verdict}"
+            f"SSIM {record['ssim']:.4f} ({record['ssim'] - base['ssim']:+.4f}){_control_part(record)}  {verdict}"
             f"{' (' + record['note'] + ')' if record.get('note') else ''}  [{record['seconds']:.0f} s]")
+
+
+def _control_part(record: dict) -> str:
+    """The control gate's comparison: the candidate against the unpruned baseline at the same steps."""
+    control = record.get("control")
+    if not control:
+        return ""
+    return (f"  vs control@{control['steps']} {record['psnr'] - control['psnr']:+.3f} dB "
+            f"{record['ssim'] - control['ssim']:+.4f}")
 
 
 def pruned_line(report: dict) -> str:
