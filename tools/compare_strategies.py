@@ -33,6 +33,7 @@ RUNS = {
     "B": ["--method", "B"],
     "C": ["--method", "C"],
     "D": ["--method", "D"],
+    "D-gate-control": ["--method", "D", "--gate", "control"],
     "coarse-channel": ["--strategy", "coarse", "--granularity", "channel"],
     "coarse-kernel": ["--strategy", "coarse", "--granularity", "kernel"],
     "coarse-both": ["--strategy", "coarse", "--granularity", "both"],
@@ -125,6 +126,9 @@ def main() -> None:
                         help="the loop's iteration cap for every run (default: the preset's)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (each with cores/jobs threads)")
     parser.add_argument("--num-threads", type=int, default=1, help="LiteRT threads of the latency measurements")
+    parser.add_argument("--measure-only", action="store_true",
+                        help="run nothing: time the baseline and the finished runs' models side by side again (on "
+                             "an idle machine, after runs that shared it)")
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
     names = [n for n in args.runs.split(",") if n]
@@ -168,9 +172,10 @@ def main() -> None:
         print(f"   {name} at {target}: {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
         return r
 
-    todo = [(n, t) for t in targets for n in names
-            if not (any(r["run"] == n and r["target_mac"] == t for r in rows)
-                    and (args.out / f"{n}-{t}" / "report.json").exists())]
+    todo = [] if args.measure_only else [
+        (n, t) for t in targets for n in names
+        if not (any(r["run"] == n and r["target_mac"] == t for r in rows)
+                and (args.out / f"{n}-{t}" / "report.json").exists())]
     rows = [r for r in rows if (r["run"], r["target_mac"]) not in todo]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         for future in as_completed([pool.submit(one, *job) for job in todo]):

@@ -36,6 +36,9 @@ CONFIGS = {  # name -> (environment, jit_compile)
     # on every core) against the default (one inter-op thread per core, each op also using every core)
     "onednn+inter1": ({"TF_ENABLE_ONEDNN_OPTS": "1", "TF_NUM_INTEROP_THREADS": "1"}, False),
     "onednn+intra1": ({"TF_ENABLE_ONEDNN_OPTS": "1", "TF_NUM_INTRAOP_THREADS": "1"}, False),
+    # each op on one core, two independent ops at once (a conv's weight and input gradients are independent)
+    "onednn+intra1+inter2": ({"TF_ENABLE_ONEDNN_OPTS": "1", "TF_NUM_INTRAOP_THREADS": "1",
+                              "TF_NUM_INTEROP_THREADS": "2", "OMP_NUM_THREADS": "1"}, False),
 }
 
 _WORKER = r"""
