@@ -163,6 +163,10 @@ def slim(model, plan_path, out_path, input_size, as_json):
 @click.option("--finetune-steps", type=int, default=None, help="Fine-tuning steps per iteration (default: the "
               "preset's).")
 @click.option("--max-iterations", type=int, default=None, help="Most loop iterations (default: the preset's).")
+@click.option("--seed", type=int, default=None,
+              help="Seed of the run's random draws (default 0): fine-tuning patches, the control's, coarse masks, "
+                   "Taylor and QR sample batches, and a baseline trained here. Runs that differ only in the seed "
+                   "give the spread of the figures.")
 @click.option("--resume", is_flag=True, help="Continue a killed run in --out: no accepted iteration is lost.")
 @click.option("--one-shot", is_flag=True, help="Instead: prune once by L1 filter norm, no training or data.")
 @click.option("--channel-ratio", type=float, default=None,
@@ -179,7 +183,7 @@ def slim(model, plan_path, out_path, input_size, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a summary.")
 def prune(model, baseline, data, strategy, granularity, candidates, method, importance, target_mac, target_latency,
           latency_profile, num_threads, tolerance_psnr, tolerance_ssim, gate, preset_name, finetune_steps,
-          max_iterations, resume, one_shot, channel_ratio, channel_multiple, out_dir, input_size, as_json):
+          max_iterations, seed, resume, one_shot, channel_ratio, channel_multiple, out_dir, input_size, as_json):
     """Prune whole channels of MODEL and write the physically slimmer model, its plan and a report.
 
     By default this runs the paper's iterative loop: raise an adaptive threshold on channel importance
@@ -207,7 +211,7 @@ def prune(model, baseline, data, strategy, granularity, candidates, method, impo
                          resume=resume, one_shot=one_shot, channel_ratio=channel_ratio,
                          channel_multiple=channel_multiple, input_size=input_size, as_json=as_json,
                          latency_profile=latency_profile, target_latency=target_latency, num_threads=num_threads,
-                         strategy=strategy, granularity=granularity, candidates=candidates, gate=gate,
+                         strategy=strategy, granularity=granularity, candidates=candidates, gate=gate, seed=seed,
                          echo=lambda text: click.echo(text, err=True)))
 
 
@@ -420,7 +424,10 @@ def import_sid(checkpoint, out_path, as_json):
 @click.option("--batch-size", type=int, default=None)
 @click.option("--patch", type=int, default=None, help="Input-side patch size (EDSR: LR pixels; SID: packed pixels).")
 @click.option("--resume", is_flag=True, help="Continue a killed run from its last epoch checkpoint.")
-def train(model, data, out_path, preset_name, steps, batch_size, patch, resume):
+@click.option("--seed", type=int, default=None,
+              help="Seed of the initial weights and the training patches (default 0): another seed, another "
+                   "baseline of the same recipe.")
+def train(model, data, out_path, preset_name, steps, batch_size, patch, resume, seed):
     """Train MODEL with L1 loss and Adam (step schedule) under TensorFlow's distribution strategy.
 
     Uses every GPU (MirroredStrategy) or several hosts (MultiWorkerMirroredStrategy via TF_CONFIG) when present.
@@ -428,7 +435,7 @@ def train(model, data, out_path, preset_name, steps, batch_size, patch, resume):
     """
     from edgeprune.commands.train import train as run_train
 
-    click.echo(run_train(model, out_path, data, preset_name, steps, batch_size, patch, resume))
+    click.echo(run_train(model, out_path, data, preset_name, steps, batch_size, patch, resume, seed=seed))
 
 
 def main():

@@ -330,6 +330,7 @@ def test_train_on_the_built_in_data(tmp_path):
     (["--out", "x.h5"], "must end in .keras"),
     (["--out", "x.keras", "--steps", "0"], "steps must be an integer >= 1, got 0"),
     (["--out", "x.keras", "--data", "missing_dir"], "data folder 'missing_dir' does not exist"),
+    (["--out", "x.keras", "--seed", "-2"], "--seed must be an integer >= 0, got -2"),
 ])
 def test_train_errors(tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)  # relative outputs land here, never in the checkout
@@ -392,6 +393,8 @@ def test_prune_iterative_from_the_command_line(tmp_path, args, method, importanc
     (["--gate", "control", "--strategy", "qr"], "--gate control judges the loop's iterations; --strategy qr prunes "
                                                 "once without a gate"),
     (["--gate", "control", "--one-shot", "--channel-ratio", "0.3"], "--gate judges the iterative loop's steps"),
+    (["--seed", "-1"], "--seed must be an integer >= 0, got -1"),
+    (["--seed", "1", "--one-shot", "--channel-ratio", "0.3"], "--one-shot ranks by L1 filter norm and draws nothing"),
 ])
 def test_prune_iterative_errors(tmp_path, monkeypatch, args, message):
     from conftest import TEST_HOST_PROFILE

@@ -3,6 +3,8 @@ on this host."""
 
 import json
 
+import numpy as np
+
 import pytest
 
 from edgeprune.deploy import host_profile as hp
@@ -66,3 +68,17 @@ def test_latency_is_measured_on_this_host_and_grows_with_the_work():
     assert 0 < small < large  # 32 times the MAC
     assert measured["rounds"] == 5 and measured["num_threads"] == 1
     assert measured["runner"].startswith("ai_edge_litert") and measured["cpu"]
+
+
+def test_int8_latency_is_measured_on_int8_graphs():
+    def conv_model(width):
+        inputs = keras.Input((None, None, 3))
+        x = keras.layers.Conv2D(width, 3, padding="same")(inputs)
+        return keras.Model(inputs, keras.layers.Conv2D(3, 3, padding="same")(x))
+
+    samples = [np.random.default_rng(i).random((1, 32, 32, 3), dtype=np.float32) for i in range(2)]
+    measured = hp.measure_host_latency([conv_model(4), conv_model(128)], (32, 32), rounds=3, quantize="int8",
+                                       calib_samples=samples)
+    assert 0 < measured["us"][0] < measured["us"][1] and measured["runner"].endswith("(XNNPACK), int8")
+    with pytest.raises(InvalidArgumentError, match="int8 quantisation needs calibration data"):
+        hp.measure_host_latency([conv_model(4)], (32, 32), rounds=1, quantize="int8")

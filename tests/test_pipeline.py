@@ -388,3 +388,20 @@ def test_the_control_gate_judges_every_step_against_the_control_and_the_final_co
     assert any("vs control@" in line for line in lines if line.startswith("iteration"))
     assert "gate: every iteration within the tolerance of the baseline and of the control at its own steps" in \
         prune_summary(report, tmp_path / "run")
+
+
+def test_a_seed_changes_the_runs_draws_and_the_same_seed_repeats_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEPRUNE_CACHE_DIR", str(tmp_path / "cache"))
+    model = str(_tiny_file(tmp_path))
+    kwargs = dict(method="A", target_mac=0.85, tolerance_psnr=5.0, tolerance_ssim=1.0, verbose=0)
+    default = prune_command(model, tmp_path / "a", overrides=TINY, **kwargs)
+    one = prune_command(model, tmp_path / "b", overrides={**TINY, "seed": 1}, **kwargs)
+    again = prune_command(model, tmp_path / "c", overrides={**TINY, "seed": 1}, **kwargs)
+    assert "seed" not in default["preset"] and one["preset"]["seed"] == 1
+    # another seed: other fine-tuning patches in the loop and in the control (its own cache entry)
+    assert one["pruned"]["masked_psnr"] != default["pruned"]["masked_psnr"]
+    assert one["control"]["psnr"] != default["control"]["psnr"]
+    assert len(list((tmp_path / "cache" / "controls").glob("*.json"))) == 2
+    # the same seed: the same run
+    assert [r["psnr"] for r in again["iterations"]] == [r["psnr"] for r in one["iterations"]]
+    assert again["pruned"]["psnr"] == one["pruned"]["psnr"]

@@ -6,7 +6,7 @@ import pytest
 from edgeprune.errors import InvalidArgumentError
 from edgeprune.prune.importance import CRITERIA, METHODS
 from edgeprune.train.fit import TrainConfig
-from edgeprune.train.presets import PRESETS, Preset, preset
+from edgeprune.train.presets import FINETUNE_SEED_STRIDE, PRESETS, Preset, preset
 
 
 def test_presets_cover_both_tasks_and_cannot_be_changed():
@@ -66,3 +66,16 @@ def test_train_configs_and_overrides():
     assert list(tuned.to_dict()) == list(sid.to_dict())
     with pytest.raises(InvalidArgumentError, match=r"unknown setting\(s\) \['clipnorm'\]: known are"):
         preset("quick", "edsr").with_overrides({"clipnorm": 1.0})
+
+
+def test_a_seed_is_recorded_only_when_given_and_spaces_the_fine_tuning_streams():
+    edsr = preset("quick", "edsr")
+    assert edsr.seed is None and "seed" not in edsr.to_dict() and "seed" not in edsr.baseline_dict()
+    assert edsr.train_config().seed == 0 and edsr.finetune_config().seed == 0  # what every run before had
+    seeded = edsr.with_overrides({"seed": 2, "finetune_steps": None})
+    assert seeded.to_dict()["seed"] == 2 and seeded.baseline_dict()["seed"] == 2  # another baseline's cache key
+    assert list(seeded.to_dict())[:-1] == list(edsr.to_dict())
+    assert seeded.train_config().seed == 2
+    # the loop draws from the fine-tuning seed + iteration and the control from + 10000: seeds never overlap
+    assert seeded.finetune_config().seed == 2 * FINETUNE_SEED_STRIDE > 10_000 + edsr.max_iterations
+    assert seeded.with_overrides({"seed": 3}).seed == 3

@@ -17,7 +17,8 @@ def prune(model, out_dir, *, baseline=None, data=None, method: str | None = None
           channel_multiple: int = 1, input_size=None, as_json: bool = False, echo=None,
           latency_profile: str | None = None, target_latency: float | None = None,
           num_threads: int | None = None, progress=None, strategy: str = "threshold",
-          granularity: str | None = None, candidates: int | None = None, gate: str = "baseline") -> str:
+          granularity: str | None = None, candidates: int | None = None, gate: str = "baseline",
+          seed: int | None = None) -> str:
     """Runs one-shot pruning or the iterative pipeline as the options ask, and returns what the command prints on
     stdout (the summary, or the report as JSON). ``echo(text)`` receives the iterative run's progress lines.
 
@@ -27,6 +28,8 @@ def prune(model, out_dir, *, baseline=None, data=None, method: str | None = None
     if num_threads is not None:
         integer_at_least("--num-threads", num_threads)
     integer_at_least("channel multiple", channel_multiple)
+    if seed is not None:
+        integer_at_least("--seed", seed, 0)
     if latency_profile not in (None, NONE) and channel_multiple != 1:
         raise InvalidArgumentError("--channel-multiple and --latency-profile both choose the widths: give one")
     if strategy != "coarse" and (granularity is not None or candidates is not None):
@@ -48,6 +51,8 @@ def prune(model, out_dir, *, baseline=None, data=None, method: str | None = None
                                        "removes --channel-ratio of every group")
         if gate != "baseline":
             raise InvalidArgumentError("--gate judges the iterative loop's steps: --one-shot has no gate; drop one")
+        if seed is not None:
+            raise InvalidArgumentError("--one-shot ranks by L1 filter norm and draws nothing: drop --seed")
         profile, source = _profile(latency_profile or NONE, num_threads, echo, progress)
         return _one_shot(model, out_dir, channel_ratio, channel_multiple, input_size, as_json, profile, source)
     if channel_ratio is not None or input_size is not None:
@@ -73,7 +78,8 @@ def prune(model, out_dir, *, baseline=None, data=None, method: str | None = None
     result = prune_run(model, out_dir, baseline=baseline, data=data, method=method, importance=importance,
                        target_mac=target_mac, tolerance_psnr=tolerance_psnr, tolerance_ssim=tolerance_ssim,
                        preset_name=preset_name, resume=resume,
-                       overrides={"finetune_steps": finetune_steps, "max_iterations": max_iterations},
+                       overrides={"finetune_steps": finetune_steps, "max_iterations": max_iterations,
+                                  "seed": seed},
                        echo=echo, verbose=0 if as_json else 1, target_latency=target_latency, hardware=hardware,
                        strategy=strategy, granularity=granularity or "both",
                        candidates=CANDIDATES if candidates is None else candidates, gate=gate)

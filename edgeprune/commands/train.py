@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from edgeprune.atomic import write_json_atomic
+from edgeprune.checks import integer_at_least
 from edgeprune.errors import InvalidArgumentError
 from edgeprune.modelio import resolve_model, save_model
 from edgeprune.train.fit import fit, initialised_copy, load_data, scale_of, task_of, validate
@@ -13,10 +14,11 @@ from edgeprune.train.presets import preset
 
 
 def train_command(model, out, data=None, preset_name: str = "quick", steps=None, batch_size=None, patch=None,
-                  resume: bool = False, verbose: int = 1) -> dict:
+                  resume: bool = False, verbose: int = 1, seed: int | None = None) -> dict:
     """Trains ``model`` (reference name or .keras) and saves it to ``out`` (.keras) with a report ``out.json``
     (validation PSNR/SSIM, data, configuration); returns the report. ``steps``, ``batch_size`` and ``patch``
-    replace the preset's (None keeps it; an explicit 0 is an error, not "use the default")."""
+    replace the preset's (None keeps it; an explicit 0 is an error, not "use the default"); ``seed`` (default 0)
+    draws the initial weights and the training patches."""
     from keras_models import REFERENCE_MODELS
 
     out = Path(out)
@@ -24,7 +26,10 @@ def train_command(model, out, data=None, preset_name: str = "quick", steps=None,
         raise InvalidArgumentError(f"output '{out}' must end in .keras")
     resolved = resolve_model(model)
     task = task_of(resolved.model)
-    settings = preset(preset_name, task).with_overrides({"steps": steps, "batch_size": batch_size, "patch": patch})
+    if seed is not None:
+        integer_at_least("--seed", seed, 0)
+    settings = preset(preset_name, task).with_overrides({"steps": steps, "batch_size": batch_size, "patch": patch,
+                                                         "seed": seed})
     config = settings.train_config()
     config.validate()
     train_pool, val = load_data(task, data, settings, scale_of(resolved.model))
@@ -45,8 +50,9 @@ def train_command(model, out, data=None, preset_name: str = "quick", steps=None,
 
 
 def train(model, out, data=None, preset_name: str = "quick", steps=None, batch_size=None, patch=None,
-          resume: bool = False) -> str:
+          resume: bool = False, seed: int | None = None) -> str:
     """What ``edgeprune train`` prints: :func:`train_command`, then its summary."""
     from edgeprune.commands.render import train_summary
 
-    return train_summary(train_command(model, out, data, preset_name, steps, batch_size, patch, resume), out)
+    return train_summary(train_command(model, out, data, preset_name, steps, batch_size, patch, resume,
+                                       seed=seed), out)

@@ -98,10 +98,12 @@ def pruning_profile(path, num_threads: int | None = None):
     return profile, f"{profile.target}, {profile.runner}; profile {path}"
 
 
-def measure_host_latency(models, input_size, num_threads: int = 1, rounds: int = 15, warmup_runs: int = 2) -> dict:
-    """Median latency (us) of Keras ``models`` exported as fp32 TFLite at ``input_size``, timed with LiteRT (its
-    default XNNPACK delegate) in this process, one run of each model per round (so load on a shared machine
-    affects all alike). Returns {"us": [per model], "rounds", "num_threads", "runner", "cpu"}."""
+def measure_host_latency(models, input_size, num_threads: int = 1, rounds: int = 15, warmup_runs: int = 2,
+                         quantize: str = "none", calib_samples=None) -> dict:
+    """Median latency (us) of Keras ``models`` exported as TFLite at ``input_size`` (fp32, or ``quantize`` as
+    :func:`~edgeprune.deploy.export.convert` takes it: int8 needs ``calib_samples``, arrays of the input's shape),
+    timed with LiteRT (its default XNNPACK delegate) in this process, one run of each model per round (so load on a
+    shared machine affects all alike). Returns {"us": [per model], "rounds", "num_threads", "runner", "cpu"}."""
     from importlib.metadata import version
 
     from edgeprune.deploy.bench.host import interleaved_latency
@@ -111,8 +113,9 @@ def measure_host_latency(models, input_size, num_threads: int = 1, rounds: int =
         paths = []
         for i, model in enumerate(models):
             path = Path(tmp) / f"model{i}.tflite"
-            path.write_bytes(convert(fixed_shape_model(model, tuple(input_size))))
+            path.write_bytes(convert(fixed_shape_model(model, tuple(input_size)), quantize, calib_samples))
             paths.append(path)
         timed = interleaved_latency(paths, num_threads, rounds=rounds, warmup_runs=warmup_runs)
     return {"us": [timed[str(p)]["median_us"] for p in paths], "rounds": rounds, "num_threads": num_threads,
-            "runner": f"ai_edge_litert {version('ai-edge-litert')} (XNNPACK), fp32", "cpu": cpu_label()}
+            "runner": f"ai_edge_litert {version('ai-edge-litert')} (XNNPACK), "
+                      f"{'fp32' if quantize == 'none' else quantize}", "cpu": cpu_label()}

@@ -438,10 +438,12 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
             else:
                 if settings.importance == "taylor":  # measured on the accepted weights, reproducibly per iteration
                     rows = taylor_importance(current, coupling, train_pool, settings.finetune.batch_size,
-                                             settings.finetune.patch, seed=state.level.iteration + 1)
+                                             settings.finetune.patch,
+                                         seed=settings.finetune.seed + state.level.iteration + 1)
                 elif settings.importance == "qr":  # pivoted QR of the current feature maps (edgeprune.prune.qr)
                     rows = qr_importance(current, coupling, train_pool, settings.finetune.batch_size,
-                                         settings.finetune.patch, seed=state.level.iteration + 1)
+                                         settings.finetune.patch,
+                                         seed=settings.finetune.seed + state.level.iteration + 1)
                 threshold, keep, _ = threshold_for_level(coupling, settings, level, state.keep, means, mac_units,
                                                          oracle, rows, step=state.level.step)
         executed = exploitable_keep(coupling, keep, new_kernels)

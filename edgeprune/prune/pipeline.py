@@ -303,7 +303,7 @@ INIT_SCHEME = "per-layer initializer seeds"
 def _reference_baseline(resolved, out_dir: Path, preset_name: str, data, settings: Preset) -> Baseline:
     """A reference name's baseline: the cached ``DIR/baseline.keras`` when it was trained with these settings,
     else one to train here."""
-    key = {"model": resolved.name, "preset": preset_name, "data": str(data), "init_seed": TrainConfig.seed,
+    key = {"model": resolved.name, "preset": preset_name, "data": str(data), "init_seed": settings.train_config().seed,
            "init": INIT_SCHEME, "train": settings.baseline_dict()}
     path, meta = out_dir / "baseline.keras", out_dir / "baseline.json"
     if not (path.exists() and meta.exists()):
@@ -381,7 +381,7 @@ def run_loop(ctx: RunContext, baseline, base_quality: dict) -> LoopResult:
 
         ctx.echo("pivoted-QR channel selection with least-squares reconstruction, once (no fine-tuning)")
         result = qr_one_shot(baseline, ctx.train_pool, ctx.val, ctx.loop, base_quality, ctx.input_size,
-                             latency_size=ctx.eval_size, times=ctx.times)
+                             latency_size=ctx.eval_size, times=ctx.times, seed=ctx.loop.finetune.seed)
         ctx.echo(iteration_line(result.state.iterations[0], base_quality))
         return result
     if ctx.resuming_loop:

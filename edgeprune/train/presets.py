@@ -16,8 +16,9 @@ from edgeprune.train.fit import TrainConfig
 
 # What a trained baseline depends on, in the order the baseline cache key records them (DIR/baseline.json)
 BASELINE_FIELDS = ("train_images", "train_size", "patch", "batch_size", "steps", "learning_rate", "ratios",
-                   "sensor", "clipnorm")
-_OPTIONAL = ("ratios", "sensor", "clipnorm")  # SID's only: left out of the JSON when unset
+                   "sensor", "clipnorm", "seed")
+FINETUNE_SEED_STRIDE = 100_000  # the fine-tuning seed of Preset.seed s is s * this (seed 0: 0, as always)
+_OPTIONAL = ("ratios", "sensor", "clipnorm", "seed")  # left out of the JSON when unset (SID's only, and the seed)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class Preset:
     # the loop's default ranking (--method, --importance)
     method: str = "D"
     importance: str = "magnitude"
+    # the seed of every random draw in training (initial weights, patches) and in the loop (fine-tuning patches,
+    # the control's, coarse masks, QR's sample batches); None: 0, the presets' own (--seed)
+    seed: int | None = None
 
     def to_dict(self) -> dict:
         """The settings as the JSON records them (SID-only fields omitted when unset)."""
@@ -59,7 +63,7 @@ class Preset:
 
     def with_overrides(self, overrides: dict | None) -> "Preset":
         """This preset with ``overrides`` (setting -> value; None keeps the preset's) applied."""
-        known = self.to_dict()
+        known = [*self.to_dict(), *(["seed"] if self.seed is None else [])]
         unknown = set(overrides or {}) - set(known)
         if unknown:
             raise InvalidArgumentError(f"unknown setting(s) {sorted(unknown)}: known are {sorted(known)}")
@@ -68,12 +72,15 @@ class Preset:
     def train_config(self) -> TrainConfig:
         """The baseline's training."""
         return TrainConfig(steps=self.steps, batch_size=self.batch_size, patch=self.patch,
-                           learning_rate=self.learning_rate, clipnorm=self.clipnorm)
+                           learning_rate=self.learning_rate, clipnorm=self.clipnorm, seed=self.seed or 0)
 
     def finetune_config(self) -> TrainConfig:
-        """One iteration's fine-tuning in the prune loop (and, with more steps, the control's)."""
+        """One iteration's fine-tuning in the prune loop (and, with more steps, the control's). The loop draws
+        iteration k's patches from its seed + k and the control's from its seed + 10000; two values of ``seed``
+        give fine-tuning seeds :data:`FINETUNE_SEED_STRIDE` apart, so no two runs share a stream."""
         return TrainConfig(steps=self.finetune_steps, batch_size=self.batch_size, patch=self.patch,
-                           learning_rate=self.finetune_lr, clipnorm=self.clipnorm)
+                           learning_rate=self.finetune_lr, clipnorm=self.clipnorm,
+                           seed=FINETUNE_SEED_STRIDE * (self.seed or 0))
 
     def baseline_dict(self) -> dict:
         """The settings a trained baseline depends on (the baseline cache key's ``train``)."""

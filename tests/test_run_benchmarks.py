@@ -1,0 +1,136 @@
+"""tools/run_benchmarks.py: which commands a budget runs, how a row's figures and the top table's verdicts follow from
+the prune reports (seed spread, the gate against baseline and control), resuming (a finished command is not run
+again), and, marked slow, the quick budget end to end."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "tools" / "run_benchmarks.py"
+
+
+@pytest.fixture(scope="module")
+def rb():
+    spec = importlib.util.spec_from_file_location("run_benchmarks", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def report(psnr, ssim, control_psnr, control_ssim, mac=0.5, base_psnr=30.0, base_ssim=0.9, steps=120):
+    base = {"mac": 1000, "weights": 100, "bias": 1, "other_params": 0, "activations": 400, "bw_elements": 500,
+            "bw_bytes": 2000}
+    pruned = {k: int(v * mac) if k in ("mac", "weights") else int(v * (0.5 + mac / 2)) for k, v in base.items()}
+    return {"baseline": {"psnr": base_psnr, "ssim": base_ssim, "totals": base},
+            "pruned": {"psnr": psnr, "ssim": ssim, "totals": pruned},
+            "control": {"psnr": control_psnr, "ssim": control_ssim, "steps": steps},
+            "iterations": [{"accepted": True}, {"accepted": False}], "input_size": [1020, 1020],
+            "layers": [{"layer": "c1", "original": 8, "pruned": 4}, {"layer": "c2", "original": 8, "pruned": 8}]}
+
+
+def test_a_budget_plans_every_loop_row_per_seed_then_qr_at_each_target(rb):
+    full = rb.BUDGETS["full"]
+    plan = rb.planned_rows(full)
+    assert plan[:3] == [("A", 0), ("A", 1), ("A", 2)] and len(plan) == 3 * len(rb.LOOP_ROWS) + len(full.qr_targets)
+    assert plan[-1] == (f"qr-oneshot@{full.qr_targets[-1]}", 0)
+    assert rb.planned_rows(rb.BUDGETS["quick"]) == [("D", 0), ("qr-oneshot@0.6", 0)]
+    assert rb.planned_rows(full, rows=("coarse",), seeds=2) == [("coarse", 0), ("coarse", 1)]
+
+
+def test_the_commands_are_the_users_with_the_gate_a_low_target_and_the_seed(rb, tmp_path):
+    quick, exe, base = rb.BUDGETS["quick"], Path("/x/edgeprune"), Path("b.keras")
+    cmd = rb.prune_command(exe, "edsr", base, quick, "D", 2, tmp_path / "D-s2")
+    assert cmd[:8] == ["/x/edgeprune", "prune", "--model", "edsr", "--baseline", "b.keras", "--preset", "quick"]
+    joined = " ".join(cmd)
+    assert "--method D --target-mac 0.2 --gate control --finetune-steps 20 --max-iterations 3 --seed 2" in joined
+    lat = " ".join(rb.prune_command(exe, "sid", base, quick, "latency-aware", 0, tmp_path))
+    assert "--target-latency 0.2" in lat and "--target-mac" not in lat
+    qr = rb.prune_command(exe, "edsr", base, quick, "qr-oneshot@0.6", 0, tmp_path)
+    assert qr[8:12] == ["--strategy", "qr", "--target-mac", "0.6"] and "--gate" not in qr and "--seed" not in qr
+
+
+def test_a_row_holds_only_if_every_seed_is_within_tolerance_of_baseline_and_control(rb):
+    good = report(30.01, 0.9005, 30.00, 0.9000)
+    figures = rb.row_figures([good, report(29.97, 0.8990, 29.99, 0.8995)])
+    assert figures["held"] and figures["seeds"] == 2
+    assert figures["d_psnr_baseline"]["min"] == pytest.approx(-0.03) and figures["psnr"]["max"] == 30.01
+    assert figures["mac"]["mean"] == 0.5 and figures["accepted"]["mean"] == 1 and figures["iterations"]["max"] == 2
+    # above the baseline but 0.06 dB under the control: extra training hid pruning damage
+    assert not rb.row_figures([good, report(30.2, 0.91, 30.26, 0.91)])["held"]
+    assert not rb.row_figures([report(30.0, 0.897, 30.0, 0.897)])["held"]  # SSIM 0.003 under the baseline
+
+
+def test_the_top_table_gives_the_lowest_mac_that_held_for_d_and_the_best_row(rb):
+    rows = {"D": rb.row_figures([report(30.0, 0.9, 30.0, 0.9, mac=0.55)]),
+            "coarse": rb.row_figures([report(30.0, 0.9, 30.0, 0.9, mac=0.45)]),
+            "qr-loop": rb.row_figures([report(29.0, 0.9, 30.0, 0.9, mac=0.3)])}  # lower, but it did not hold
+    assert rb.lowest_held(rows, ["D"])[0] == "D" and rb.lowest_held(rows, list(rows))[0] == "coarse"
+    table = rb.top_table({"edsr": {"rows": rows}, "sid": {"rows": {"D": rows["qr-loop"]}}})
+    edsr, sid = table.splitlines()[2:]
+    assert "| edsr | 0.63 / 0.80 | 0.50 / 0.6 | 0.550 (0.774) | coarse: 0.450 (0.724) | no (best 0.450 MAC, " \
+           "0.724 BW) |" == edsr
+    assert sid.startswith("| sid | 0.42 / 0.61 | 0.35 / 0.5 | none held | none held | no (no row held) |")
+
+
+def test_the_section_and_the_plots_are_written_from_the_figures(rb, tmp_path):
+    reports = {"D": report(30.0, 0.9, 30.0, 0.9, mac=0.55)}
+    rows = {n: rb.row_figures([r]) for n, r in reports.items()}
+    baseline = {"psnr": 30.0, "ssim": 0.9, "totals": reports["D"]["baseline"]["totals"], "input_size": [1020, 1020],
+                "train_seconds": 60.0}
+    latency = {"input_size": [64, 64], "fp32": {"baseline_us": 2000.0}, "int8": {"baseline_us": 1000.0},
+               "rows": {"D": {"fp32": 0.6, "int8": 0.7, "predicted": 0.58}}}
+    eval_cost = {"Original": {"mac": 4e9}, "D": {"mac": 2.2e9}}
+    info = {"budget": "quick", "date": "today", "cpu": "x86_64", "cores": 2, "cpu_flags": "avx2 fma",
+            "versions": {"tensorflow": "2.x"}}
+    commands = {"edsr": {"baseline": "edgeprune train --model edsr", "rows": {"D": "edgeprune prune --method D"}}}
+    text = rb.section(info, {"edsr": {"baseline": baseline, "rows": rows, "latency": latency,
+                                      "eval_cost": eval_cost}}, rb.BUDGETS["quick"], commands, 90.0)
+    assert "What this budget cuts: quick budget: baselines of 150" in text
+    assert "| D | 1 | 0.0G (0.550) | 0K (0.550) |" in text and "| 2.200G | 30.000 | 0.9000 | +0.000 / +0.0000 |" in text
+    assert "| yes | 0.600 | 0.700 | 0.580 | 2 (1) |" in text and "- D: `edgeprune prune --method D`" in text
+    written = rb.plots(tmp_path, "edsr", baseline, rows, reports, latency)
+    assert [p.name for p in written] == ["edsr-channels.png", "edsr-psnr-mac.png", "edsr-latency.png"]
+    assert all(p.stat().st_size > 5000 for p in written)
+
+
+def test_a_finished_command_is_not_run_again_and_a_failure_stops_the_run(rb, tmp_path):
+    runner = rb.Runner(tmp_path, dict(os.environ))
+    marker = tmp_path / "done.txt"
+    cmd = [sys.executable, "-c", f"open({str(marker)!r}, 'w').write('x')"]
+    assert runner.run(cmd, marker, tmp_path / "a.log") is not None and marker.exists()
+    assert runner.run(cmd, marker, tmp_path / "a.log") is None
+    log = (tmp_path / "log.txt").read_text()
+    assert "run: " in log and "rc 0 after" in log and "done before: " in log
+    with pytest.raises(SystemExit, match=r"failed \(3\): .* boom"):
+        runner.run([sys.executable, "-c", "import sys; print('boom', file=sys.stderr); sys.exit(3)"],
+                   tmp_path / "never", tmp_path / "b.log")
+
+
+@pytest.mark.slow
+def test_the_quick_budget_runs_end_to_end_in_under_30_minutes_and_resumes(tmp_path):
+    out, env = tmp_path / "bench", {**os.environ}
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--budget", "quick", "--out", str(out)], env=env,
+                          capture_output=True, text=True, timeout=3600)
+    first = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert first < 30 * 60
+    text = (out / "benchmarks.md").read_text()
+    for line in ("| network | paper's D", "### EDSR", "### SID", "| Original | 1 |", "| D | 1 |", "| qr-oneshot@0.6 |"):
+        assert line in text
+    results = json.loads((out / "results.json").read_text())["results"]
+    assert set(results) == {"edsr", "sid"} and all(len(list((out / "plots").glob(f"{n}-*.png"))) == 3
+                                                     for n in results)
+    # a second invocation runs no command again and gives the same cost figures
+    again = subprocess.run([sys.executable, str(SCRIPT), "--budget", "quick", "--out", str(out)], env=env,
+                           capture_output=True, text=True, timeout=1200)
+    assert again.returncode == 0 and "run: " not in again.stderr and "done before: " in again.stderr
+    rerun = json.loads((out / "results.json").read_text())["results"]
+    for net in results:
+        assert rerun[net]["rows"] == results[net]["rows"]

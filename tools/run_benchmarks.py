@@ -1,0 +1,500 @@
+"""Table 1 reproduced on this machine, end to end, from one script (issue 17): how far each method prunes EDSR and
+SID while the quality gate holds against the baseline *and* the equal-budget control.
+
+    .venv/bin/python tools/run_benchmarks.py --budget quick|full --out runs/bench [--networks edsr,sid]
+        [--rows D,qr-oneshot] [--seeds N] [--jobs N]
+
+Every figure comes from the commands a user types (``edgeprune train`` / ``edgeprune prune``, recorded beside each
+table) plus one idle side-by-side latency measurement in this process. Stages, each kept in a file under DIR, so a
+killed run continues where it stopped (a half-trained baseline and a half-run loop continue with ``--resume``):
+
+1. ``DIR/machine.json``: CPU (flags), cores, library versions, date, the budget.
+2. Baselines: ``DIR/NET/baseline.keras`` (``edgeprune train``, the budget's steps).
+3. Rows: ``DIR/NET/ROW-sSEED/report.json`` (``edgeprune prune``): the paper's options A-D, the latency-aware loop,
+   coarse masks and pivoted QR in the loop, each with ``--gate control`` and a low target so the gate decides where
+   it stops; QR one-shot at fixed MAC targets (no fine-tuning: its control is the baseline itself).
+4. ``DIR/NET/latency.json``: the baseline and every row's model (seed 0), fp32 and int8 TFLite, timed side by side
+   at the evaluated size (LiteRT, XNNPACK, 1 thread), with the profile's prediction beside.
+5. ``DIR/benchmarks.md`` (the BENCHMARKS.md section: the top table, Table 1 per network, what the budget cut) and
+   ``DIR/plots/`` (kept channels per layer, PSNR against MAC, measured against predicted latency).
+
+A row "holds" when every seed's pruned model is within the tolerance (0.05 dB PSNR, 0.002 SSIM) of the baseline and
+of its control; the top table gives, per network, the lowest MAC that held for method D and for the best row.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+
+NETWORKS = ("edsr", "sid")
+# Table 1's "Original" and method D rows (MAC, weights, activations, BW as fractions; PSNR, SSIM), and our claim
+PAPER = {"edsr": {"mac": 897 / 1428, "weights": 857 / 1367, "bw": 4083 / 5077, "psnr": 34.42, "ssim": 0.942},
+         "sid": {"mac": 236 / 560, "weights": 4241 / 7757, "bw": 1173 / 1922, "psnr": 28.55, "ssim": 0.768}}
+CLAIM = {"edsr": {"mac": 0.50, "bw": 0.6}, "sid": {"mac": 0.35, "bw": 0.5}}
+TOLERANCE = {"psnr": 0.05, "ssim": 0.002}  # edgeprune prune's defaults, the gate of every row
+LOW_TARGET = "0.2"  # the loop rows' target: low enough that the quality gate, not the target, stops them
+# row name -> the options that select it (on top of --model, --baseline, --preset quick, the budget's)
+LOOP_ROWS = {
+    "A": ["--method", "A"],
+    "B": ["--method", "B"],
+    "C": ["--method", "C"],
+    "D": ["--method", "D"],
+    "latency-aware": ["--method", "D", "--target-latency", LOW_TARGET],
+    "coarse": ["--strategy", "coarse", "--granularity", "both"],
+    "qr-loop": ["--method", "D", "--importance", "qr"],
+}
+ONE_SHOT = "qr-oneshot"  # pivoted QR with least-squares reconstruction at each of the budget's qr_targets
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one ``--budget`` runs; ``cuts`` is printed beside every table."""
+
+    baseline_steps: dict
+    finetune_steps: int
+    max_iterations: int
+    rows: tuple
+    seeds: int  # seeds of every loop row (the spread); QR one-shot draws its sample batches from seed 0 only
+    qr_targets: tuple
+    cuts: str
+    latency_rounds: int = 15
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+BUDGETS = {
+    "quick": Budget(baseline_steps={"edsr": 150, "sid": 200}, finetune_steps=20, max_iterations=3,
+                    rows=("D", ONE_SHOT), seeds=1, qr_targets=(0.6,),
+                    cuts="quick budget: baselines of 150 (EDSR) and 200 (SID) steps instead of the quick preset's "
+                         "400 and 600, 20 fine-tuning steps per iteration instead of 60, at most 3 iterations, only "
+                         "method D and QR one-shot at MAC 0.6, one seed: it checks that the script runs end to end "
+                         "in under 30 minutes on 2 cores; its figures say nothing about the methods",
+                    latency_rounds=7),
+    "full": Budget(baseline_steps={"edsr": 6000, "sid": 6000}, finetune_steps=60, max_iterations=20,
+                   rows=(*LOOP_ROWS, ONE_SHOT), seeds=3, qr_targets=(0.8, 0.7, 0.6, 0.5, 0.4, 0.35),
+                   cuts="full budget: baselines of 6000 steps (15x and 10x the quick preset's) on the built-in data, "
+                        "the quick preset's fine-tuning (60 steps per iteration), at most 20 iterations, 3 seeds per "
+                        "loop row; not the paper's training (its baselines ran for days on GPUs)"),
+}
+
+
+def cpu_flags() -> str:
+    try:
+        flags = next(l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return platform.processor()
+    return " ".join(f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "asimd") if f in flags)
+
+
+def machine(budget_name: str, budget: Budget) -> dict:
+    from edgeprune.deploy.host_profile import cpu_label
+
+    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu_label(),
+            "cpu_flags": cpu_flags(), "cores": os.cpu_count(), "python": platform.python_version(),
+            "versions": {p: version(p) for p in ("tensorflow", "tf-keras", "tensorflow-model-optimization",
+                                                 "ai-edge-litert", "edgeprune")},
+            "budget": budget_name, "budget_settings": budget.to_dict()}
+
+
+# -- what runs: (name, seed) -> command --
+
+def row_dir(out: Path, net: str, name: str, seed: int) -> Path:
+    return out / net / f"{name}-s{seed}"
+
+
+def prune_command(exe: Path, net: str, baseline: Path, budget: Budget, name: str, seed: int, out: Path) -> list[str]:
+    common = [str(exe), "prune", "--model", net, "--baseline", str(baseline), "--preset", "quick"]
+    if name.startswith(ONE_SHOT):
+        target = name.split("@")[1]
+        return [*common, "--strategy", "qr", "--target-mac", target, "--out", str(out), "--json"]
+    target = [] if "--target-latency" in LOOP_ROWS[name] else ["--target-mac", LOW_TARGET]
+    return [*common, *LOOP_ROWS[name], *target, "--gate", "control", "--finetune-steps", str(budget.finetune_steps),
+            "--max-iterations", str(budget.max_iterations), "--seed", str(seed), "--out", str(out), "--json"]
+
+
+def planned_rows(budget: Budget, rows=None, seeds=None) -> list[tuple[str, int]]:
+    """(row name, seed) in order: loop rows for every seed, then QR one-shot at each target (seed 0)."""
+    seeds = budget.seeds if seeds is None else seeds
+    chosen = budget.rows if rows is None else rows
+    out = [(n, s) for n in chosen if n != ONE_SHOT for s in range(seeds)]
+    if ONE_SHOT in chosen:
+        out += [(f"{ONE_SHOT}@{t}", 0) for t in budget.qr_targets]
+    return out
+
+
+class Runner:
+    """Runs commands as subprocesses, logging each (command, seconds, return code) to DIR/log.txt; a command whose
+    marker file exists is skipped."""
+
+    def __init__(self, out: Path, env: dict):
+        self.out, self.env, self.log = out, env, out / "log.txt"
+
+    def note(self, text: str) -> None:
+        line = f"{datetime.now(timezone.utc).strftime('%H:%M:%S')} {text}"
+        print(line, file=sys.stderr, flush=True)
+        with self.log.open("a") as f:
+            f.write(line + "\n")
+
+    def run(self, cmd: list[str], done: Path, log: Path) -> float | None:
+        """Seconds taken, or None when ``done`` already existed; raises SystemExit on failure."""
+        if done.exists():
+            self.note(f"done before: {' '.join(cmd)}")
+            return None
+        self.note(f"run: {' '.join(cmd)}")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        with log.open("w") as err:
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=self.env)
+        seconds = time.perf_counter() - start
+        self.note(f"  rc {proc.returncode} after {seconds:.0f} s (log {log})")
+        if proc.returncode != 0:
+            tail = log.read_text().strip().splitlines()[-1:] if log.exists() else []
+            raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}: {' '.join(tail)}")
+        return seconds
+
+
+def train_baseline(runner: Runner, exe: Path, net: str, budget: Budget) -> Path:
+    path = runner.out / net / "baseline.keras"
+    work = path.parent / f".{path.name}.work"
+    cmd = [str(exe), "train", "--model", net, "--preset", "quick", "--steps", str(budget.baseline_steps[net]),
+           "--out", str(path)]
+    if work.exists() and not Path(str(path) + ".json").exists():
+        cmd.append("--resume")
+    runner.run(cmd, Path(str(path) + ".json"), path.parent / "baseline.log")
+    return path
+
+
+def run_row(runner: Runner, exe: Path, net: str, baseline: Path, budget: Budget, name: str, seed: int) -> None:
+    out = row_dir(runner.out, net, name, seed)
+    cmd = prune_command(exe, net, baseline, budget, name, seed, out)
+    if (out / ".work" / "loop" / "loop.json").exists() and not (out / "report.json").exists():
+        cmd.append("--resume")
+    runner.run(cmd, out / "report.json", out / "log.txt")
+    (out / "command.txt").write_text(" ".join(cmd) + "\n")
+
+
+# -- measuring: latency side by side, costs at the evaluated size --
+
+def measure_latency(out: Path, net: str, baseline: Path, names: list[str], rounds: int) -> dict:
+    """The baseline's and each row's (seed 0) fp32 and int8 latency, side by side in this process (idle), and the
+    host profile's prediction of both; cached in DIR/NET/latency.json."""
+    path = out / net / "latency.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    import numpy as np
+
+    from edgeprune.deploy.host_profile import measure_host_latency
+    from edgeprune.modelio import load_model
+
+    reports = {n: json.loads((row_dir(out, net, n, 0) / "report.json").read_text()) for n in names}
+    size = tuple(next(iter(reports.values()))["latency"]["input_size"]) if reports else (64, 64)
+    models = [load_model(baseline)] + [load_model(row_dir(out, net, n, 0) / "pruned.keras") for n in names]
+    channels = int(models[0].input.shape[-1])
+    # int8 ranges from uniform inputs: the kernels' speed does not depend on the values (no accuracy claimed)
+    samples = [np.random.default_rng(i).random((1, *size, channels), dtype=np.float32) for i in range(4)]
+    result = {"input_size": list(size), "rows": {}}
+    for quantize in ("none", "int8"):
+        timed = measure_host_latency(models, size, rounds=rounds, quantize=quantize,
+                                     calib_samples=samples if quantize == "int8" else None)
+        base_us, *pruned_us = timed.pop("us")
+        key = "fp32" if quantize == "none" else quantize
+        result[key] = {"baseline_us": base_us, **timed}
+        for n, us in zip(names, pruned_us):
+            result["rows"].setdefault(n, {})[key] = us / base_us
+    for n, report in reports.items():
+        predicted = (report.get("latency") or {}).get("predicted") or {}
+        result["rows"][n]["predicted"] = predicted.get("ratio")
+    path.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def eval_costs(out: Path, net: str, baseline: Path, names: list[str], size) -> dict:
+    """MAC/weights/activations/BW of the baseline and each row's model (seed 0) at the evaluated input size."""
+    from edgeprune.graph.cost import model_cost
+    from edgeprune.modelio import load_model
+
+    models = {"Original": baseline, **{n: row_dir(out, net, n, 0) / "pruned.keras" for n in names}}
+    return {n: model_cost(load_model(p), tuple(size)).totals.to_dict() for n, p in models.items()}
+
+
+# -- the figures: rows from reports --
+
+def row_figures(reports: list[dict]) -> dict:
+    """One row's figures over its seeds: cost ratios (full resolution, from the reports' totals), quality and the
+    differences to the baseline and to the control (mean, min, max), and whether the gate held for every seed."""
+    def spread(values):
+        return {"mean": statistics.fmean(values), "min": min(values), "max": max(values)}
+
+    def ratios(r):
+        base, pruned = r["baseline"]["totals"], r["pruned"]["totals"]
+        return {k: pruned[k] / base[k] for k in ("mac", "weights", "activations", "bw_elements")}
+
+    per_seed = []
+    for r in reports:
+        base, pruned, control = r["baseline"], r["pruned"], r["control"]
+        per_seed.append({**ratios(r), "psnr": pruned["psnr"], "ssim": pruned["ssim"],
+                         "d_psnr_baseline": pruned["psnr"] - base["psnr"],
+                         "d_ssim_baseline": pruned["ssim"] - base["ssim"],
+                         "d_psnr_control": pruned["psnr"] - control["psnr"],
+                         "d_ssim_control": pruned["ssim"] - control["ssim"], "control_steps": control["steps"],
+                         "iterations": len(r["iterations"]),
+                         "accepted": sum(bool(i.get("accepted", True)) for i in r["iterations"])})
+    out = {k: spread([s[k] for s in per_seed]) for k in per_seed[0]}
+    out["seeds"] = len(per_seed)
+    out["held"] = all(held(s) for s in per_seed)
+    out["totals"] = reports[0]["pruned"]["totals"]
+    out["input_size"] = reports[0]["input_size"]
+    return out
+
+
+def held(s: dict) -> bool:
+    return (s["d_psnr_baseline"] >= -TOLERANCE["psnr"] and s["d_ssim_baseline"] >= -TOLERANCE["ssim"]
+            and s["d_psnr_control"] >= -TOLERANCE["psnr"] and s["d_ssim_control"] >= -TOLERANCE["ssim"])
+
+
+def lowest_held(rows: dict, names) -> tuple[str, dict] | None:
+    """The row of ``names`` with the lowest mean MAC among those that held, or None."""
+    candidates = [(n, rows[n]) for n in names if n in rows and rows[n]["held"]]
+    return min(candidates, key=lambda nr: nr[1]["mac"]["mean"]) if candidates else None
+
+
+# -- Markdown --
+
+def _spread(f: dict, fmt: str, signed: bool = False) -> str:
+    text = format(f["mean"], ("+" if signed else "") + fmt)
+    if f["min"] != f["max"]:
+        text += f" [{format(f['min'], ('+' if signed else '') + fmt)}, {format(f['max'], ('+' if signed else '') + fmt)}]"
+    return text
+
+
+def network_table(net: str, baseline: dict, rows: dict, latency: dict, eval_cost: dict) -> str:
+    base_totals = baseline["totals"]
+    size = "x".join(map(str, baseline["input_size"]))
+    eval_size = "x".join(map(str, latency.get("input_size", [])))
+    head = (f"| row | seeds | MAC at {size} | weights | activations | BW (elements) | BW (MB, fp32) | MAC at "
+            f"{eval_size} | PSNR | SSIM | vs baseline (dB / SSIM) | vs control (dB / SSIM) | held | latency fp32 | "
+            "int8 | predicted | iterations (accepted) |")
+    lines = [head, "|" + "---|" * 17]
+    b = base_totals
+    base_lat = latency.get("fp32", {}).get("baseline_us")
+    base_int8 = latency.get("int8", {}).get("baseline_us")
+    lines.append(f"| Original | 1 | {b['mac'] / 1e9:,.1f}G | {b['weights'] / 1e3:,.0f}K | "
+                 f"{b['activations'] / 1e6:,.0f}M | {b['bw_elements'] / 1e6:,.0f}M | {b['bw_bytes'] / 1e6:,.0f} | "
+                 f"{eval_cost['Original']['mac'] / 1e9:.3f}G | {baseline['psnr']:.3f} | {baseline['ssim']:.4f} | - | - | "
+                 f"- | {base_lat / 1e3:.1f} ms | {base_int8 / 1e3:.1f} ms | - | - |"
+                 if base_lat and base_int8 else "| Original | (not measured) |")
+    def fmt(v):
+        return f"{v:.3f}" if v is not None else "-"
+
+    for name, r in rows.items():
+        t, lat, ec = r["totals"], latency.get("rows", {}).get(name, {}), eval_cost.get(name)
+        cells = [name, str(r["seeds"]), f"{t['mac'] / 1e9:,.1f}G ({_spread(r['mac'], '.3f')})",
+                 f"{t['weights'] / 1e3:,.0f}K ({r['weights']['mean']:.3f})",
+                 f"{t['activations'] / 1e6:,.0f}M ({r['activations']['mean']:.3f})",
+                 f"{t['bw_elements'] / 1e6:,.0f}M ({r['bw_elements']['mean']:.3f})", f"{t['bw_bytes'] / 1e6:,.0f}",
+                 f"{ec['mac'] / 1e9:.3f}G" if ec else "-", _spread(r["psnr"], ".3f"), _spread(r["ssim"], ".4f"),
+                 f"{_spread(r['d_psnr_baseline'], '.3f', True)} / {_spread(r['d_ssim_baseline'], '.4f', True)}",
+                 f"{_spread(r['d_psnr_control'], '.3f', True)} / {_spread(r['d_ssim_control'], '.4f', True)}",
+                 "yes" if r["held"] else "no", fmt(lat.get("fp32")), fmt(lat.get("int8")), fmt(lat.get("predicted")),
+                 f"{_spread(r['iterations'], '.0f')} ({_spread(r['accepted'], '.0f')})"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def top_table(results: dict) -> str:
+    lines = ["| network | paper's D: MAC / BW | our claim: MAC / BW | D here: lowest MAC that held (BW) | best row "
+             "here (MAC, BW) | claim met? |", "|---|---|---|---|---|---|"]
+    for net, res in results.items():
+        rows = res["rows"]
+        d = lowest_held(rows, [n for n in rows if n == "D"])
+        best = lowest_held(rows, list(rows))
+        claim = CLAIM[net]
+        fmt = lambda nr: (f"{nr[0]}: {nr[1]['mac']['mean']:.3f} ({nr[1]['bw_elements']['mean']:.3f})"
+                          if nr else "none held")
+        met = bool(best and best[1]["mac"]["mean"] <= claim["mac"] and best[1]["bw_elements"]["mean"] <= claim["bw"])
+        why = "" if met else (" (no row held)" if not best else
+                              f" (best {best[1]['mac']['mean']:.3f} MAC, {best[1]['bw_elements']['mean']:.3f} BW)")
+        lines.append(f"| {net} | {PAPER[net]['mac']:.2f} / {PAPER[net]['bw']:.2f} | {claim['mac']:.2f} / "
+                     f"{claim['bw']:.1f} | {fmt(d).split(': ', 1)[-1] if d else 'none held'} | {fmt(best)} | "
+                     f"{'yes' if met else 'no'}{why} |")
+    return "\n".join(lines)
+
+
+def section(info: dict, results: dict, budget: Budget, commands: dict, seconds: float) -> str:
+    out = [f"## Table 1 on this machine: `tools/run_benchmarks.py --budget {info['budget']}` ({info['date']})", "",
+           f"Machine: {info['cpu']}, {info['cores']} cores; "
+           + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + f". Whole run: {seconds / 60:.1f} minutes "
+           "(stages already done before this invocation are not counted).", "",
+           f"What this budget cuts: {budget.cuts}.", "",
+           "A row holds when every seed is within 0.05 dB PSNR and 0.002 SSIM of the baseline and of its "
+           "equal-budget control (`--gate control` decides every loop iteration the same way). Costs are at "
+           "Table 1's full resolution (EDSR 1020x1020 LR, SID 1424x2128 packed; the fraction of the Original in "
+           "brackets, mean [min, max] over seeds) and, for MAC, at the evaluated size. Latency: fp32 and int8 "
+           "TFLite of the baseline and each row's seed-0 model, timed side by side in one idle process (LiteRT, "
+           "XNNPACK, 1 thread), as a fraction of the baseline's; predicted = the host profile's.", "",
+           top_table(results), ""]
+    for net, res in results.items():
+        b = res["baseline"]
+        out += [f"### {net.upper()}", "",
+                f"Baseline: `{commands[net]['baseline']}`: PSNR {b['psnr']:.3f} dB, SSIM {b['ssim']:.4f} "
+                f"on the 8 held-out photos ({b['train_seconds']:.0f} s of training).", "",
+                network_table(net, b, res["rows"], res["latency"], res["eval_cost"]), "",
+                "Commands (seed 0; the other seeds add `--seed N`):", ""]
+        out += [f"- {name}: `{cmd}`" for name, cmd in commands[net]["rows"].items()]
+        out += ["", f"Plots: `plots/{net}-channels.png`, `plots/{net}-psnr-mac.png`, `plots/{net}-latency.png`.", ""]
+    return "\n".join(out)
+
+
+# -- plots --
+
+def plots(out: Path, net: str, baseline: dict, rows: dict, reports: dict, latency: dict) -> list[Path]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    folder = out / "plots"
+    folder.mkdir(exist_ok=True)
+
+    def figure(size=(7.0, 4.4)):
+        fig = Figure(figsize=size)
+        FigureCanvasAgg(fig)
+        return fig, fig.add_subplot()
+
+    written = []
+    fig, ax = figure((max(7.0, 0.22 * len(next(iter(reports.values()))["layers"]) + 2), 4.4))
+    for name, report in reports.items():
+        layers = report["layers"]
+        ax.plot(range(len(layers)), [e["pruned"] / e["original"] for e in layers], "-o", ms=3, label=name)
+    ax.set_xticks(range(len(layers)))
+    ax.set_xticklabels([e["layer"] for e in layers], rotation=90, fontsize=6)
+    ax.set_ylabel("kept output channels (fraction)")
+    ax.set_title(f"{net}: kept channels per layer, seed 0", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(folder / f"{net}-channels.png", dpi=120)
+    written.append(folder / f"{net}-channels.png")
+
+    fig, ax = figure()
+    ax.plot([1.0], [baseline["psnr"]], "*", color="black", ms=11, label="baseline")
+    ax.axhline(baseline["psnr"] - TOLERANCE["psnr"], color="grey", ls="--", lw=1, label="tolerance")
+    for name, r in rows.items():
+        m, p = r["mac"], r["psnr"]
+        ax.errorbar([m["mean"]], [p["mean"]], xerr=[[m["mean"] - m["min"]], [m["max"] - m["mean"]]],
+                    yerr=[[p["mean"] - p["min"]], [p["max"] - p["mean"]]], fmt="o" if r["held"] else "x", ms=6,
+                    capsize=3, label=f"{name}{'' if r['held'] else ' (did not hold)'}")
+    ax.set_xlabel("MAC (fraction of the baseline)")
+    ax.set_ylabel("PSNR (dB), held-out photos")
+    ax.set_title(f"{net}: PSNR against MAC, every row (mean and range over seeds)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(folder / f"{net}-psnr-mac.png", dpi=120)
+    written.append(folder / f"{net}-psnr-mac.png")
+
+    fig, ax = figure((5.0, 4.6))
+    points = [(v["predicted"], v["fp32"], n) for n, v in latency.get("rows", {}).items()
+              if v.get("predicted") is not None]
+    for predicted, measured, name in points:
+        ax.plot([predicted], [measured], "o", ms=6, label=name)
+    ax.plot([0, 1.05], [0, 1.05], "--", color="grey", lw=1, label="measured = predicted")
+    ax.set_xlim(0, 1.05)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("predicted latency (fraction of the baseline)")
+    ax.set_ylabel("measured fp32 latency (fraction)")
+    ax.set_title(f"{net}: measured against predicted host latency", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(folder / f"{net}-latency.png", dpi=120)
+    written.append(folder / f"{net}-latency.png")
+    return written
+
+
+# -- the whole run --
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget", choices=sorted(BUDGETS), required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--networks", default=",".join(NETWORKS))
+    parser.add_argument("--rows", default=None, help=f"comma-separated, of {', '.join([*LOOP_ROWS, ONE_SHOT])} "
+                                                     "(default: the budget's)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per loop row (default: the budget's)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="prune runs at once, each with cores/jobs TensorFlow threads (latency is measured "
+                             "afterwards, alone)")
+    args = parser.parse_args(argv)
+    budget = BUDGETS[args.budget]
+    networks = [n for n in args.networks.split(",") if n]
+    rows = tuple(args.rows.split(",")) if args.rows else None
+    bad = [n for n in networks if n not in NETWORKS] + [r for r in rows or () if r not in (*LOOP_ROWS, ONE_SHOT)]
+    if bad:
+        parser.error(f"unknown network(s) or row(s) {bad}")
+    if args.seeds is not None and args.seeds < 1 or args.jobs < 1:
+        parser.error("--seeds and --jobs must be at least 1")
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    info_path = out / "machine.json"
+    info = json.loads(info_path.read_text()) if info_path.exists() else machine(args.budget, budget)
+    if info["budget"] != args.budget:
+        parser.error(f"'{out}' holds a --budget {info['budget']} run: use another --out")
+    info_path.write_text(json.dumps(info, indent=1))
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    env = {**os.environ, **({"TF_NUM_INTRAOP_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+                            if args.jobs > 1 else {})}
+    runner = Runner(out, env)
+    exe = Path(sys.executable).parent / "edgeprune"
+    plan = planned_rows(budget, rows, args.seeds)
+    commands, baselines = {}, {}
+    for net in networks:
+        baselines[net] = train_baseline(runner, exe, net, budget)
+    jobs = [(net, name, seed) for net in networks for name, seed in plan]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(run_row, runner, exe, net, baselines[net], budget, name, seed)
+                   for net, name, seed in jobs]
+        for future in as_completed(futures):
+            future.result()
+    results = {}
+    from edgeprune.runtime import configure_process
+
+    configure_process()
+    for net in networks:
+        names = list(dict.fromkeys(name for name, _ in plan))
+        seeds = {n: [s for m, s in plan if m == n] for n in names}
+        reports = {n: [json.loads((row_dir(out, net, n, s) / "report.json").read_text()) for s in seeds[n]]
+                   for n in names}
+        base_info = json.loads(Path(str(baselines[net]) + ".json").read_text())
+        first = reports[names[0]][0]
+        baseline = {"psnr": first["baseline"]["psnr"], "ssim": first["baseline"]["ssim"],
+                    "totals": first["baseline"]["totals"], "input_size": first["input_size"],
+                    "train_seconds": base_info["train_seconds"]}
+        runner.note(f"{net}: timing the baseline and {len(names)} models side by side (fp32, int8)")
+        latency = measure_latency(out, net, baselines[net], names, budget.latency_rounds)
+        figures = {n: row_figures(r) for n, r in reports.items()}
+        results[net] = {"baseline": baseline, "rows": figures, "latency": latency,
+                        "eval_cost": eval_costs(out, net, baselines[net], names, latency["input_size"])}
+        plots(out, net, baseline, figures, {n: r[0] for n, r in reports.items()}, latency)
+        commands[net] = {"baseline": f"edgeprune train --model {net} --preset quick --steps "
+                                     f"{budget.baseline_steps[net]} --out {net}/baseline.keras",
+                         "rows": {n: (row_dir(out, net, n, 0) / "command.txt").read_text().strip()
+                                  .replace(str(exe), "edgeprune").replace(str(out) + "/", "") for n in names}}
+    (out / "results.json").write_text(json.dumps({"machine": info, "results": results, "commands": commands},
+                                                 indent=1))
+    text = section(info, results, budget, commands, time.perf_counter() - started)
+    (out / "benchmarks.md").write_text(text + "\n")
+    runner.note(f"wrote {out / 'benchmarks.md'} after {time.perf_counter() - started:.0f} s")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
