@@ -70,15 +70,23 @@ def test_latency_is_measured_on_this_host_and_grows_with_the_work():
     assert measured["runner"].startswith("ai_edge_litert") and measured["cpu"]
 
 
-def test_int8_latency_is_measured_on_int8_graphs():
+def test_int8_latency_is_measured_on_int8_graphs(monkeypatch):
     def conv_model(width):
         inputs = keras.Input((None, None, 3))
         x = keras.layers.Conv2D(width, 3, padding="same")(inputs)
         return keras.Model(inputs, keras.layers.Conv2D(3, 3, padding="same")(x))
 
+    from edgeprune.deploy import export
+    from edgeprune.deploy.tflite_reader import TfliteGraph
+
+    converted, real_convert = [], export.convert
+    monkeypatch.setattr(export, "convert", lambda *a: converted.append(real_convert(*a)) or converted[-1])
     samples = [np.random.default_rng(i).random((1, 32, 32, 3), dtype=np.float32) for i in range(2)]
     measured = hp.measure_host_latency([conv_model(4), conv_model(128)], (32, 32), rounds=3, quantize="int8",
                                        calib_samples=samples)
     assert 0 < measured["us"][0] < measured["us"][1] and measured["runner"].endswith("(XNNPACK), int8")
+    assert len(converted) == 2 and [TfliteGraph(c).weight_dtype() for c in converted] == ["INT8", "INT8"]
+    with pytest.raises(InvalidArgumentError, match="latency is measured for none or fp16 or int8 TFLite, not 'int4'"):
+        hp.measure_host_latency([conv_model(4)], (32, 32), rounds=1, quantize="int4")
     with pytest.raises(InvalidArgumentError, match="int8 quantisation needs calibration data"):
         hp.measure_host_latency([conv_model(4)], (32, 32), rounds=1, quantize="int8")

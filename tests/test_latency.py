@@ -29,6 +29,18 @@ def test_choose_tiles_recovers_a_synthetic_kernel():
     assert choose_tiles(linear) == (1, 1)
 
 
+@pytest.mark.parametrize("host, us, main_tile", [
+    # measured sweeps (3x3 conv, 64x64x64 input, output widths 8..64; BENCHMARKS.md): two idle calibrations of one
+    # AVX-512 host (the old 20% rule chose 32 for the first and 16 for the second) and the AVX2 host
+    ("avx512, first", (546, 547, 968, 744, 1352, 1382, 1375, 1378), 32),
+    ("avx512, second", (478, 486, 882, 677, 1276, 1297, 1284, 1298), 32),
+    ("avx2", (582, 865, 1698, 1706, 2545, 2563, 3377, 3400), 16),
+])
+def test_choose_tiles_on_measured_sweeps(host, us, main_tile):
+    sweep = [{"out_channels": c, "measured_us": float(t)} for c, t in zip(range(8, 65, 8), us)]
+    assert choose_tiles(sweep)[1] == main_tile
+
+
 def test_fit_recovers_rooflines_per_op():
     truth = {"CONV_2D": Roofline(50e9, 20e9, 2.0), "ADD": Roofline(1e9, 80e9, 5.0)}
     samples = []

@@ -49,6 +49,8 @@ def test_the_commands_are_the_users_with_the_gate_a_low_target_and_the_seed(rb, 
     assert cmd[:8] == ["/x/edgeprune", "prune", "--model", "edsr", "--baseline", "b.keras", "--preset", "quick"]
     joined = " ".join(cmd)
     assert "--method D --target-mac 0.2 --gate control --finetune-steps 20 --max-iterations 3 --seed 2" in joined
+    # seed 0 is the command a user types without --seed (the same run, the same JSON)
+    assert "--seed" not in rb.prune_command(exe, "edsr", base, quick, "D", 0, tmp_path)
     lat = " ".join(rb.prune_command(exe, "sid", base, quick, "latency-aware", 0, tmp_path))
     assert "--target-latency 0.2" in lat and "--target-mac" not in lat
     qr = rb.prune_command(exe, "edsr", base, quick, "qr-oneshot@0.6", 0, tmp_path)
@@ -76,6 +78,10 @@ def test_the_top_table_gives_the_lowest_mac_that_held_for_d_and_the_best_row(rb)
     assert "| edsr | 0.63 / 0.80 | 0.50 / 0.6 | 0.550 (0.774) | coarse: 0.450 (0.724) | no (best 0.450 MAC, " \
            "0.724 BW) |" == edsr
     assert sid.startswith("| sid | 0.42 / 0.61 | 0.35 / 0.5 | none held | none held | no (no row held) |")
+    # the claim is met by any row that held within both limits, not only by the lowest-MAC one
+    rows["deep"] = rb.row_figures([report(30.0, 0.9, 30.0, 0.9, mac=0.2)])
+    assert rb.top_table({"edsr": {"rows": rows}}).splitlines()[2].endswith("| yes |")
+    assert "| not run |" in rb.top_table({"edsr": {"rows": {"coarse": rows["coarse"]}}})
 
 
 def test_the_section_and_the_plots_are_written_from_the_figures(rb, tmp_path):
@@ -110,6 +116,45 @@ def test_a_finished_command_is_not_run_again_and_a_failure_stops_the_run(rb, tmp
     with pytest.raises(SystemExit, match=r"failed \(3\): .* boom"):
         runner.run([sys.executable, "-c", "import sys; print('boom', file=sys.stderr); sys.exit(3)"],
                    tmp_path / "never", tmp_path / "b.log")
+
+
+def test_a_killed_loop_resumes_a_killed_run_before_its_loop_starts_again_and_a_failure_stops_the_pool(rb, tmp_path,
+                                                                                                   monkeypatch):
+    calls = []
+
+    class Recorder(rb.Runner):
+        def run(self, cmd, done, log):
+            calls.append(cmd)
+            if "--method" in cmd and cmd[cmd.index("--method") + 1] == "A":
+                raise SystemExit("failed (1): boom")
+            return 1.0
+
+    runner = Recorder(tmp_path, {})
+    quick = rb.BUDGETS["quick"]
+    loop = rb.row_dir(tmp_path, "edsr", "D", 0) / ".work" / "loop"
+    loop.mkdir(parents=True)
+    rb.run_row(runner, Path("edgeprune"), "edsr", Path("b.keras"), quick, "D", 0)
+    assert calls[-1][-1] == "--json"  # .work without the loop's state: started again, not resumed
+    (loop / "loop.json").write_text("{}")
+    rb.run_row(runner, Path("edgeprune"), "edsr", Path("b.keras"), quick, "D", 0)
+    assert calls[-1][-1] == "--resume"
+    assert "--resume" not in (rb.row_dir(tmp_path, "edsr", "D", 0) / "command.txt").read_text()
+    work = tmp_path / "sid" / ".baseline.keras.work"
+    work.mkdir(parents=True)
+    rb.train_baseline(runner, Path("edgeprune"), "sid", quick)
+    assert calls[-1][-1] == "--resume" and "--resume" not in (tmp_path / "sid" / "train-command.txt").read_text()
+    # a failing row stops the run: with one job, the rows queued after it never start
+    monkeypatch.setattr(rb, "Runner", lambda out, env: Recorder(out, env))
+    monkeypatch.setattr(rb, "train_baseline", lambda runner, exe, net, budget, data=None: tmp_path / "b.keras")
+    monkeypatch.setitem(rb.BUDGETS, "tiny", rb.Budget(baseline_steps={"edsr": 1}, finetune_steps=1, max_iterations=1,
+                                                      rows=("A", "B", "C"), seeds=1, qr_targets=(), cuts="tiny"))
+    import edgeprune.deploy.host_profile as hp
+
+    monkeypatch.setattr(hp, "host_profile", lambda threads: None)
+    calls.clear()
+    with pytest.raises(SystemExit, match="boom"):
+        rb.main(["--budget", "tiny", "--networks", "edsr", "--out", str(tmp_path / "run")])
+    assert [c[c.index("--method") + 1] for c in calls] == ["A"]
 
 
 @pytest.mark.slow

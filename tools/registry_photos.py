@@ -210,9 +210,9 @@ def extract_debs(debs: dict, dest: Path) -> dict:
 
 def wheel_root() -> tuple:
     """(site-packages holding skimage/, scikit-image's version)."""
-    from edgeprune.data.photos import _skimage_data_dir
+    from edgeprune.data.photos import builtin_photo_paths
 
-    return _skimage_data_dir().parent.parent, installed_version(WHEEL)
+    return builtin_photo_paths()[0].parent.parent.parent, installed_version(WHEEL)
 
 
 # ---------------------------------------------------------------- selection and images

@@ -28,8 +28,6 @@ def prune(model, out_dir, *, baseline=None, data=None, method: str | None = None
     if num_threads is not None:
         integer_at_least("--num-threads", num_threads)
     integer_at_least("channel multiple", channel_multiple)
-    if seed is not None:
-        integer_at_least("--seed", seed, 0)
     if latency_profile not in (None, NONE) and channel_multiple != 1:
         raise InvalidArgumentError("--channel-multiple and --latency-profile both choose the widths: give one")
     if strategy != "coarse" and (granularity is not None or candidates is not None):

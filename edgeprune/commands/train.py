@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 from edgeprune.atomic import write_json_atomic
-from edgeprune.checks import integer_at_least
 from edgeprune.errors import InvalidArgumentError
 from edgeprune.modelio import resolve_model, save_model
 from edgeprune.train.fit import fit, initialised_copy, load_data, scale_of, task_of, validate
@@ -26,8 +25,6 @@ def train_command(model, out, data=None, preset_name: str = "quick", steps=None,
         raise InvalidArgumentError(f"output '{out}' must end in .keras")
     resolved = resolve_model(model)
     task = task_of(resolved.model)
-    if seed is not None:
-        integer_at_least("--seed", seed, 0)
     settings = preset(preset_name, task).with_overrides({"steps": steps, "batch_size": batch_size, "patch": patch,
                                                          "seed": seed})
     config = settings.train_config()

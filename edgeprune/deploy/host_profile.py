@@ -1,9 +1,10 @@
 """The host as a pruning target: its latency profile, calibrated once per machine and cached, a profile file checked
-for pruning with, and Keras models' latency measured here (fp32 TFLite, LiteRT with XNNPACK, interleaved runs).
+for pruning with, and Keras models' latency measured here (fp32, fp16 or int8 TFLite, LiteRT with XNNPACK, interleaved runs).
 
 The cache lives in ``$EDGEPRUNE_CACHE_DIR`` (default ``~/.cache/edgeprune``) under ``latency/``, one file per
 *host key*: the CPU model, the SIMD features XNNPACK chooses its kernels by, the machine type, the LiteRT version,
-the thread count and the profile schema. A machine of another kind, or another LiteRT, calibrates afresh.
+the thread count, the profile schema and the calibration's version (:data:`CALIBRATION`). A machine of another
+kind, another LiteRT or a changed calibration calibrates afresh.
 """
 
 import hashlib
@@ -19,6 +20,10 @@ from edgeprune.errors import FileFormatError, InvalidArgumentError
 KERNEL_FEATURES = ("sse4_1", "sse4_2", "avx", "f16c", "fma", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq",
                    "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "asimd", "asimdhp", "asimddp", "fphp",
                    "sve", "sve2", "i8mm", "bf16")
+# how edgeprune.deploy.latency calibrates (part of the cache key: profiles of an earlier rule are calibrated afresh).
+# 2: a coarser tile is chosen when it explains the width sweep 5% better, not 20% (session 10: two idle calibrations
+# of one AVX-512 host chose 32 and 16 under the 20% rule, though 32 fitted both best)
+CALIBRATION = 2
 # runners whose profiles edgeprune wrote: the host's LiteRT, or benchmark_model on a device
 KNOWN_RUNNERS = ("ai_edge_litert", "benchmark_model")
 
@@ -52,7 +57,7 @@ def host_key(num_threads: int) -> str:
     from edgeprune.graph.latency_profile import PROFILE_SCHEMA
 
     identity = {"cpu": cpu_description(), "litert": version("ai-edge-litert"), "threads": num_threads,
-                "schema": PROFILE_SCHEMA}
+                "schema": PROFILE_SCHEMA, "calibration": CALIBRATION}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -98,6 +103,9 @@ def pruning_profile(path, num_threads: int | None = None):
     return profile, f"{profile.target}, {profile.runner}; profile {path}"
 
 
+LATENCY_MODES = ("none", "fp16", "int8")  # what measure_host_latency converts to (none = fp32)
+
+
 def measure_host_latency(models, input_size, num_threads: int = 1, rounds: int = 15, warmup_runs: int = 2,
                          quantize: str = "none", calib_samples=None) -> dict:
     """Median latency (us) of Keras ``models`` exported as TFLite at ``input_size`` (fp32, or ``quantize`` as
@@ -108,6 +116,9 @@ def measure_host_latency(models, input_size, num_threads: int = 1, rounds: int =
 
     from edgeprune.deploy.bench.host import interleaved_latency
     from edgeprune.deploy.export import convert, fixed_shape_model
+
+    if quantize not in LATENCY_MODES:
+        raise InvalidArgumentError(f"latency is measured for {' or '.join(LATENCY_MODES)} TFLite, not {quantize!r}")
 
     with tempfile.TemporaryDirectory(prefix="edgeprune-latency-") as tmp:
         paths = []

@@ -443,7 +443,8 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
                 elif settings.importance == "qr":  # pivoted QR of the current feature maps (edgeprune.prune.qr)
                     rows = qr_importance(current, coupling, train_pool, settings.finetune.batch_size,
                                          settings.finetune.patch,
-                                         seed=settings.finetune.seed + state.level.iteration + 1)
+                                         seed=settings.finetune.seed + state.level.iteration + 1,
+                                         sample_seed=settings.finetune.seed)
                 threshold, keep, _ = threshold_for_level(coupling, settings, level, state.keep, means, mac_units,
                                                          oracle, rows, step=state.level.step)
         executed = exploitable_keep(coupling, keep, new_kernels)

@@ -235,10 +235,10 @@ def qr_batches(pool: PairSet, batch_size: int, patch: int, seed: int = 0, batche
 
 
 def qr_importance(model: keras.Model, coupling: Coupling, pool: PairSet, batch_size: int, patch: int,
-                  seed: int = 0, batches: int = BATCHES) -> dict[str, np.ndarray]:
+                  seed: int = 0, batches: int = BATCHES, sample_seed: int = 0) -> dict[str, np.ndarray]:
     """:func:`qr_rows` of ``model`` on :func:`qr_batches` of ``pool`` (the loop's importance, like
     :func:`edgeprune.prune.taylor.taylor_importance`)."""
-    return qr_rows(model, coupling, qr_batches(pool, batch_size, patch, seed, batches))
+    return qr_rows(model, coupling, qr_batches(pool, batch_size, patch, seed, batches), seed=sample_seed)
 
 
 def _checked_batches(batches) -> list:

@@ -68,11 +68,12 @@ def qr_one_shot(baseline, train_pool, val, settings: LoopSettings, baseline_qual
     full = PruningPlan.keep_all(coupling, baseline.name)
     with times.phase("loop.importance"):
         batches = qr_batches(train_pool, settings.finetune.batch_size, settings.finetune.patch, seed)
-        rows = qr_rows(current, coupling, batches)
+        rows = qr_rows(current, coupling, batches, seed=seed)
         level, keep = plan_for_target(coupling, settings, oracle, rows, layer_means(coupling),
                                       mac_per_unit(coupling, base_cost), dict(full.keep))
     with times.phase("loop.reconstruct"):
-        model, keep, details = qr_reconstruct(current, coupling, {n: len(u) for n, u in keep.items()}, batches)
+        model, keep, details = qr_reconstruct(current, coupling, {n: len(u) for n, u in keep.items()}, batches,
+                                              seed=seed)
     with times.phase("loop.validate"):
         quality = {k: v for k, v in validate(model, val).items() if k in ("psnr", "ssim")}
     mac = oracle.mac_ratio(keep)

@@ -11,6 +11,7 @@ baseline's, :meth:`Preset.train_config`, and one loop iteration's, :meth:`Preset
 
 from dataclasses import dataclass, fields, replace
 
+from edgeprune.checks import integer_at_least
 from edgeprune.errors import InvalidArgumentError
 from edgeprune.train.fit import TrainConfig
 
@@ -67,7 +68,10 @@ class Preset:
         unknown = set(overrides or {}) - set(known)
         if unknown:
             raise InvalidArgumentError(f"unknown setting(s) {sorted(unknown)}: known are {sorted(known)}")
-        return replace(self, **{k: v for k, v in (overrides or {}).items() if v is not None})
+        changes = {k: v for k, v in (overrides or {}).items() if v is not None}
+        if "seed" in changes:  # seed 0 is the presets' own: recorded as no seed, so its JSON is every earlier run's
+            changes["seed"] = integer_at_least("--seed", changes["seed"], 0) or None
+        return replace(self, **changes)
 
     def train_config(self) -> TrainConfig:
         """The baseline's training."""
