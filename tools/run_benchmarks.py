@@ -31,6 +31,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -499,14 +500,20 @@ def main(argv=None) -> int:
 
     host_profile(1)  # prune runs at once would each calibrate, under each other's load
     jobs = [(net, name, seed) for net in networks for name, seed in plan]
-    pool = ThreadPoolExecutor(max_workers=args.jobs)
-    futures = [pool.submit(run_row, runner, exe, net, baselines[net], budget, name, seed, data.get(net))
-               for net, name, seed in jobs]
-    try:
-        for future in as_completed(futures):
+    failed = threading.Event()  # a failed command stops the run: commands not yet started never start
+
+    def job(net, name, seed):
+        if failed.is_set():
+            return
+        try:
+            run_row(runner, exe, net, baselines[net], budget, name, seed, data.get(net))
+        except BaseException:
+            failed.set()
+            raise
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for future in as_completed([pool.submit(job, *j) for j in jobs]):
             future.result()
-    finally:  # a failed command stops the run: queued commands are not started
-        pool.shutdown(wait=True, cancel_futures=True)
     results = {}
     for net in networks:
         names = list(dict.fromkeys(name for name, _ in plan))
