@@ -21,9 +21,9 @@ KERNEL_FEATURES = ("sse4_1", "sse4_2", "avx", "f16c", "fma", "avx2", "avx512f", 
                    "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "asimd", "asimdhp", "asimddp", "fphp",
                    "sve", "sve2", "i8mm", "bf16")
 # how edgeprune.deploy.latency calibrates (part of the cache key: profiles of an earlier rule are calibrated afresh).
-# 2: a coarser tile is chosen when it explains the width sweep 5% better, not 20% (session 10: two idle calibrations
-# of one AVX-512 host chose 32 and 16 under the 20% rule, though 32 fitted both best)
-CALIBRATION = 2
+# 3: the main conv tile is fitted on the widths above 16 only (session 10: four idle calibrations of one AVX-512
+# host chose 32 twice and 16 twice when every width of the sweep counted)
+CALIBRATION = 3
 # runners whose profiles edgeprune wrote: the host's LiteRT, or benchmark_model on a device
 KNOWN_RUNNERS = ("ai_edge_litert", "benchmark_model")
 

@@ -60,25 +60,44 @@ def _fit_one(mac, nbytes, t):
     return np.exp(sol.x), float(np.mean(sol.fun ** 2))
 
 
-# a coarser tile is chosen when its error is below this fraction of the finer one's: 0.8 made two idle calibrations
-# of one AVX-512 host disagree (errors 0.113 vs 0.151 chose 32, 0.121 vs 0.135 chose 16; BENCHMARKS.md)
+# a coarser tile is chosen when its error is below this fraction of the finer one's (BENCHMARKS.md, "The
+# calibration's tile choice")
 COARSER_TILE_GAIN = 0.95
+SMALL_TILE_MAX = 16  # widths up to this may be computed by a small tile; the main tile is fitted on wider convs
+
+
+def _tile_error(cout: np.ndarray, t: np.ndarray, tiles: tuple[int, int]) -> float:
+    """Mean relative (log) error of time taken as proportional to the tiled width, at the best common scale."""
+    eff = np.array([tiled_channels(c, tiles) for c in cout], dtype=np.float64)
+    scale = np.exp(np.median(np.log(t / eff)))
+    return float(np.mean(np.abs(np.log(scale * eff / t))))
+
+
+def _finest_best(candidates, error) -> tuple[int, int]:
+    """The candidate (finest first) whose error no coarser one beats by more than COARSER_TILE_GAIN."""
+    best, best_err = candidates[0], math.inf
+    for tiles in candidates:
+        err = error(tiles)
+        if err < best_err * COARSER_TILE_GAIN:
+            best, best_err = tiles, err
+    return best
 
 
 def choose_tiles(sweep: list[dict]) -> tuple[int, int]:
     """(small, main) output-channel tiles that best explain a sweep of one conv over output widths: time is taken
-    as proportional to the tiled width, with the error measured relative to each time."""
+    as proportional to the tiled width, with the error measured relative to each time. The main tile is fitted on
+    the widths above SMALL_TILE_MAX only, where pruning decides (from 64, is 48 cheaper than 64?): fitted on every
+    width, the narrow convs' own kernels (on an AVX-512 host 8 and 16 outputs cost a third of 64, 24 two thirds,
+    32 a half) made four idle calibrations of one host choose 32 twice and 16 twice. The small tile is then
+    fitted on all widths."""
     cout = np.array([x["out_channels"] for x in sweep])
     t = np.array([x["measured_us"] for x in sweep], dtype=np.float64)
-    best, best_err = (1, 1), math.inf
-    for main in CHANNEL_TILES:
-        for small in (x for x in CHANNEL_TILES if x <= main):
-            eff = np.array([tiled_channels(c, (small, main)) for c in cout], dtype=np.float64)
-            scale = np.exp(np.median(np.log(t / eff)))
-            err = float(np.mean(np.abs(np.log(scale * eff / t))))
-            if err < best_err * COARSER_TILE_GAIN:  # a coarser tile must explain the sweep better
-                best, best_err = (small, main), err
-    return best
+    wide = cout > SMALL_TILE_MAX
+    if wide.sum() >= 2:
+        _, main = _finest_best([(1, m) for m in CHANNEL_TILES], lambda tiles: _tile_error(cout[wide], t[wide], tiles))
+    else:
+        _, main = _finest_best([(1, m) for m in CHANNEL_TILES], lambda tiles: _tile_error(cout, t, tiles))
+    return _finest_best([(s, main) for s in CHANNEL_TILES if s <= main], lambda tiles: _tile_error(cout, t, tiles))
 
 
 def fit_roofline(samples: list[dict], tiles: tuple[int, int]) -> tuple[dict, dict, dict]:
