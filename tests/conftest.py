@@ -45,3 +45,14 @@ def _fresh_keras_state():
 def single_layer_model(layer, input_shape):
     inputs = keras.Input(input_shape)
     return keras.Model(inputs, layer(inputs))
+
+
+def load_tool(name: str):
+    """A script of tools/ imported as a module (tools/ is not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -3,7 +3,6 @@ validation photo is flagged, a different photo passes), the folder and manifest 
 package tree, refusing an existing folder, and the one-line errors for a missing allow-listed file or package."""
 
 import hashlib
-import importlib.util
 import io
 import json
 from pathlib import Path
@@ -14,7 +13,6 @@ from PIL import Image, ImageFilter
 
 from edgeprune.data.photos import BUILTIN_PHOTOS, builtin_photo, load_rgb
 
-SCRIPT = Path(__file__).resolve().parents[1] / "tools" / "registry_photos.py"
 OPENCV_PNG = "usr/share/doc/opencv-doc/examples/data/chicky_512.png"
 OPENCV_JPG = "usr/share/doc/opencv-doc/examples/data/fruits.jpg"
 JXL_PNG = "usr/share/libjxl-testdata/jxl/flower/flower.png"
@@ -22,10 +20,9 @@ JXL_PNG = "usr/share/libjxl-testdata/jxl/flower/flower.png"
 
 @pytest.fixture(scope="module")
 def rp():
-    spec = importlib.util.spec_from_file_location("registry_photos", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from conftest import load_tool
+
+    return load_tool("registry_photos")
 
 
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:

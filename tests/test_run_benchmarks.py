@@ -2,7 +2,6 @@
 the prune reports (seed spread, the gate against baseline and control), resuming (a finished command is not run
 again), and, marked slow, the quick budget end to end."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -17,10 +16,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "tools" / "run_benchmarks.py"
 
 @pytest.fixture(scope="module")
 def rb():
-    spec = importlib.util.spec_from_file_location("run_benchmarks", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from conftest import load_tool
+
+    return load_tool("run_benchmarks")
 
 
 def report(psnr, ssim, control_psnr, control_ssim, mac=0.5, base_psnr=30.0, base_ssim=0.9, steps=120):

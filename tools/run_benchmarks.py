@@ -392,6 +392,12 @@ def plots(out: Path, net: str, baseline: dict, rows: dict, reports: dict, latenc
         return fig, fig.add_subplot()
 
     written = []
+
+    def finish(fig, ax, what):
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(folder / f"{net}-{what}.png", dpi=120)
+        written.append(folder / f"{net}-{what}.png")
     fig, ax = figure((max(7.0, 0.22 * len(next(iter(reports.values()))["layers"]) + 2), 4.4))
     for name, report in reports.items():
         layers = report["layers"]
@@ -400,10 +406,7 @@ def plots(out: Path, net: str, baseline: dict, rows: dict, reports: dict, latenc
     ax.set_xticklabels([e["layer"] for e in layers], rotation=90, fontsize=6)
     ax.set_ylabel("kept output channels (fraction)")
     ax.set_title(f"{net}: kept channels per layer, seed 0", fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(folder / f"{net}-channels.png", dpi=120)
-    written.append(folder / f"{net}-channels.png")
+    finish(fig, ax, "channels")
 
     fig, ax = figure()
     ax.plot([1.0], [baseline["psnr"]], "*", color="black", ms=11, label="baseline")
@@ -416,10 +419,7 @@ def plots(out: Path, net: str, baseline: dict, rows: dict, reports: dict, latenc
     ax.set_xlabel("MAC (fraction of the baseline)")
     ax.set_ylabel("PSNR (dB), held-out photos")
     ax.set_title(f"{net}: PSNR against MAC, every row (mean and range over seeds)", fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(folder / f"{net}-psnr-mac.png", dpi=120)
-    written.append(folder / f"{net}-psnr-mac.png")
+    finish(fig, ax, "psnr-mac")
 
     fig, ax = figure((5.0, 4.6))
     points = [(v["predicted"], v["fp32"], n) for n, v in latency.get("rows", {}).items()
@@ -432,10 +432,7 @@ def plots(out: Path, net: str, baseline: dict, rows: dict, reports: dict, latenc
     ax.set_xlabel("predicted latency (fraction of the baseline)")
     ax.set_ylabel("measured fp32 latency (fraction)")
     ax.set_title(f"{net}: measured against predicted host latency", fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(folder / f"{net}-latency.png", dpi=120)
-    written.append(folder / f"{net}-latency.png")
+    finish(fig, ax, "latency")
     return written
 
 
