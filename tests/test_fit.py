@@ -246,3 +246,19 @@ def test_finetuner_computes_what_fresh_masked_fits_compute_under_changing_masks(
                    for name, m in masks.layers.items())
         assert not all(np.array_equal(a, b) for a, b in zip(reused.get_weights(), model.get_weights()))
         model.set_weights(reused.get_weights())  # the loop's accept: the next call starts from these weights
+
+
+def test_patch_dataset_turns_tf_data_autotuning_off_and_draws_reproducible_batches():
+    # tf.data's autotuning thread made the end of a fit wait idle for up to tens of seconds (BENCHMARKS.md,
+    # "Session 11"); the prefetch depth is set explicitly instead
+    from edgeprune.train.fit import patch_dataset
+
+    pool = tiny_pool()
+    config = TrainConfig(steps=2, batch_size=4, patch=8, seed=5)
+    dataset = patch_dataset(pool, config, 4)
+    assert dataset.options().autotune.enabled is False
+    first = [x.numpy() for x, _ in dataset.take(2)]
+    again = [x.numpy() for x, _ in patch_dataset(pool, config, 4).take(2)]
+    assert first[0].shape == (4, 8, 8, 3)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not np.array_equal(first[0], first[1])

@@ -39,6 +39,12 @@ CONFIGS = {  # name -> (environment, jit_compile)
     # each op on one core, two independent ops at once (a conv's weight and input gradients are independent)
     "onednn+intra1+inter2": ({"TF_ENABLE_ONEDNN_OPTS": "1", "TF_NUM_INTRAOP_THREADS": "1",
                               "TF_NUM_INTEROP_THREADS": "2", "OMP_NUM_THREADS": "1"}, False),
+    # data parallel inside one process: two logical CPU devices (MirroredStrategy), each replica half the batch,
+    # each op on one core, the two replicas' ops at once
+    "onednn+2dev": ({"TF_ENABLE_ONEDNN_OPTS": "1", "EDGEPRUNE_CPU_DEVICES": "2", "TF_NUM_INTRAOP_THREADS": "1",
+                     "TF_NUM_INTEROP_THREADS": "2", "OMP_NUM_THREADS": "1"}, False),
+    "onednn+2dev+intra2": ({"TF_ENABLE_ONEDNN_OPTS": "1", "EDGEPRUNE_CPU_DEVICES": "2",
+                            "TF_NUM_INTEROP_THREADS": "2"}, False),
 }
 
 _WORKER = r"""

@@ -84,7 +84,13 @@ def patch_dataset(pool: PairSet, config: TrainConfig, global_batch: int) -> tf.d
 
     spec = (tf.TensorSpec((global_batch, *x0.shape[1:]), tf.float32),
             tf.TensorSpec((global_batch, *y0.shape[1:]), tf.float32))
-    return tf.data.Dataset.from_generator(batches, output_signature=spec).prefetch(2)
+    # tf.data's autotuning off: its model thread sleeps in periods that grow to tens of seconds and, when Keras
+    # drops the iterator at the end of a fit, the process waited idle for the rest of the period (py-spy: in
+    # ~IteratorResource; 20-45 s at the end of 4 of the 7 fits of a quick SID run on a 2-core host). The prefetch
+    # depth is explicit, so there is nothing for it to tune.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return tf.data.Dataset.from_generator(batches, output_signature=spec).prefetch(2).with_options(options)
 
 
 def _clone(model: keras.Model, seed: int) -> keras.Model:
