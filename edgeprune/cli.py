@@ -155,9 +155,9 @@ def slim(model, plan_path, out_path, input_size, as_json):
               help="Largest accepted SSIM drop below the baseline.")
 @click.option("--gate", type=click.Choice(["baseline", "control"]), default="baseline", show_default=True,
               help="What each iteration is judged against: the baseline's quality, or also the control's: the "
-                   "unpruned baseline fine-tuned for as many steps as the candidate's history holds (trained once "
-                   "per budget and cached; it costs that training), so extra fine-tuning of a baseline far from "
-                   "converged cannot hide pruning damage.")
+                   "unpruned baseline fine-tuned for as many steps as the candidate's history holds, in the loop's "
+                   "own chunks of fine-tuning steps (one more chunk per budget reached, each cached), so extra "
+                   "fine-tuning of a baseline far from converged cannot hide pruning damage.")
 @click.option("--preset", "preset_name", type=click.Choice(["quick", "full"]), default="quick", show_default=True,
               help="Data sizes and training budgets: quick fits a 2-core CPU in minutes; full is the papers' scale.")
 @click.option("--finetune-steps", type=int, default=None, help="Fine-tuning steps per iteration (default: the "

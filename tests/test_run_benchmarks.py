@@ -39,6 +39,10 @@ def test_a_budget_plans_every_loop_row_per_seed_then_qr_at_each_target(rb):
     assert plan[-1] == (f"qr-oneshot@{full.qr_targets[-1]}", 0)
     assert rb.planned_rows(rb.BUDGETS["quick"]) == [("D", 0), ("qr-oneshot@0.6", 0)]
     assert rb.planned_rows(full, rows=("coarse",), seeds=2) == [("coarse", 0), ("coarse", 1)]
+    # the medium budget spreads only method D over the seeds
+    assert rb.planned_rows(rb.BUDGETS["medium"]) == [
+        ("D", 0), ("D", 1), ("D", 2), ("latency-aware", 0),
+        ("qr-oneshot@0.7", 0), ("qr-oneshot@0.5", 0), ("qr-oneshot@0.35", 0)]
 
 
 def test_the_commands_are_the_users_with_the_gate_a_low_target_and_the_seed(rb, tmp_path):

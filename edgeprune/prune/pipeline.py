@@ -6,6 +6,7 @@
 3. The control: the baseline fine-tuned for as many steps as the pruned model's accepted history holds, so a gain
    from extra training is not credited to pruning. Kept in the cache folder (``controls/``, keyed by the baseline's
    weights, the images and the fine-tuning settings), so comparing methods on one baseline trains each budget once.
+   With ``--gate control`` it is :mod:`edgeprune.prune.control_chain`'s, kept in step with the loop.
 4. The outputs, written together (all or nothing): ``pruned.keras`` (physically slim), ``plan.json``,
    ``report.json``, ``channels.png`` and ``tradeoff.png``.
 
@@ -156,8 +157,9 @@ def prune_run(model, out_dir, baseline=None, data=None, method: str | None = Non
             slim_model = slim_model_of(loop)
         with times.phase("pruned_validate"):
             pruned_quality = _quality(validate(slim_model, ctx.val))
-        with times.phase("control"):
-            control = control_run(ctx, base.model, loop.state.lineage_steps)
+        with times.phase("control"):  # with --gate control: the gate's own control at the accepted budget
+            control = (control_chain(ctx, base.model)(loop.state.lineage_steps) if ctx.loop.gate == "control"
+                       else control_run(ctx, base.model, loop.state.lineage_steps))
         report = build_report(ctx, base, base_quality, loop, slim_model, pruned_quality, control)
         with times.phase("latency"):
             report["latency"] = latency_report(ctx, base.model, slim_model, loop, report["pruned"]["mac_ratio"])
@@ -386,11 +388,7 @@ def run_loop(ctx: RunContext, baseline, base_quality: dict) -> LoopResult:
         return result
     if ctx.resuming_loop:
         ctx.echo(f"resuming the prune loop from {ctx.work / 'loop'}")
-    control = None
-    if ctx.loop.gate == "control":
-        def control(steps):
-            return control_run(ctx, baseline, steps, ctx.work / "gate" / f"control-{steps}.json",
-                               "gate: the control at this iteration's budget")
+    control = gate_control(ctx, baseline) if ctx.loop.gate == "control" else None
     return prune_loop(baseline, ctx.train_pool, ctx.val, ctx.loop, base_quality, ctx.input_size, ctx.work / "loop",
                       resume=ctx.resume, progress=lambda r: ctx.echo(iteration_line(r, base_quality)),
                       verbose=ctx.verbose, latency_size=ctx.eval_size, times=ctx.times, control=control)
@@ -401,6 +399,34 @@ def slim_model_of(loop: LoopResult):
     from edgeprune.prune.surgery import slim
 
     return slim(loop.model, loop.plan, loop.coupling)
+
+
+def control_chain(ctx: RunContext, baseline):
+    """The baseline's :class:`~edgeprune.prune.control_chain.ControlChain`: ``--gate control``'s control, kept in
+    step with the loop (one fine-tuning chunk per iteration); the final control of such a run is its answer at the
+    accepted budget (from the cache: the gate asked for it when it accepted the last iteration)."""
+    from edgeprune.prune.control_chain import ControlChain
+
+    return ControlChain(baseline, ctx.train_pool, ctx.val, ctx.loop.finetune, echo=ctx.echo, verbose=ctx.verbose,
+                        what="gate: the control at this iteration's budget")
+
+
+def gate_control(ctx: RunContext, baseline):
+    """``control(steps)`` for the loop: :func:`control_chain`'s answers, each also kept in
+    ``DIR/.work/gate/control-STEPS.json`` for a resumed run."""
+    chain = control_chain(ctx, baseline)
+
+    def control(steps):
+        path = ctx.work / "gate" / f"control-{steps}.json"
+        if path.exists():
+            cached = _control_file(path, "control cache")
+            if cached["steps"] == steps:
+                return cached
+        result = chain(steps)
+        write_json_atomic(path, result)
+        return result
+
+    return control
 
 
 def control_run(ctx: RunContext, baseline, steps: int, path: Path | None = None, what: str = "control") -> dict:
