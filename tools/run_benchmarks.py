@@ -394,17 +394,10 @@ def section(info: dict, results: dict, budget: Budget, commands: dict, seconds: 
 # -- plots --
 
 def plots(out: Path, net: str, baseline: dict, rows: dict, reports: dict, latency: dict) -> list[Path]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from edgeprune.prune.plots import figure
 
     folder = out / "plots"
     folder.mkdir(exist_ok=True)
-
-    def figure(size=(7.0, 4.4)):
-        fig = Figure(figsize=size)
-        FigureCanvasAgg(fig)
-        return fig, fig.add_subplot()
-
     written = []
 
     def finish(fig, ax, what):
@@ -422,7 +415,7 @@ def plots(out: Path, net: str, baseline: dict, rows: dict, reports: dict, latenc
     ax.set_title(f"{net}: kept channels per layer, seed 0", fontsize=9)
     finish(fig, ax, "channels")
 
-    fig, ax = figure()
+    fig, ax = figure((7.0, 4.4))
     ax.plot([1.0], [baseline["psnr"]], "*", color="black", ms=11, label="baseline")
     ax.axhline(baseline["psnr"] - 0.05, color="grey", ls="--", lw=1, label="tolerance (-0.05 dB)")
     for name, r in rows.items():

@@ -7,7 +7,7 @@ from pathlib import Path
 from edgeprune.text import method_label
 
 
-def _figure(size: tuple[float, float]):
+def figure(size: tuple[float, float]):
     """A figure and its axes drawn by the Agg canvas: no pyplot, no backend switch, nothing global touched."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -22,7 +22,7 @@ def channels_plot(report: dict, path: str | Path) -> Path:
     layers = report["layers"]
     names = [entry["layer"] for entry in layers]
     positions = range(len(layers))
-    fig, ax = _figure((max(6.0, 0.28 * len(layers) + 2), 4.2))
+    fig, ax = figure((max(6.0, 0.28 * len(layers) + 2), 4.2))
     ax.bar(positions, [e["original"] for e in layers], color="#c8d3e0", label="original")
     ax.bar(positions, [e["pruned"] for e in layers], color="#1f5fa8", width=0.6, label="pruned")
     ax.set_xticks(list(positions))
@@ -43,7 +43,7 @@ def tradeoff_plot(report: dict, path: str | Path) -> Path:
     the tolerance line, the equal-budget control and the final slim model."""
     base = report["baseline"]
     tolerance = report["settings"]["tolerance"]["psnr"]
-    fig, ax = _figure((6.4, 4.4))
+    fig, ax = figure((6.4, 4.4))
     accepted = [r for r in report["iterations"] if r["accepted"]]
     rejected = [r for r in report["iterations"] if not r["accepted"]]
     path_points = [(1.0, base["psnr"])] + [(r["mac"], r["psnr"]) for r in accepted]
