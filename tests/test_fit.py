@@ -12,7 +12,8 @@ from edgeprune.runtime import keras
 from edgeprune.data.pairs import PairSet
 from edgeprune.errors import InvalidArgumentError
 from edgeprune.commands.train import train_command
-from edgeprune.train.fit import TrainConfig, fit, learning_rate_schedule, plain_copy, scale_of, task_of
+from edgeprune.train.fit import (TrainConfig, fit, learning_rate_schedule, plain_copy, scale_of, task_of,
+                                 validate_bicubic)
 from keras_models import build_edsr, build_sid
 
 
@@ -262,3 +263,19 @@ def test_patch_dataset_turns_tf_data_autotuning_off_and_draws_reproducible_batch
     assert first[0].shape == (4, 8, 8, 3)
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
     assert not np.array_equal(first[0], first[1])
+
+
+def test_the_bicubic_reference_is_measured_as_a_model_is_and_only_for_rgb_super_resolution():
+    from edgeprune.runtime import tf
+
+    pool = tiny_pool(scale=2, n=3, size=12)
+    expected = []
+    for x, y in zip(pool.inputs, pool.targets):
+        up = tf.clip_by_value(tf.image.resize(x[None], (24, 24), method="bicubic"), 0.0, 1.0)[:, 2:-2, 2:-2]
+        expected.append(float(tf.image.psnr(up, y[None, 2:-2, 2:-2], 1.0)[0]))
+    result = validate_bicubic(pool)
+    assert result["images"] == 3 and result["psnr"] == pytest.approx(np.mean(expected), abs=1e-5)
+    with pytest.raises(InvalidArgumentError, match="RGB super-resolution"):
+        validate_bicubic(tiny_pool(scale=1, n=1, size=12, channels=4, factor=2))
+    with pytest.raises(InvalidArgumentError, match="RGB super-resolution"):
+        validate_bicubic(PairSet(pool.targets, pool.targets, 1))

@@ -90,7 +90,8 @@ def test_the_section_and_the_plots_are_written_from_the_figures(rb, tmp_path):
     reports = {"D": report(30.0, 0.9, 30.0, 0.9, mac=0.55)}
     rows = {n: rb.row_figures([r]) for n, r in reports.items()}
     baseline = {"psnr": 30.0, "ssim": 0.9, "totals": reports["D"]["baseline"]["totals"], "input_size": [1020, 1020],
-                "train_seconds": 60.0}
+                "train_seconds": 60.0, "quick": {"psnr": 29.5, "ssim": 0.89, "steps": 400, "train_seconds": 20.0},
+                "bicubic": {"psnr": 28.0, "ssim": 0.85, "images": 8}}
     latency = {"input_size": [64, 64], "fp32": {"baseline_us": 2000.0}, "int8": {"baseline_us": 1000.0},
                "rows": {"D": {"fp32": 0.6, "int8": 0.7, "predicted": 0.58}}}
     eval_cost = {"Original": {"mac": 4e9}, "D": {"mac": 2.2e9}}
@@ -100,6 +101,8 @@ def test_the_section_and_the_plots_are_written_from_the_figures(rb, tmp_path):
     text = rb.section(info, {"edsr": {"baseline": baseline, "rows": rows, "latency": latency,
                                       "eval_cost": eval_cost}}, rb.BUDGETS["quick"], commands, 90.0)
     assert "What this budget cuts: quick budget: baselines of 150" in text
+    assert ("; the quick preset's baseline (400 steps, the same data, 20 s): 29.500 dB / 0.8900 (+0.500 dB, "
+            "+0.0100 here); bicubic upscaling: 28.000 dB / 0.8500 (+2.000 dB, +0.0500 here).") in text
     assert "| D | 1 | 0.0G (0.550) | 0K (0.550) |" in text and "| 2.200G | 30.000 | 0.9000 | +0.000 / +0.0000 |" in text
     assert "| yes | 0.600 | 0.700 | 0.580 | 2 (1) |" in text and "- D: `edgeprune prune --method D`" in text
     written = rb.plots(tmp_path, "edsr", baseline, rows, reports, latency)
@@ -156,7 +159,8 @@ def test_a_killed_loop_resumes_a_killed_run_before_its_loop_starts_again_and_a_f
     calls.clear()
     with pytest.raises(SystemExit, match="boom"):
         rb.main(["--budget", "tiny", "--networks", "edsr", "--out", str(tmp_path / "run")])
-    assert [c[c.index("--method") + 1] for c in calls] == ["A"]
+    assert calls[0][-2:] == ["--out", str(tmp_path / "run" / "edsr" / "quick-baseline.keras")]  # the reference
+    assert [c[c.index("--method") + 1] for c in calls[1:]] == ["A"]
 
 
 @pytest.mark.slow

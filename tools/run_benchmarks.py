@@ -72,6 +72,7 @@ class Budget:
     latency_rounds: int = 15
     edsr_photos: bool = False  # EDSR trains on tools/registry_photos.py's real photos instead of the built-in data
     spread_rows: tuple | None = None  # the loop rows run at every seed (None: all); the others at seed 0 only
+    quick_reference: bool = True  # also train the quick preset's baseline on the same data, to compare with
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,7 +85,7 @@ BUDGETS = {
                          "400 and 600, 20 fine-tuning steps per iteration instead of 60, at most 3 iterations, only "
                          "method D and QR one-shot at MAC 0.6, one seed: it checks that the script runs end to end "
                          "in under 30 minutes on 2 cores; its figures say nothing about the methods",
-                    latency_rounds=7),
+                    latency_rounds=7, quick_reference=False),
     "medium": Budget(baseline_steps={"edsr": 1500, "sid": 2000}, finetune_steps=60, max_iterations=8,
                      rows=("D", "latency-aware", ONE_SHOT), seeds=3, spread_rows=("D",),
                      qr_targets=(0.7, 0.5, 0.35), edsr_photos=True,
@@ -190,6 +191,39 @@ def train_baseline(runner: Runner, exe: Path, net: str, budget: Budget, data: Pa
         cmd = [*cmd, "--resume"]
     runner.run(cmd, Path(str(path) + ".json"), path.parent / "baseline.log")
     return path
+
+
+def train_quick_baseline(runner: Runner, exe: Path, net: str, data: Path | None = None) -> Path:
+    """The quick preset's baseline (its own steps, 400 EDSR / 600 SID) on the same data: what the budget's longer
+    training is measured against."""
+    path = runner.out / net / "quick-baseline.keras"
+    cmd = [str(exe), "train", "--model", net, "--preset", "quick", *(["--data", str(data)] if data else []),
+           "--out", str(path)]
+    runner.run(cmd, Path(str(path) + ".json"), path.parent / "quick-baseline.log")
+    return path
+
+
+def references(out: Path, net: str, quick: Path | None, data: Path | None = None) -> dict:
+    """The quick baseline's PSNR/SSIM (``quick``: its file, None: not trained) and, for EDSR, bicubic upscaling's on
+    the same held-out photos (cached in DIR/NET/references.json)."""
+    from edgeprune.atomic import write_json_atomic
+
+    path = out / net / "references.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    result = {}
+    if quick is not None:
+        record = json.loads(Path(str(quick) + ".json").read_text())
+        result["quick"] = {**{k: record["validation"][k] for k in ("psnr", "ssim")},
+                           "steps": record["config"]["steps"], "train_seconds": record["train_seconds"]}
+    if net == "edsr":
+        from edgeprune.train.fit import load_data, validate_bicubic
+        from edgeprune.train.presets import preset
+
+        _, val = load_data("edsr", data, preset("quick", "edsr"))
+        result["bicubic"] = {k: v for k, v in validate_bicubic(val).items() if k in ("psnr", "ssim", "images")}
+    write_json_atomic(path, result)
+    return result
 
 
 def run_row(runner: Runner, exe: Path, net: str, baseline: Path, budget: Budget, name: str, seed: int,
@@ -363,6 +397,21 @@ def top_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def reference_text(b: dict) -> str:
+    """'; the quick preset's baseline (400 steps, same data): 29.9 dB / 0.88 (+0.5 dB here); bicubic ...'."""
+    parts = []
+    if "quick" in b:
+        q = b["quick"]
+        parts.append(f"the quick preset's baseline ({q['steps']} steps, the same data, {q['train_seconds']:.0f} s): "
+                     f"{q['psnr']:.3f} dB / {q['ssim']:.4f} ({b['psnr'] - q['psnr']:+.3f} dB, "
+                     f"{b['ssim'] - q['ssim']:+.4f} here)")
+    if "bicubic" in b:
+        c = b["bicubic"]
+        parts.append(f"bicubic upscaling: {c['psnr']:.3f} dB / {c['ssim']:.4f} ({b['psnr'] - c['psnr']:+.3f} dB, "
+                     f"{b['ssim'] - c['ssim']:+.4f} here)")
+    return "; " + "; ".join(parts) if parts else ""
+
+
 def section(info: dict, results: dict, budget: Budget, commands: dict, seconds: float) -> str:
     out = [f"## Table 1 on this machine: `tools/run_benchmarks.py --budget {info['budget']}` ({info['date']})", "",
            f"Machine: {info['cpu']}, {info['cores']} cores; "
@@ -383,7 +432,8 @@ def section(info: dict, results: dict, budget: Budget, commands: dict, seconds: 
         out += [f"### {net.upper()}", "",
                 f"Baseline: `{commands[net]['baseline']}`: PSNR {b['psnr']:.3f} dB, SSIM {b['ssim']:.4f} "
                 f"on the 8 held-out photos ({b['train_seconds']:.0f} s of training on "
-                f"{b.get('data', {}).get('train', {}).get('kind', 'the built-in data')}).", "",
+                f"{b.get('data', {}).get('train', {}).get('kind', 'the built-in data')})" + reference_text(b) + ".",
+                "",
                 network_table(net, b, res["rows"], res["latency"], res["eval_cost"]), "",
                 "Commands (seed 0; the other seeds add `--seed N`):", ""]
         out += [f"- {name}: `{cmd}`" for name, cmd in commands[net]["rows"].items()]
@@ -496,6 +546,8 @@ def main(argv=None) -> int:
                    data["edsr"] / "manifest.json", out / "photos.log")
     for net in networks:
         baselines[net] = train_baseline(runner, exe, net, budget, data.get(net))
+    quick = {net: train_quick_baseline(runner, exe, net, data.get(net)) if budget.quick_reference else None
+             for net in networks}
     runner.note("the host's latency profile (calibrated once, alone, if not cached)")
     from edgeprune.runtime import configure_process
 
@@ -528,7 +580,8 @@ def main(argv=None) -> int:
         first = reports[names[0]][0]
         baseline = {"psnr": first["baseline"]["psnr"], "ssim": first["baseline"]["ssim"],
                     "totals": first["baseline"]["totals"], "input_size": first["input_size"],
-                    "train_seconds": base_info["train_seconds"], "data": base_info.get("data", {})}
+                    "train_seconds": base_info["train_seconds"], "data": base_info.get("data", {}),
+                    "steps": base_info["config"]["steps"], **references(out, net, quick[net], data.get(net))}
         runner.note(f"{net}: timing the baseline and {len(names)} models side by side (fp32, int8)")
         latency = measure_latency(out, net, baselines[net], names, budget.latency_rounds)
         figures = {n: row_figures(r) for n, r in reports.items()}

@@ -275,3 +275,18 @@ def validate(model: keras.Model, val: PairSet) -> dict:
 
     border = val.factor if val.factor > 1 and model.inputs[0].shape[-1] == 3 else 0
     return evaluate(model, list(zip(val.inputs, val.targets)), border=border)
+
+
+def validate_bicubic(val: PairSet) -> dict:
+    """Bicubic upscaling measured as :func:`validate` measures an SR model on ``val`` (the same images, the same
+    ``factor``-pixel border): the floor a trained super-resolution model has to clear."""
+    from edgeprune.train.quality import evaluate
+
+    if val.factor <= 1 or np.asarray(val.inputs[0]).shape[-1] != 3:
+        raise InvalidArgumentError("bicubic upscaling is a reference for RGB super-resolution validation sets only")
+
+    def bicubic(x, training=False):
+        h, w = x.shape[1:3]
+        return tf.image.resize(x, (h * val.factor, w * val.factor), method="bicubic")
+
+    return evaluate(bicubic, list(zip(val.inputs, val.targets)), border=val.factor)
