@@ -181,25 +181,27 @@ class Runner:
 
 
 def train_baseline(runner: Runner, exe: Path, net: str, budget: Budget, data: Path | None = None) -> Path:
-    path = runner.out / net / "baseline.keras"
-    work = path.parent / f".{path.name}.work"
-    cmd = [str(exe), "train", "--model", net, "--preset", "quick", "--steps", str(budget.baseline_steps[net]),
-           *(["--data", str(data)] if data else []), "--out", str(path)]
-    (path.parent / "train-command.txt").parent.mkdir(parents=True, exist_ok=True)
-    (path.parent / "train-command.txt").write_text(" ".join(cmd) + "\n")
-    if work.exists() and not Path(str(path) + ".json").exists():
-        cmd = [*cmd, "--resume"]
-    runner.run(cmd, Path(str(path) + ".json"), path.parent / "baseline.log")
-    return path
+    return _train(runner, exe, net, ["--steps", str(budget.baseline_steps[net])], data, "baseline")
 
 
 def train_quick_baseline(runner: Runner, exe: Path, net: str, data: Path | None = None) -> Path:
     """The quick preset's baseline (its own steps, 400 EDSR / 600 SID) on the same data: what the budget's longer
     training is measured against."""
-    path = runner.out / net / "quick-baseline.keras"
-    cmd = [str(exe), "train", "--model", net, "--preset", "quick", *(["--data", str(data)] if data else []),
+    return _train(runner, exe, net, [], data, "quick-baseline")
+
+
+def _train(runner: Runner, exe: Path, net: str, steps: list[str], data: Path | None, name: str) -> Path:
+    """``edgeprune train`` to DIR/NET/NAME.keras, its command in NAME's command file (as a user types it), resumed
+    with ``--resume`` when a killed run left its work folder."""
+    path = runner.out / net / f"{name}.keras"
+    cmd = [str(exe), "train", "--model", net, "--preset", "quick", *steps, *(["--data", str(data)] if data else []),
            "--out", str(path)]
-    runner.run(cmd, Path(str(path) + ".json"), path.parent / "quick-baseline.log")
+    record = path.parent / ("train-command.txt" if name == "baseline" else f"{name}-command.txt")
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(" ".join(cmd) + "\n")
+    if (path.parent / f".{path.name}.work").exists() and not Path(str(path) + ".json").exists():
+        cmd = [*cmd, "--resume"]
+    runner.run(cmd, Path(str(path) + ".json"), path.parent / f"{name}.log")
     return path
 
 

@@ -61,10 +61,10 @@ class ControlChain:
     def __call__(self, steps: int) -> dict:
         n = self.chunks_of(steps)
         if n == 0:
-            return {"steps": 0, "chunks": 0, **_quality(validate(self.baseline, self.val))}
+            return {"steps": 0, "chunks": 0, **quality_of(validate(self.baseline, self.val))}
         cached = self.quality_path(n)
         if cached.exists():
-            return {**_read(cached), "cached": str(cached)}
+            return {**read_control(cached, "cached control"), "cached": str(cached)}
         start = next((j for j in range(n, 0, -1) if self.weights_path(j).exists()), 0)
         model = plain_copy(self.baseline)
         if start:
@@ -83,17 +83,18 @@ class ControlChain:
             with atomic_path(self.weights_path(j), suffix=".partial.weights.h5") as tmp:
                 model.save_weights(str(tmp))
             self.trained += 1
-        quality = {"steps": steps, "chunks": n, **_quality(validate(model, self.val))}
+        quality = {"steps": steps, "chunks": n, **quality_of(validate(model, self.val))}
         write_json_atomic(cached, quality)
         return quality
 
 
-def _quality(q: dict) -> dict:
+def quality_of(q: dict) -> dict:
+    """PSNR and SSIM of a :func:`~edgeprune.train.fit.validate` result (without its image count)."""
     return {"psnr": q["psnr"], "ssim": q["ssim"]}
 
 
-def _read(path: Path) -> dict:
-    what = "cached control"
+def read_control(path: Path, what: str) -> dict:
+    """A control's cached record (``steps``, ``psnr``, ``ssim``), checked: a report subtracts and formats them."""
     cached = read_json(path, what, required=("steps", "psnr", "ssim"))
     for key in ("psnr", "ssim"):
         field(cached, key, (int, float), what, path)

@@ -30,10 +30,11 @@ from edgeprune.atomic import staged_files, write_json_atomic
 from edgeprune.cache import cache_dir, content_key
 from edgeprune.data.pairs import PairSet
 from edgeprune.errors import InvalidArgumentError, ModelLoadError, UnsupportedModelError
-from edgeprune.files import field, read_json
+from edgeprune.files import read_json
 from edgeprune.graph.cost import model_cost
 from edgeprune.graph.coupling import Coupling
 from edgeprune.modelio import ResolvedModel, load_model, resolve_model, save_model
+from edgeprune.prune.control_chain import ControlChain, quality_of, read_control
 from edgeprune.prune.coarse import CANDIDATES, kernels_to_json, pruned_kernel_fraction
 from edgeprune.prune.loop import (LoopResult, LoopSettings, Tolerance, check_target, load_state, profile_identity,
                                   prune_loop)
@@ -156,7 +157,7 @@ def prune_run(model, out_dir, baseline=None, data=None, method: str | None = Non
         with times.phase("slim"):
             slim_model = slim_model_of(loop)
         with times.phase("pruned_validate"):
-            pruned_quality = _quality(validate(slim_model, ctx.val))
+            pruned_quality = quality_of(validate(slim_model, ctx.val))
         with times.phase("control"):  # with --gate control: the gate's own control at the accepted budget
             control = (control_chain(ctx, base.model)(loop.state.lineage_steps) if ctx.loop.gate == "control"
                        else control_run(ctx, base.model, loop.state.lineage_steps))
@@ -370,7 +371,7 @@ def trained_baseline(ctx: RunContext) -> Baseline:
 
 
 def baseline_quality(ctx: RunContext, model) -> dict:
-    quality = _quality(validate(model, ctx.val))
+    quality = quality_of(validate(model, ctx.val))
     ctx.echo(f"baseline: PSNR {quality['psnr']:.3f} dB, SSIM {quality['ssim']:.4f} on {len(ctx.val)} held-out images")
     return quality
 
@@ -405,8 +406,6 @@ def control_chain(ctx: RunContext, baseline):
     """The baseline's :class:`~edgeprune.prune.control_chain.ControlChain`: ``--gate control``'s control, kept in
     step with the loop (one fine-tuning chunk per iteration); the final control of such a run is its answer at the
     accepted budget (from the cache: the gate asked for it when it accepted the last iteration)."""
-    from edgeprune.prune.control_chain import ControlChain
-
     return ControlChain(baseline, ctx.train_pool, ctx.val, ctx.loop.finetune, echo=ctx.echo, verbose=ctx.verbose,
                         what="gate: the control at this iteration's budget")
 
@@ -419,7 +418,7 @@ def gate_control(ctx: RunContext, baseline):
     def control(steps):
         path = ctx.work / "gate" / f"control-{steps}.json"
         if path.exists():
-            cached = _control_file(path, "control cache")
+            cached = read_control(path, "control cache")
             if cached["steps"] == steps:
                 return cached
         result = chain(steps)
@@ -436,22 +435,22 @@ def control_run(ctx: RunContext, baseline, steps: int, path: Path | None = None,
     control at the final budget) reuses it instead of training it again. ``what`` starts its progress lines."""
     path = path or ctx.work / "control.json"
     if path.exists():
-        cached = _control_file(path, "control cache")
+        cached = read_control(path, "control cache")
         if cached["steps"] == steps:
             return cached
     if steps == 0:
-        control = {"steps": 0, **_quality(validate(baseline, ctx.val))}
+        control = {"steps": 0, **quality_of(validate(baseline, ctx.val))}
     else:
         finetune = replace(ctx.loop.finetune, steps=steps, seed=ctx.loop.finetune.seed + 10_000)
         shared = cache_dir() / "controls" / f"{control_key(baseline, ctx.train_pool, ctx.val, finetune)}.json"
         if shared.exists():
-            control = {**_control_file(shared, "cached control"), "cached": str(shared)}
+            control = {**read_control(shared, "cached control"), "cached": str(shared)}
             ctx.echo(f"{what}: the unpruned baseline fine-tuned for the same {steps} steps, from the cache "
                      f"{shared} (an earlier run on the same baseline, data and fine-tuning)")
         else:
             ctx.echo(f"{what}: fine-tuning the unpruned baseline for the same {steps} steps")
             tuned, _ = fit(baseline, ctx.train_pool, finetune, verbose=ctx.verbose)
-            control = {"steps": steps, **_quality(validate(tuned, ctx.val))}
+            control = {"steps": steps, **quality_of(validate(tuned, ctx.val))}
             write_json_atomic(shared, control)
     write_json_atomic(path, control)
     return control
@@ -464,13 +463,6 @@ def control_key(baseline, train_pool: PairSet, val: PairSet, finetune: TrainConf
 
     return content_key("control", CONTROL_FORMAT, baseline.get_weights(), train_pool.inputs, train_pool.targets,
                        train_pool.factor, val.inputs, val.targets, finetune.to_dict(), version("tensorflow"))
-
-
-def _control_file(path: Path, what: str) -> dict:
-    cached = read_json(path, what, required=("steps", "psnr", "ssim"))
-    for key in ("psnr", "ssim"):  # the report subtracts and formats them
-        field(cached, key, (int, float), what, path)
-    return cached
 
 
 def build_report(ctx: RunContext, base: Baseline, base_quality: dict, loop: LoopResult, slim_model,
@@ -599,10 +591,6 @@ def pruned_line(report: dict) -> str:
 
 def _latency_part(record: dict) -> str:
     return f", latency {record['latency']:.3f} (predicted)" if record.get("latency") is not None else ""
-
-
-def _quality(q: dict) -> dict:
-    return {"psnr": q["psnr"], "ssim": q["ssim"]}
 
 
 def _layer_channels(original, pruned) -> list[dict]:
