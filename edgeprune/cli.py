@@ -120,7 +120,8 @@ def slim(model, plan_path, out_path, input_size, as_json):
               help="How channels are chosen: threshold = the paper's quality-gated loop with an adaptive importance "
                    "threshold; coarse = the same loop, each step keeping the least damaging of --candidates random "
                    "feature-map and/or kernel masks (Anwar & Sung); qr = once, pivoted-QR channel selection with "
-                   "least-squares reconstruction of every consumer, no fine-tuning (needs a target).")
+                   "least-squares reconstruction of every consumer (needs a target), then --recover-steps of "
+                   "fine-tuning (default none).")
 @click.option("--granularity", type=click.Choice(["channel", "kernel", "both"]), default=None,
               help="With --strategy coarse: prune feature maps, single kxk kernels, or both (default: both). Kernel "
                    "sparsity is counted in the MAC with zeros skipped; the exported dense model only sheds the "
@@ -163,6 +164,10 @@ def slim(model, plan_path, out_path, input_size, as_json):
 @click.option("--finetune-steps", type=int, default=None, help="Fine-tuning steps per iteration (default: the "
               "preset's).")
 @click.option("--max-iterations", type=int, default=None, help="Most loop iterations (default: the preset's).")
+@click.option("--recover-steps", type=int, default=None,
+              help="With --strategy qr: fine-tune the reconstructed model under its channel masks for N steps (the "
+                   "preset's fine-tuning settings); its control is then the baseline fine-tuned for the same N "
+                   "steps. Default 0: the reconstruction as it is.")
 @click.option("--seed", type=int, default=None,
               help="Seed of the run's random draws (default 0): fine-tuning patches, the control's, coarse masks, "
                    "Taylor and QR sample batches, and a baseline trained here. Runs that differ only in the seed "
@@ -183,7 +188,8 @@ def slim(model, plan_path, out_path, input_size, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a summary.")
 def prune(model, baseline, data, strategy, granularity, candidates, method, importance, target_mac, target_latency,
           latency_profile, num_threads, tolerance_psnr, tolerance_ssim, gate, preset_name, finetune_steps,
-          max_iterations, seed, resume, one_shot, channel_ratio, channel_multiple, out_dir, input_size, as_json):
+          max_iterations, recover_steps, seed, resume, one_shot, channel_ratio, channel_multiple, out_dir, input_size,
+          as_json):
     """Prune whole channels of MODEL and write the physically slimmer model, its plan and a report.
 
     By default this runs the paper's iterative loop: raise an adaptive threshold on channel importance
@@ -212,7 +218,7 @@ def prune(model, baseline, data, strategy, granularity, candidates, method, impo
                          channel_multiple=channel_multiple, input_size=input_size, as_json=as_json,
                          latency_profile=latency_profile, target_latency=target_latency, num_threads=num_threads,
                          strategy=strategy, granularity=granularity, candidates=candidates, gate=gate, seed=seed,
-                         echo=lambda text: click.echo(text, err=True)))
+                         recover_steps=recover_steps, echo=lambda text: click.echo(text, err=True)))
 
 
 @cli.command()

@@ -395,6 +395,8 @@ def test_prune_iterative_from_the_command_line(tmp_path, args, method, importanc
     (["--gate", "control", "--one-shot", "--channel-ratio", "0.3"], "--gate judges the iterative loop's steps"),
     (["--seed", "-1"], "--seed must be an integer >= 0, got -1"),
     (["--seed", "1", "--one-shot", "--channel-ratio", "0.3"], "--one-shot ranks by L1 filter norm and draws nothing"),
+    (["--recover-steps", "5"], "--recover-steps fine-tunes the QR strategy's reconstruction: add --strategy qr"),
+    (["--recover-steps", "5", "--one-shot", "--channel-ratio", "0.3"], "--one-shot does not train; drop one"),
 ])
 def test_prune_iterative_errors(tmp_path, monkeypatch, args, message):
     from conftest import TEST_HOST_PROFILE

@@ -322,6 +322,34 @@ def test_the_seed_strategies_write_the_same_outputs_and_measure_what_they_say(tm
         assert any(line.startswith("iteration  1:") and "one-shot" in line for line in lines)
 
 
+def test_qr_with_recover_steps_fine_tunes_the_same_selection_and_its_control_has_as_many_steps(tmp_path,
+                                                                                                 monkeypatch):
+    from edgeprune.prune.pipeline import Hardware
+
+    monkeypatch.setenv("EDGEPRUNE_CACHE_DIR", str(tmp_path / "cache"))
+    model = str(_tiny_file(tmp_path))
+    kwargs = dict(target_mac=0.7, tolerance_psnr=5.0, tolerance_ssim=1.0, overrides=TINY, verbose=0, strategy="qr",
+                  hardware=Hardware(channel_multiple=4))
+    lines = []
+    plain = prune_command(model, tmp_path / "plain", **kwargs)
+    tuned = prune_command(model, tmp_path / "tuned", recover_steps=3, echo=lines.append, **kwargs)
+    record = tuned["iterations"][0]
+    assert record["finetune_steps"] == 3 and "fine-tuned for 3 steps" in record["note"]
+    assert tuned["control"]["steps"] == tuned["finetune_steps"]["lineage"] == 3 and plain["control"]["steps"] == 0
+    assert tuned["strategy"]["recover_steps"] == 3 and plain["strategy"]["recover_steps"] == 0
+    assert any("then 3 fine-tuning steps" in line for line in lines)
+    # fine-tuning comes after the selection: the same channels are kept, and it changed the weights
+    plans = [json.loads((tmp_path / d / "plan.json").read_text())["groups"] for d in ("plain", "tuned")]
+    assert plans[0] == plans[1]
+    assert tuned["pruned"]["psnr"] != pytest.approx(plain["pruned"]["psnr"], abs=1e-6)
+    measured = validate(load_model(tmp_path / "tuned" / "pruned.keras"), load_data("edsr", None, {**TINY}, 2)[1])
+    assert measured["psnr"] == pytest.approx(tuned["pruned"]["psnr"], abs=1e-5)
+    # widths in multiples of 4 of 8: the plan just above the target is reported beside the one that met it
+    missed = tuned["strategy"]["missed_plan"]
+    assert missed["mac"] > 0.7 >= tuned["pruned"]["mac_ratio"]
+    assert all(e["pruned"] % 4 == 0 or e["pruned"] == e["original"] for e in tuned["layers"])
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"strategy": "random"}, "--strategy must be one of threshold, coarse, qr, got 'random'"),
     ({"strategy": "qr", "target_mac": None}, "--strategy qr prunes once to a target: give --target-mac"),
@@ -329,6 +357,8 @@ def test_the_seed_strategies_write_the_same_outputs_and_measure_what_they_say(tm
     ({"strategy": "qr", "resume": True}, "there is nothing to --resume"),
     ({"strategy": "coarse", "candidates": 0}, "candidate masks must be an integer >= 1, got 0"),
     ({"strategy": "coarse", "granularity": "rows"}, "granularity must be one of channel, kernel, both"),
+    ({"recover_steps": 5}, "--recover-steps fine-tunes the QR strategy's reconstruction: add --strategy qr"),
+    ({"strategy": "qr", "recover_steps": -1}, "--recover-steps must be an integer >= 0, got -1"),
 ])
 def test_bad_strategy_options_are_refused_before_anything_is_written(tmp_path, kwargs, message):
     out = tmp_path / "run"

@@ -50,3 +50,19 @@ def test_timing_lines_put_sub_phases_beside_their_phase():
     assert timing_lines(timings) == ["", "time (minutes, this process): 12.0 in all = prepare 0.5 (latency_profile "
                                          "0.4); baseline 6.0; loop 5.0 (finetune 4.0)"]
     assert timing_lines(None) == []
+
+
+def test_strategy_lines_say_how_qr_was_recovered_and_what_the_target_missed_by():
+    from edgeprune.commands.render import strategy_lines
+
+    fits = {"trunk": {"consumers": {"c1": {"refit": True, "error_before": 0.4, "error_after": 0.1},
+                                    "up": {"refit": False, "reason": "not a Conv2D"}}}}
+    tuned = strategy_lines({"name": "qr", "reconstruction": fits, "recover_steps": 480,
+                            "missed_plan": {"mac": 0.551}})
+    assert tuned == ["", "pivoted-QR selection with least-squares reconstruction, once (then fine-tuned for 480 "
+                         "steps): 1 re-fitted convs, median relative output error 0.4000 with the kept channels' "
+                         "original weights, 0.1000 re-fitted (on the sampled patches)",
+                     "the allocation's nearest plan that misses the target costs MAC 0.551: at these widths it has "
+                     "none in between"]
+    plain = strategy_lines({"name": "qr", "reconstruction": {}, "recover_steps": 0, "missed_plan": None})
+    assert plain == ["", "pivoted-QR selection with least-squares reconstruction, once (no fine-tuning)"]

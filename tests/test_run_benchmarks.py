@@ -35,14 +35,17 @@ def report(psnr, ssim, control_psnr, control_ssim, mac=0.5, base_psnr=30.0, base
 def test_a_budget_plans_every_loop_row_per_seed_then_qr_at_each_target(rb):
     full = rb.BUDGETS["full"]
     plan = rb.planned_rows(full)
-    assert plan[:3] == [("A", 0), ("A", 1), ("A", 2)] and len(plan) == 3 * len(rb.LOOP_ROWS) + len(full.qr_targets)
-    assert plan[-1] == (f"qr-oneshot@{full.qr_targets[-1]}", 0)
+    assert plan[:3] == [("A", 0), ("A", 1), ("A", 2)]
+    assert len(plan) == 3 * len(rb.LOOP_ROWS) + len(full.qr_targets) + len(full.tuned_targets)
+    assert plan[-1] == (f"qr-tuned@{full.tuned_targets[-1]}", 0)
     assert rb.planned_rows(rb.BUDGETS["quick"]) == [("D", 0), ("qr-oneshot@0.6", 0)]
     assert rb.planned_rows(full, rows=("coarse",), seeds=2) == [("coarse", 0), ("coarse", 1)]
     # the medium budget spreads only method D over the seeds
     assert rb.planned_rows(rb.BUDGETS["medium"]) == [
         ("D", 0), ("D", 1), ("D", 2), ("latency-aware", 0),
-        ("qr-oneshot@0.7", 0), ("qr-oneshot@0.5", 0), ("qr-oneshot@0.35", 0)]
+        ("qr-oneshot@0.7", 0), ("qr-oneshot@0.5", 0), ("qr-oneshot@0.35", 0), ("qr-tuned@0.5", 0),
+        ("qr-tuned@0.35", 0)]
+    assert rb.planned_rows(rb.BUDGETS["medium"], rows=("qr-tuned",)) == [("qr-tuned@0.5", 0), ("qr-tuned@0.35", 0)]
 
 
 def test_the_commands_are_the_users_with_the_gate_a_low_target_and_the_seed(rb, tmp_path):
@@ -57,6 +60,12 @@ def test_the_commands_are_the_users_with_the_gate_a_low_target_and_the_seed(rb, 
     assert "--target-latency 0.2" in lat and "--target-mac" not in lat
     qr = rb.prune_command(exe, "edsr", base, quick, "qr-oneshot@0.6", 0, tmp_path)
     assert qr[8:12] == ["--strategy", "qr", "--target-mac", "0.6"] and "--gate" not in qr and "--seed" not in qr
+    assert "--recover-steps" not in qr
+    # tuned QR: fine-tuned for as many steps as a loop row may spend at most (8 iterations of 60 at medium)
+    medium = rb.BUDGETS["medium"]
+    tuned = rb.prune_command(exe, "sid", base, medium, "qr-tuned@0.35", 0, tmp_path)
+    assert tuned[8:14] == ["--strategy", "qr", "--target-mac", "0.35", "--recover-steps", "480"]
+    assert medium.recover_steps == medium.finetune_steps * medium.max_iterations == 480
 
 
 def test_a_row_holds_only_if_every_seed_is_within_tolerance_of_baseline_and_control(rb):
@@ -161,6 +170,30 @@ def test_a_killed_loop_resumes_a_killed_run_before_its_loop_starts_again_and_a_f
         rb.main(["--budget", "tiny", "--networks", "edsr", "--out", str(tmp_path / "run")])
     assert calls[0][-2:] == ["--out", str(tmp_path / "run" / "edsr" / "quick-baseline.keras")]  # the reference
     assert [c[c.index("--method") + 1] for c in calls[1:]] == ["A"]
+
+
+def test_a_run_folder_of_another_cpu_is_refused_and_a_resumed_one_records_when(rb, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    record = rb.machine("quick", rb.BUDGETS["quick"])
+    (out / "machine.json").write_text(json.dumps({**record, "cpu": "another CPU (avx2)"}))
+    with pytest.raises(SystemExit) as exc:
+        rb.main(["--budget", "quick", "--out", str(out)])
+    assert exc.value.code == 2 and "holds a run from another CPU (another CPU (avx2)): use another --out" in \
+        capsys.readouterr().err
+    stale = {**record, "date": "earlier", "budget_settings": {"rows": ["D"]}}
+    (out / "machine.json").write_text(json.dumps(stale))
+
+    class Stop(rb.Runner):
+        def run(self, cmd, done, log):
+            raise SystemExit("stopped")
+
+    monkeypatch.setattr(rb, "Runner", lambda out, env: Stop(out, env))
+    with pytest.raises(SystemExit, match="stopped"):
+        rb.main(["--budget", "quick", "--out", str(out)])
+    resumed = json.loads((out / "machine.json").read_text())
+    assert resumed["date"] == "earlier" and len(resumed["resumed"]) == 1
+    assert resumed["budget_settings"] == json.loads(json.dumps(rb.BUDGETS["quick"].to_dict()))
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 SID while the quality gate holds against the baseline *and* the equal-budget control.
 
     .venv/bin/python tools/run_benchmarks.py --budget quick|medium|full --out runs/bench [--networks edsr,sid]
-        [--rows D,qr-oneshot] [--seeds N] [--jobs N]
+        [--rows D,qr-oneshot,qr-tuned] [--seeds N] [--jobs N]
 
 Every figure comes from the commands a user types (``edgeprune train`` / ``edgeprune prune``, recorded beside each
 table) plus one idle side-by-side latency measurement in this process. Stages, each kept in a file under DIR, so a
@@ -14,7 +14,9 @@ killed run continues where it stopped (a half-trained baseline and a half-run lo
 2. Baselines: ``DIR/NET/baseline.keras`` (``edgeprune train``, the budget's steps).
 3. Rows: ``DIR/NET/ROW-sSEED/report.json`` (``edgeprune prune``): the paper's options A-D, the latency-aware loop,
    coarse masks and pivoted QR in the loop, each with ``--gate control`` and a low target so the gate decides where
-   it stops; QR one-shot at fixed MAC targets (no fine-tuning: its control is the baseline itself).
+   it stops; QR one-shot at fixed MAC targets (no fine-tuning: its control is the baseline itself), and QR at fixed
+   targets then fine-tuned (``--recover-steps``, as many steps as the loop's cap allows it: its control has as
+   many).
 4. ``DIR/NET/latency.json``: the baseline and every row's model (seed 0), fp32 and int8 TFLite, timed side by side
    at the evaluated size (LiteRT, XNNPACK, 1 thread), with the profile's prediction beside.
 5. ``DIR/benchmarks.md`` (the BENCHMARKS.md section: the top table, Table 1 per network, what the budget cut) and
@@ -56,6 +58,8 @@ LOOP_ROWS = {
     "qr-loop": ["--method", "D", "--importance", "qr"],
 }
 ONE_SHOT = "qr-oneshot"  # pivoted QR with least-squares reconstruction at each of the budget's qr_targets
+TUNED = "qr-tuned"  # the same, then fine-tuned for finetune_steps * max_iterations, at each of tuned_targets
+TARGET_ROWS = (ONE_SHOT, TUNED)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,12 @@ class Budget:
     edsr_photos: bool = False  # EDSR trains on tools/registry_photos.py's real photos instead of the built-in data
     spread_rows: tuple | None = None  # the loop rows run at every seed (None: all); the others at seed 0 only
     quick_reference: bool = True  # also train the quick preset's baseline on the same data, to compare with
+    tuned_targets: tuple = ()  # the TUNED row's MAC targets
+
+    @property
+    def recover_steps(self) -> int:
+        """The TUNED rows' fine-tuning: what the loop rows may spend at most (every iteration accepted)."""
+        return self.finetune_steps * self.max_iterations
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,8 +97,8 @@ BUDGETS = {
                          "in under 30 minutes on 2 cores; its figures say nothing about the methods",
                     latency_rounds=7, quick_reference=False),
     "medium": Budget(baseline_steps={"edsr": 1500, "sid": 2000}, finetune_steps=60, max_iterations=8,
-                     rows=("D", "latency-aware", ONE_SHOT), seeds=3, spread_rows=("D",),
-                     qr_targets=(0.7, 0.5, 0.35), edsr_photos=True,
+                     rows=("D", "latency-aware", ONE_SHOT, TUNED), seeds=3, spread_rows=("D",),
+                     qr_targets=(0.7, 0.5, 0.35), tuned_targets=(0.5, 0.35), edsr_photos=True,
                      cuts="medium budget (what fits about two hours on a 2-core host, two processes at one thread "
                           "each): baselines of 1500 (EDSR) and 2000 (SID) steps (3.75x and 3.3x the quick "
                           "preset's 400 and 600; EDSR on 24 real photos from Debian packages and scikit-image, "
@@ -97,10 +107,11 @@ BUDGETS = {
                           "most 8 iterations, so a row still accepting at its 8th iteration was stopped by the cap, "
                           "not the gate; method D at 3 seeds, the latency-aware loop at seed 0 only; methods A-C, "
                           "the coarse masks and QR in the loop not run (issue 15's tables above compare them at the "
-                          "quick budget); QR one-shot at MAC 0.7, 0.5 and 0.35"),
+                          "quick budget); QR one-shot at MAC 0.7, 0.5 and 0.35; QR at 0.5 and 0.35 then "
+                          "fine-tuned for 480 steps (8 x 60, the loop rows' most)"),
     "full": Budget(baseline_steps={"edsr": 6000, "sid": 6000}, finetune_steps=60, max_iterations=20,
-                   rows=(*LOOP_ROWS, ONE_SHOT), seeds=3, qr_targets=(0.8, 0.7, 0.6, 0.5, 0.4, 0.35),
-                   edsr_photos=True,
+                   rows=(*LOOP_ROWS, ONE_SHOT, TUNED), seeds=3, qr_targets=(0.8, 0.7, 0.6, 0.5, 0.4, 0.35),
+                   tuned_targets=(0.5, 0.35), edsr_photos=True,
                    cuts="full budget: baselines of 6000 steps (15x and 10x the quick preset's; EDSR on 24 real photos "
                         "from Debian packages and scikit-image, tools/registry_photos.py, SID on the built-in "
                         "unprocessed data), validated on the 8 held-out photos as always, "
@@ -129,9 +140,10 @@ def prune_command(exe: Path, net: str, baseline: Path, budget: Budget, name: str
                   data: Path | None = None) -> list[str]:
     common = [str(exe), "prune", "--model", net, "--baseline", str(baseline), "--preset", "quick",
               *(["--data", str(data)] if data else [])]
-    if name.startswith(ONE_SHOT):
+    if name.startswith(TARGET_ROWS):
         target = name.split("@")[1]
-        return [*common, "--strategy", "qr", "--target-mac", target, "--out", str(out), "--json"]
+        tuned = ["--recover-steps", str(budget.recover_steps)] if name.startswith(TUNED) else []
+        return [*common, "--strategy", "qr", "--target-mac", target, *tuned, "--out", str(out), "--json"]
     target = [] if "--target-latency" in LOOP_ROWS[name] else ["--target-mac", LOW_TARGET]
     return [*common, *LOOP_ROWS[name], *target, "--gate", "control", "--finetune-steps", str(budget.finetune_steps),
             "--max-iterations", str(budget.max_iterations), *(["--seed", str(seed)] if seed else []),
@@ -139,13 +151,15 @@ def prune_command(exe: Path, net: str, baseline: Path, budget: Budget, name: str
 
 
 def planned_rows(budget: Budget, rows=None, seeds=None) -> list[tuple[str, int]]:
-    """(row name, seed) in order: loop rows for every seed, then QR one-shot at each target (seed 0)."""
+    """(row name, seed) in order: loop rows for every seed, then QR one-shot and tuned QR at each target (seed 0)."""
     seeds = budget.seeds if seeds is None else seeds
     chosen = budget.rows if rows is None else rows
     spread = budget.spread_rows if budget.spread_rows is not None else chosen
-    out = [(n, s) for n in chosen if n != ONE_SHOT for s in range(seeds if n in spread else 1)]
+    out = [(n, s) for n in chosen if n not in TARGET_ROWS for s in range(seeds if n in spread else 1)]
     if ONE_SHOT in chosen:
         out += [(f"{ONE_SHOT}@{t}", 0) for t in budget.qr_targets]
+    if TUNED in chosen:
+        out += [(f"{TUNED}@{t}", 0) for t in budget.tuned_targets]
     return out
 
 
@@ -415,7 +429,9 @@ def reference_text(b: dict) -> str:
 
 
 def section(info: dict, results: dict, budget: Budget, commands: dict, seconds: float) -> str:
-    out = [f"## Table 1 on this machine: `tools/run_benchmarks.py --budget {info['budget']}` ({info['date']})", "",
+    resumed = f", resumed {', '.join(info['resumed'])}" if info.get("resumed") else ""
+    out = [f"## Table 1 on this machine: `tools/run_benchmarks.py --budget {info['budget']}` ({info['date']}"
+           f"{resumed})", "",
            f"Machine: {info['cpu']}, {info['cores']} cores; "
            + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + f". Whole run: {seconds / 60:.1f} minutes "
            "(stages already done before this invocation are not counted).", "",
@@ -502,7 +518,7 @@ def main(argv=None) -> int:
     parser.add_argument("--budget", choices=sorted(BUDGETS), required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--networks", default=",".join(NETWORKS))
-    parser.add_argument("--rows", default=None, help=f"comma-separated, of {', '.join([*LOOP_ROWS, ONE_SHOT])} "
+    parser.add_argument("--rows", default=None, help=f"comma-separated, of {', '.join([*LOOP_ROWS, *TARGET_ROWS])} "
                                                      "(default: the budget's)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per loop row (default: the budget's)")
     parser.add_argument("--jobs", type=int, default=1,
@@ -512,7 +528,7 @@ def main(argv=None) -> int:
     budget = BUDGETS[args.budget]
     networks = [n for n in args.networks.split(",") if n]
     rows = tuple(args.rows.split(",")) if args.rows else None
-    bad = [n for n in networks if n not in NETWORKS] + [r for r in rows or () if r not in (*LOOP_ROWS, ONE_SHOT)]
+    bad = [n for n in networks if n not in NETWORKS] + [r for r in rows or () if r not in (*LOOP_ROWS, *TARGET_ROWS)]
     if bad:
         parser.error(f"unknown network(s) or row(s) {bad}")
     if args.seeds is not None and args.seeds < 1 or args.jobs < 1:
@@ -527,12 +543,18 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     info_path = out / "machine.json"
+    current = machine(args.budget, budget)
     try:
-        info = json.loads(info_path.read_text()) if info_path.exists() else machine(args.budget, budget)
+        info = json.loads(info_path.read_text()) if info_path.exists() else current
     except json.JSONDecodeError:
         parser.error(f"'{info_path}' is not a machine record: delete it (or the folder) and run again")
     if info["budget"] != args.budget:
         parser.error(f"'{out}' holds a --budget {info['budget']} run: use another --out")
+    if info["cpu"] != current["cpu"]:  # figures of two CPUs are not one table
+        parser.error(f"'{out}' holds a run from another CPU ({info['cpu']}): use another --out")
+    if info is not current:  # resumed: when, and the budget as it is now (rows may have been added)
+        info["resumed"] = [*info.get("resumed", []), current["date"]]
+        info["budget_settings"] = current["budget_settings"]
     from edgeprune.atomic import write_json_atomic
 
     write_json_atomic(info_path, info)

@@ -18,7 +18,7 @@ def prune(model, out_dir, *, baseline=None, data=None, method: str | None = None
           latency_profile: str | None = None, target_latency: float | None = None,
           num_threads: int | None = None, progress=None, strategy: str = "threshold",
           granularity: str | None = None, candidates: int | None = None, gate: str = "baseline",
-          seed: int | None = None) -> str:
+          seed: int | None = None, recover_steps: int | None = None) -> str:
     """Runs one-shot pruning or the iterative pipeline as the options ask, and returns what the command prints on
     stdout (the summary, or the report as JSON). ``echo(text)`` receives the iterative run's progress lines.
 
@@ -51,6 +51,9 @@ def prune(model, out_dir, *, baseline=None, data=None, method: str | None = None
             raise InvalidArgumentError("--gate judges the iterative loop's steps: --one-shot has no gate; drop one")
         if seed is not None:
             raise InvalidArgumentError("--one-shot ranks by L1 filter norm and draws nothing: drop --seed")
+        if recover_steps is not None:
+            raise InvalidArgumentError("--recover-steps fine-tunes the QR strategy's reconstruction: --one-shot "
+                                       "does not train; drop one")
         profile, source = _profile(latency_profile or NONE, num_threads, echo, progress)
         return _one_shot(model, out_dir, channel_ratio, channel_multiple, input_size, as_json, profile, source)
     if channel_ratio is not None or input_size is not None:
@@ -80,7 +83,8 @@ def prune(model, out_dir, *, baseline=None, data=None, method: str | None = None
                                   "seed": seed},
                        echo=echo, verbose=0 if as_json else 1, target_latency=target_latency, hardware=hardware,
                        strategy=strategy, granularity=granularity or "both",
-                       candidates=CANDIDATES if candidates is None else candidates, gate=gate)
+                       candidates=CANDIDATES if candidates is None else candidates, gate=gate,
+                       recover_steps=0 if recover_steps is None else recover_steps)
     return json.dumps(result.report) if as_json else prune_summary(result.report, out_dir)
 
 

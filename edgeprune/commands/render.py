@@ -148,13 +148,19 @@ def strategy_lines(strategy: dict | None) -> list[str]:
                     "multiplies zero kernels too; channels left without kernels were removed)"]
     fits = [c for g in (strategy.get("reconstruction") or {}).values() for c in g.get("consumers", {}).values()
             if c.get("refit")]
+    steps = strategy.get("recover_steps") or 0
+    head = ("pivoted-QR selection with least-squares reconstruction, once ("
+            + (f"then fine-tuned for {steps} steps)" if steps else "no fine-tuning)"))
+    missed = strategy.get("missed_plan")
+    tail = [] if not missed else [f"the allocation's nearest plan that misses the target costs MAC "
+                                  f"{missed['mac']:.3f}: at these widths it has none in between"]
     if not fits:
-        return ["", "pivoted-QR selection with least-squares reconstruction, once (no fine-tuning)"]
+        return ["", head, *tail]
     before = sorted(c["error_before"] for c in fits)
     after = sorted(c["error_after"] for c in fits)
-    return ["", f"pivoted-QR selection with least-squares reconstruction, once (no fine-tuning): {len(fits)} "
-                f"re-fitted convs, median relative output error {before[len(before) // 2]:.4f} with the kept "
-                f"channels' original weights, {after[len(after) // 2]:.4f} re-fitted (on the sampled patches)"]
+    return ["", f"{head}: {len(fits)} re-fitted convs, median relative output error {before[len(before) // 2]:.4f} "
+                f"with the kept channels' original weights, {after[len(after) // 2]:.4f} re-fitted (on the sampled "
+                "patches)", *tail]
 
 
 def zero_kernel_note(sparsity: dict) -> str:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from edgeprune.atomic import staged_files, write_json_atomic
 from edgeprune.cache import cache_dir, content_key
+from edgeprune.checks import integer_at_least
 from edgeprune.data.pairs import PairSet
 from edgeprune.errors import InvalidArgumentError, ModelLoadError, UnsupportedModelError
 from edgeprune.files import read_json
@@ -117,6 +118,7 @@ class RunContext:
     verbose: int
     times: PhaseTimes = dataclass_field(default_factory=PhaseTimes)  # where the run's minutes go
     strategy: str = "threshold"  # one of STRATEGIES
+    recover_steps: int = 0  # the QR strategy's fine-tuning after its reconstruction
 
     @property
     def work(self) -> Path:
@@ -128,7 +130,7 @@ def prune_run(model, out_dir, baseline=None, data=None, method: str | None = Non
               preset_name: str = "quick", resume: bool = False, overrides: dict | None = None, echo=None,
               verbose: int = 1, importance: str | None = None, target_latency: float | None = None,
               hardware: Hardware | None = None, strategy: str = "threshold", granularity: str = "both",
-              candidates: int = CANDIDATES, gate: str = "baseline") -> PruneResult:
+              candidates: int = CANDIDATES, gate: str = "baseline", recover_steps: int = 0) -> PruneResult:
     """Runs the whole pipeline and writes ``OUTPUT_FILES`` into ``out_dir``.
 
     ``method`` (A-D) and ``importance`` (magnitude or taylor) default to the preset's for the task.
@@ -138,6 +140,7 @@ def prune_run(model, out_dir, baseline=None, data=None, method: str | None = Non
     the channels are chosen: the paper's loop, coarse random masks (``granularity``, ``candidates``) in the same
     loop, or one-shot pivoted-QR selection with least-squares reconstruction. ``gate`` (``GATES``): what the loop's
     iterations are judged against, the baseline or also the equal-budget control at each iteration's steps.
+    ``recover_steps``: with the QR strategy, fine-tuning steps after the reconstruction (the control gets as many).
     """
     times = PhaseTimes()
     with times.phase("prepare"):
@@ -145,7 +148,7 @@ def prune_run(model, out_dir, baseline=None, data=None, method: str | None = Non
                       tolerance_psnr=tolerance_psnr, tolerance_ssim=tolerance_ssim, preset_name=preset_name,
                       resume=resume, overrides=overrides, echo=echo, verbose=verbose, importance=importance,
                       target_latency=target_latency, hardware=hardware, times=times, strategy=strategy,
-                      granularity=granularity, candidates=candidates, gate=gate)
+                      granularity=granularity, candidates=candidates, gate=gate, recover_steps=recover_steps)
     with run_folder(ctx):
         started = time.perf_counter()
         with times.phase("baseline"):
@@ -191,7 +194,8 @@ def prepare(model, out_dir, baseline=None, data=None, method: str | None = None,
             resume: bool = False, overrides: dict | None = None, echo=None, verbose: int = 1,
             importance: str | None = None, target_latency: float | None = None,
             hardware: Hardware | None = None, times: PhaseTimes | None = None, strategy: str = "threshold",
-            granularity: str = "both", candidates: int = CANDIDATES, gate: str = "baseline") -> RunContext:
+            granularity: str = "both", candidates: int = CANDIDATES, gate: str = "baseline",
+            recover_steps: int = 0) -> RunContext:
     """Checks the options and files, resolves the model, the baseline, the data and (last, as calibrating the host
     takes minutes) the latency profile: writes nothing but the host's profile cache."""
     out_dir = Path(out_dir)
@@ -222,6 +226,10 @@ def prepare(model, out_dir, baseline=None, data=None, method: str | None = None,
     if strategy == "qr" and gate != "baseline":
         raise InvalidArgumentError("--gate control judges the loop's iterations; --strategy qr prunes once without a "
                                    "gate (its control is the baseline itself): drop --gate")
+    integer_at_least("--recover-steps", recover_steps, 0)
+    if recover_steps and strategy != "qr":
+        raise InvalidArgumentError("--recover-steps fine-tunes the QR strategy's reconstruction: add --strategy qr, or "
+                                   "use --finetune-steps for the loop's iterations")
     if strategy == "qr" and resume:
         raise InvalidArgumentError("--strategy qr runs once without a loop: there is nothing to --resume; run it "
                                    "again without --resume")
@@ -251,11 +259,12 @@ def prepare(model, out_dir, baseline=None, data=None, method: str | None = None,
     rule.check_fits(coupling)
     loop = replace(loop, widths=rule, profile=profile, target_latency=target_latency)
     run_key = {"model": resolved.name, "baseline": str(baseline) if baseline else None, "data": str(data),
-               "preset": preset_name, "settings": settings.to_dict(), "loop": loop.to_dict(), "strategy": strategy}
+               "preset": preset_name, "settings": settings.to_dict(), "loop": loop.to_dict(), "strategy": strategy,
+               **({"recover_steps": recover_steps} if recover_steps else {})}
     resuming_loop = _check_resume(out_dir, run_key) if resume else False
     return RunContext(out_dir, resolved, coupling, settings, loop, base, train_pool, val,
                       cost_input_size(resolved, val), eval_input_size(val), hardware, source, run_key, resume,
-                      resuming_loop, echo or (lambda text: None), verbose, times, strategy)
+                      resuming_loop, echo or (lambda text: None), verbose, times, strategy, recover_steps)
 
 
 def _given_baseline(model, resolved, coupling: Coupling, baseline) -> Baseline | None:
@@ -378,13 +387,15 @@ def baseline_quality(ctx: RunContext, model) -> dict:
 
 def run_loop(ctx: RunContext, baseline, base_quality: dict) -> LoopResult:
     """The strategy's pruning: the quality-gated loop (threshold or coarse proposals), or the one-shot QR
-    reconstruction (no fine-tuning, no gate)."""
+    reconstruction (no gate; fine-tuned for ``ctx.recover_steps`` if any)."""
     if ctx.strategy == "qr":
         from edgeprune.prune.reconstruct import qr_one_shot
 
-        ctx.echo("pivoted-QR channel selection with least-squares reconstruction, once (no fine-tuning)")
+        how = f"then {ctx.recover_steps} fine-tuning steps" if ctx.recover_steps else "no fine-tuning"
+        ctx.echo(f"pivoted-QR channel selection with least-squares reconstruction, once ({how})")
         result = qr_one_shot(baseline, ctx.train_pool, ctx.val, ctx.loop, base_quality, ctx.input_size,
-                             latency_size=ctx.eval_size, times=ctx.times, seed=ctx.loop.finetune.seed)
+                             latency_size=ctx.eval_size, times=ctx.times, seed=ctx.loop.finetune.seed,
+                             recover_steps=ctx.recover_steps, verbose=ctx.verbose)
         ctx.echo(iteration_line(result.state.iterations[0], base_quality))
         return result
     if ctx.resuming_loop:
@@ -509,7 +520,10 @@ def strategy_report(ctx: RunContext, loop: LoopResult, mac_ratio: float) -> dict
                             "the zero kernels, so the executed MAC is what the exported model runs; whole channels "
                             "left without kernels were removed"})
     if ctx.strategy == "qr" and loop.state.iterations:
-        out["reconstruction"] = loop.state.iterations[0].get("reconstruction")
+        record = loop.state.iterations[0]
+        out["reconstruction"] = record.get("reconstruction")
+        out["recover_steps"] = ctx.recover_steps
+        out["missed_plan"] = record.get("missed_plan")
     return out
 
 
