@@ -68,6 +68,23 @@ def test_the_commands_are_the_users_with_the_gate_a_low_target_and_the_seed(rb, 
     assert medium.recover_steps == medium.finetune_steps * medium.max_iterations == 480
 
 
+def test_a_target_row_that_held_at_seed_0_is_confirmed_at_the_other_seeds_and_one_that_failed_is_not(rb, tmp_path):
+    medium = rb.BUDGETS["medium"]
+    plan = [("D", 0), ("qr-oneshot@0.7", 0), ("qr-tuned@0.5", 0), ("qr-tuned@0.35", 0)]
+    verdicts = {"qr-oneshot@0.7": report(30.0, 0.9, 30.0, 0.9), "qr-tuned@0.5": report(30.0, 0.9, 30.0, 0.9),
+                "qr-tuned@0.35": report(29.9, 0.9, 30.0, 0.9)}  # 0.1 dB under the baseline: failed
+    for name, r in verdicts.items():
+        folder = rb.row_dir(tmp_path, "sid", name, 0)
+        folder.mkdir(parents=True)
+        (folder / "report.json").write_text(json.dumps(r))
+    # only the budget's confirm rows (tuned QR at medium), only where seed 0 held, at seeds 1 and 2
+    assert rb.confirmations(tmp_path, "sid", medium, plan) == [("qr-tuned@0.5", 1), ("qr-tuned@0.5", 2)]
+    assert rb.confirmations(tmp_path, "sid", medium, plan, seeds=1) == []
+    assert rb.confirmations(tmp_path, "sid", rb.BUDGETS["quick"], plan) == []
+    cmd = rb.prune_command(Path("edgeprune"), "sid", Path("b.keras"), medium, "qr-tuned@0.5", 2, tmp_path)
+    assert cmd[-6:] == ["480", "--seed", "2", "--out", str(tmp_path), "--json"]
+
+
 def test_a_row_holds_only_if_every_seed_is_within_tolerance_of_baseline_and_control(rb):
     good = report(30.01, 0.9005, 30.00, 0.9000)
     figures = rb.row_figures([good, report(29.97, 0.8990, 29.99, 0.8995)])
