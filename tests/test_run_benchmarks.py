@@ -41,11 +41,13 @@ def test_a_budget_plans_every_loop_row_per_seed_then_qr_at_each_target(rb):
     assert rb.planned_rows(rb.BUDGETS["quick"]) == [("D", 0), ("qr-oneshot@0.6", 0)]
     assert rb.planned_rows(full, rows=("coarse",), seeds=2) == [("coarse", 0), ("coarse", 1)]
     # the medium budget spreads only method D over the seeds
-    assert rb.planned_rows(rb.BUDGETS["medium"]) == [
+    assert rb.planned_rows(rb.BUDGETS["medium"], net="sid") == [
         ("D", 0), ("D", 1), ("D", 2), ("latency-aware", 0),
         ("qr-oneshot@0.7", 0), ("qr-oneshot@0.5", 0), ("qr-oneshot@0.35", 0), ("qr-tuned@0.5", 0),
         ("qr-tuned@0.35", 0)]
-    assert rb.planned_rows(rb.BUDGETS["medium"], rows=("qr-tuned",)) == [("qr-tuned@0.5", 0), ("qr-tuned@0.35", 0)]
+    # tuned targets per network: EDSR also at 0.6, where its aligned widths have a plan above 0.5
+    assert rb.planned_rows(rb.BUDGETS["medium"], rows=("qr-tuned",), net="edsr") == [
+        ("qr-tuned@0.6", 0), ("qr-tuned@0.5", 0), ("qr-tuned@0.35", 0)]
 
 
 def test_the_commands_are_the_users_with_the_gate_a_low_target_and_the_seed(rb, tmp_path):
