@@ -145,15 +145,14 @@ def prune_command(exe: Path, net: str, baseline: Path, budget: Budget, name: str
                   data: Path | None = None) -> list[str]:
     common = [str(exe), "prune", "--model", net, "--baseline", str(baseline), "--preset", "quick",
               *(["--data", str(data)] if data else [])]
+    last = [*(["--seed", str(seed)] if seed else []), "--out", str(out), "--json"]  # seed 0: as a user types it
     if name.startswith(TARGET_ROWS):
         target = name.split("@")[1]
         tuned = ["--recover-steps", str(budget.recover_steps)] if name.startswith(TUNED) else []
-        return [*common, "--strategy", "qr", "--target-mac", target, *tuned, *(["--seed", str(seed)] if seed else []),
-                "--out", str(out), "--json"]
+        return [*common, "--strategy", "qr", "--target-mac", target, *tuned, *last]
     target = [] if "--target-latency" in LOOP_ROWS[name] else ["--target-mac", LOW_TARGET]
     return [*common, *LOOP_ROWS[name], *target, "--gate", "control", "--finetune-steps", str(budget.finetune_steps),
-            "--max-iterations", str(budget.max_iterations), *(["--seed", str(seed)] if seed else []),
-            "--out", str(out), "--json"]
+            "--max-iterations", str(budget.max_iterations), *last]
 
 
 def planned_rows(budget: Budget, rows=None, seeds=None, net: str | None = None) -> list[tuple[str, int]]:

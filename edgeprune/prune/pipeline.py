@@ -259,8 +259,7 @@ def prepare(model, out_dir, baseline=None, data=None, method: str | None = None,
     rule.check_fits(coupling)
     loop = replace(loop, widths=rule, profile=profile, target_latency=target_latency)
     run_key = {"model": resolved.name, "baseline": str(baseline) if baseline else None, "data": str(data),
-               "preset": preset_name, "settings": settings.to_dict(), "loop": loop.to_dict(), "strategy": strategy,
-               **({"recover_steps": recover_steps} if recover_steps else {})}
+               "preset": preset_name, "settings": settings.to_dict(), "loop": loop.to_dict(), "strategy": strategy}
     resuming_loop = _check_resume(out_dir, run_key) if resume else False
     return RunContext(out_dir, resolved, coupling, settings, loop, base, train_pool, val,
                       cost_input_size(resolved, val), eval_input_size(val), hardware, source, run_key, resume,

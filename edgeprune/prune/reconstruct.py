@@ -21,9 +21,9 @@ from edgeprune.graph.cost import model_cost
 from edgeprune.graph.coupling import Coupling
 from edgeprune.errors import InvalidArgumentError
 from edgeprune.prune.importance import layer_means, mac_per_unit
-from edgeprune.prune.masking import ChannelMasks
 from edgeprune.prune.level import LevelState
 from edgeprune.prune.loop import LoopResult, LoopSettings, LoopState, threshold_for_level
+from edgeprune.prune.masking import ChannelMasks
 from edgeprune.prune.oracle import CostOracle
 from edgeprune.prune.plan import PruningPlan
 from edgeprune.prune.qr import qr_batches, qr_reconstruct, qr_rows
