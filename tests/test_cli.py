@@ -3,7 +3,7 @@
 import json
 import subprocess
 import sys
-import time
+import resource
 from pathlib import Path
 
 import pytest
@@ -104,13 +104,20 @@ def test_console_script_errors_and_timing(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"Error: '{bad}' is not a valid .keras archive (not a zip file): "
                                                 "is it truncated?"]
-    start = time.perf_counter()
+    before = _children_cpu_seconds()
     proc = subprocess.run([EDGEPRUNE, "analyze", "edsr", "--input-size", "1020x1020", "--json"],
                           capture_output=True, text=True, timeout=120)
-    elapsed = time.perf_counter() - start
+    used = _children_cpu_seconds() - before
     assert proc.returncode == 0 and proc.stderr == ""
     assert json.loads(proc.stdout)["totals"]["weights"] == 1_367_424
-    assert elapsed < 15, f"analyze took {elapsed:.1f}s"  # ~3.5 s on an idle 2-core machine; bound allows noise
+    # CPU seconds, not wall time: a loaded machine (CI shares its cores) stretches the wall clock, not the work.
+    # ~7 s (TensorFlow's import, its threads included) on the AVX-512 host while two other processes ran.
+    assert used < 20, f"analyze used {used:.1f} CPU seconds"
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def test_help_explains():
