@@ -484,43 +484,51 @@ def section(info: dict, results: dict, budget: Budget, commands: dict, seconds: 
 def plots(out: Path, net: str, baseline: dict, rows: dict, reports: dict, latency: dict) -> list[Path]:
     from edgeprune.prune.plots import figure
 
+    import matplotlib
+
     folder = out / "plots"
     folder.mkdir(exist_ok=True)
     written = []
+    # one colour and marker per row, the same in the three plots (a dozen rows outrun one 10-colour cycle)
+    colours, markers = matplotlib.colormaps["tab20"], "osD^vP*Xh<>p"
+    style = {n: {"color": colours(i % 20), "marker": markers[i % len(markers)]}
+             for i, n in enumerate(dict.fromkeys([*rows, *reports, *latency.get("rows", {})]))}
 
     def finish(fig, ax, what):
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # beside, not on, the data
         fig.tight_layout()
         fig.savefig(folder / f"{net}-{what}.png", dpi=120)
         written.append(folder / f"{net}-{what}.png")
-    fig, ax = figure((max(7.0, 0.22 * len(next(iter(reports.values()))["layers"]) + 2), 4.4))
+    fig, ax = figure((max(9.0, 0.22 * len(next(iter(reports.values()))["layers"]) + 4), 4.4))
     for name, report in reports.items():
         layers = report["layers"]
-        ax.plot(range(len(layers)), [e["pruned"] / e["original"] for e in layers], "-o", ms=3, label=name)
+        ax.plot(range(len(layers)), [e["pruned"] / e["original"] for e in layers], "-", ms=3, label=name,
+                **style[name])
     ax.set_xticks(range(len(layers)))
     ax.set_xticklabels([e["layer"] for e in layers], rotation=90, fontsize=6)
     ax.set_ylabel("kept output channels (fraction)")
     ax.set_title(f"{net}: kept channels per layer, seed 0", fontsize=9)
     finish(fig, ax, "channels")
 
-    fig, ax = figure((7.0, 4.4))
+    fig, ax = figure((9.0, 4.4))
     ax.plot([1.0], [baseline["psnr"]], "*", color="black", ms=11, label="baseline")
     ax.axhline(baseline["psnr"] - 0.05, color="grey", ls="--", lw=1, label="tolerance (-0.05 dB)")
     for name, r in rows.items():
         m, p = r["mac"], r["psnr"]
         ax.errorbar([m["mean"]], [p["mean"]], xerr=[[m["mean"] - m["min"]], [m["max"] - m["mean"]]],
-                    yerr=[[p["mean"] - p["min"]], [p["max"] - p["mean"]]], fmt="o" if r["held"] else "x", ms=6,
-                    capsize=3, label=f"{name}{'' if r['held'] else ' (did not hold)'}")
+                    yerr=[[p["mean"] - p["min"]], [p["max"] - p["mean"]]], ms=6, capsize=3, ecolor=style[name]["color"],
+                    ls="none", mfc=style[name]["color"] if r["held"] else "none", **style[name],
+                    label=f"{name}{'' if r['held'] else ' (did not hold: open marker)'}")
     ax.set_xlabel("MAC (fraction of the baseline)")
     ax.set_ylabel("PSNR (dB), held-out photos")
     ax.set_title(f"{net}: PSNR against MAC, every row (mean and range over seeds)", fontsize=9)
     finish(fig, ax, "psnr-mac")
 
-    fig, ax = figure((5.0, 4.6))
+    fig, ax = figure((7.0, 4.6))
     points = [(v["predicted"], v["fp32"], n) for n, v in latency.get("rows", {}).items()
               if v.get("predicted") is not None]
     for predicted, measured, name in points:
-        ax.plot([predicted], [measured], "o", ms=6, label=name)
+        ax.plot([predicted], [measured], ls="none", ms=6, label=name, **style[name])
     ax.plot([0, 1.05], [0, 1.05], "--", color="grey", lw=1, label="measured = predicted")
     ax.set_xlim(0, 1.05)
     ax.set_ylim(0, 1.05)
