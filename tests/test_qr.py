@@ -11,7 +11,8 @@ from edgeprune.graph.coupling import Coupling
 from edgeprune.prune.masking import ChannelMasks
 from edgeprune.prune.oneshot import l1_plan
 from edgeprune.prune.plan import PruningPlan, fingerprint
-from edgeprune.prune.qr import conv_patches, pivot_order, qr_batches, qr_importance, qr_reconstruct, qr_rows, refit
+from edgeprune.prune.qr import (_output_positions, _sampled_patches, conv_patches, pivot_order, qr_batches,
+                                qr_importance, qr_reconstruct, qr_rows, refit)
 from edgeprune.prune.surgery import slim
 from edgeprune.runtime import keras
 from edgeprune.train.fit import plain_copy
@@ -51,6 +52,11 @@ def test_patches_times_the_kernel_are_the_convs_pre_activation_output(options):
     pre = patches @ kernel.reshape(-1, 4) + bias
     assert (pre < 0).any()  # the relu matters: these are pre-activations
     np.testing.assert_allclose(np.maximum(pre, 0), y.reshape(-1, 4), atol=2e-6)
+    # the re-fit gathers only sampled rows and columns: exactly those of the patches
+    rows, cols = np.array([0, 3, patches.shape[0] - 1]), np.array([patches.shape[1] - 1, 0, 2])
+    assert _output_positions(x.shape, layer) == patches.shape[0]
+    np.testing.assert_array_equal(_sampled_patches(x, layer, rows), patches[rows])
+    np.testing.assert_array_equal(_sampled_patches(x, layer, rows, cols), patches[rows][:, cols])
 
 
 def test_patches_are_refused_for_layers_that_are_not_plain_convs():
@@ -222,3 +228,26 @@ def test_bad_counts_and_batches_are_refused_with_what_to_do():
         qr_reconstruct(model, coupling, {"a": 2}, [])
     with pytest.raises(InvalidArgumentError, match="max_rows_per_batch must be an integer >= 1, got 0"):
         qr_rows(model, coupling, batches, max_rows_per_batch=0)
+
+
+def test_the_originals_targets_take_one_pass_for_every_consumer_and_a_smaller_budget_only_more(monkeypatch):
+    from edgeprune.prune import qr
+
+    model = build_edsr(num_blocks=2, num_features=8)
+    coupling = Coupling(model)
+    counts = {n: max(1, g.size // 2) for n, g in coupling.groups.items()}
+    passes, real = [], qr._Targets.__init__
+
+    def counted(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        passes.append(self)
+
+    monkeypatch.setattr(qr._Targets, "__init__", counted)
+    batches = _batches((2, 10, 10, 3), 2, 6)
+    copy, keep, details = qr_reconstruct(model, coupling, counts, batches, max_rows_per_batch=64)
+    refits = sum(c["refit"] for d in details.values() for c in d["consumers"].values())
+    assert refits == 7 and passes[-1].passes == 1  # 2 blocks x 2 convs, body end, upsampler, tail: one pass
+    monkeypatch.setattr(qr, "TARGET_BYTES", 1)  # one consumer's targets at a time
+    small, small_keep, small_details = qr_reconstruct(model, coupling, counts, batches, max_rows_per_batch=64)
+    assert passes[-1].passes == refits and small_keep == keep and small_details == details
+    assert all(np.array_equal(a, b) for a, b in zip(small.get_weights(), copy.get_weights()))

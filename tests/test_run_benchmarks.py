@@ -164,7 +164,7 @@ def test_the_section_and_the_plots_are_written_from_the_figures(rb, tmp_path):
     commands = {"edsr": {"baseline": "edgeprune train --model edsr", "rows": {"D": "edgeprune prune --method D"}}}
     text = rb.section(info, {"edsr": {"baseline": baseline, "rows": rows, "latency": latency,
                                       "eval_cost": eval_cost}}, rb.BUDGETS["quick"], commands, 90.0)
-    assert "What this budget cuts: quick budget: baselines of 150" in text
+    assert "What this budget cuts: quick budget: baselines of 100" in text
     assert ("; the quick preset's baseline (400 steps, the same data, 20 s): 29.500 dB / 0.8900 (+0.500 dB, "
             "+0.0100 here); bicubic upscaling: 28.000 dB / 0.8500 (+2.000 dB, +0.0500 here).") in text
     assert "| D | 1 | 0.0G (0.550) | 0K (0.550) |" in text and "| 2.200G | 30.000 | 0.9000 | +0.000 / +0.0000 |" in text
@@ -222,7 +222,7 @@ def test_a_killed_loop_resumes_a_killed_run_before_its_loop_starts_again_and_a_f
     monkeypatch.setattr(hp, "host_profile", lambda threads: None)
     calls.clear()
     with pytest.raises(SystemExit, match="boom"):
-        rb.main(["--budget", "tiny", "--networks", "edsr", "--out", str(tmp_path / "run")])
+        rb.main(["--budget", "tiny", "--networks", "edsr", "--jobs", "1", "--out", str(tmp_path / "run")])
     assert calls[0][-2:] == ["--out", str(tmp_path / "run" / "edsr" / "quick-baseline.keras")]  # the reference
     assert [c[c.index("--method") + 1] for c in calls[1:]] == ["A"]
 
@@ -273,3 +273,28 @@ def test_the_quick_budget_runs_end_to_end_in_under_30_minutes_and_resumes(tmp_pa
     rerun = json.loads((out / "results.json").read_text())["results"]
     for net in results:
         assert rerun[net]["rows"] == results[net]["rows"]
+
+
+def test_with_two_jobs_the_baselines_train_at_once_and_the_qr_rows_start_first(rb, tmp_path, monkeypatch):
+    import threading
+
+    import edgeprune.deploy.host_profile as hp
+
+    both = threading.Barrier(2, timeout=20)  # broken unless the two trainings wait here at the same time
+    started = []
+
+    class Recorder(rb.Runner):
+        def run(self, cmd, done, log):
+            if cmd[1] == "train":
+                both.wait()
+                return 1.0
+            started.append(cmd[cmd.index("--out") + 1].split("/")[-1])
+            raise SystemExit("stop here")
+
+    monkeypatch.setattr(rb, "Runner", lambda out, env: Recorder(out, env))
+    monkeypatch.setattr(hp, "host_profile", lambda threads: None)
+    with pytest.raises(SystemExit, match="stop here"):
+        rb.main(["--budget", "quick", "--jobs", "2", "--out", str(tmp_path / "run")])
+    assert not both.broken and set(started) <= {"qr-oneshot@0.6-s0"} and started
+    assert (tmp_path / "run" / "edsr" / "train-command.txt").exists()
+    assert (tmp_path / "run" / "sid" / "train-command.txt").exists()

@@ -61,12 +61,37 @@ def tiny_zoo():
     return keras.Model(inputs, x)
 
 
+def tiny_applications():
+    """The patterns of the keras.applications models in tiny: ResNet's bottleneck (BN on both branches of an add,
+    a projection shortcut), DenseNet's dense block (concatenations chained, each read through BN and ReLU) and
+    EfficientNet's squeeze-excite (pooling, Reshape, two 1x1 convs, a multiply)."""
+    inputs = keras.Input((16, 16, 3))
+    x = L.Conv2D(8, 3, padding="same", name="stem")(inputs)
+    main = L.BatchNormalization(name="res_bn1")(L.Conv2D(4, 1, name="res_c1")(x))
+    main = L.BatchNormalization(name="res_bn2")(L.Conv2D(6, 3, padding="same", name="res_c2")(L.ReLU()(main)))
+    short = L.BatchNormalization(name="res_bn_short")(L.Conv2D(6, 1, name="res_short")(x))
+    x = L.ReLU(name="res_out")(L.Add(name="res_add")([main, short]))
+    for i in range(2):  # a dense block: every layer reads all the features so far
+        y = L.ReLU()(L.BatchNormalization(name=f"dense{i}_bn")(x))
+        y = L.Conv2D(3, 3, padding="same", name=f"dense{i}_conv")(y)
+        x = L.Concatenate(name=f"dense{i}_cat")([x, y])
+    x = L.Conv2D(8, 1, activation="swish", name="expand")(L.BatchNormalization(name="trans_bn")(x))
+    se = L.Reshape((1, 1, 8), name="se_reshape")(L.GlobalAveragePooling2D(name="se_pool")(x))
+    se = L.Conv2D(2, 1, activation="swish", name="se_reduce")(se)
+    se = L.Conv2D(8, 1, activation="sigmoid", name="se_expand")(se)
+    x = L.Multiply(name="se_excite")([x, se])
+    x = L.Conv2D(5, 1, name="project")(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, L.Dense(4, name="fc")(x))
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_edsr_sid_and_every_layer_type(seed):
     check_equivalence(build_edsr(num_blocks=2, num_features=6, scale=2 + seed % 2, res_scale=0.5), (9, 7, 3), seed)
     check_equivalence(build_edsr(num_blocks=1, num_features=4, scale=4), (5, 6, 3), seed)
     check_equivalence(build_sid(features=(4, 5, 6, 7, 8)), (32, 48, 4), seed)
     check_equivalence(tiny_zoo(), (16, 16, 3), seed)
+    check_equivalence(tiny_applications(), (16, 16, 3), seed, scale=255.0)
 
 
 APPS = {
@@ -79,7 +104,11 @@ APPS = {
 }
 
 
-@pytest.mark.parametrize("name", list(APPS))
+# the heaviest three are slow: tiny_applications() covers their patterns (bottleneck, dense block, SE) by default
+HEAVY_APPS = ("ResNet50", "DenseNet121", "EfficientNetB0")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY_APPS else n for n in APPS])
 def test_keras_applications(name):
     check_equivalence(APPS[name](), (32, 32, 3), seed=3, scale=255.0)
 

@@ -11,7 +11,7 @@ killed run continues where it stopped (a half-trained baseline and a half-run lo
 1. ``DIR/machine.json``: CPU (flags), cores, library versions, date, the budget; with ``--budget full`` also
    ``DIR/photos/`` (``tools/registry_photos.py``: ``apt-get download opencv-doc libjxl-testdata``, about 150 MB
    from Debian's package registry, for EDSR's training photos).
-2. Baselines: ``DIR/NET/baseline.keras`` (``edgeprune train``, the budget's steps).
+2. Baselines: ``DIR/NET/baseline.keras`` (``edgeprune train``, the budget's steps; ``--jobs`` at once).
 3. Rows: ``DIR/NET/ROW-sSEED/report.json`` (``edgeprune prune``): the paper's options A-D, the latency-aware loop,
    coarse masks and pivoted QR in the loop, each with ``--gate control`` and a low target so the gate decides where
    it stops; QR one-shot at fixed MAC targets (no fine-tuning: its control is the baseline itself), and QR at fixed
@@ -44,6 +44,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 NETWORKS = ("edsr", "sid")
+DEFAULT_JOBS = 2 if (os.cpu_count() or 1) >= 2 else 1  # runs at once (--jobs)
 # Table 1's "Original" and method D rows (MAC, weights, activations, BW as fractions; PSNR, SSIM), and our claim
 PAPER = {"edsr": {"mac": 897 / 1428, "weights": 857 / 1367, "bw": 4083 / 5077, "psnr": 34.42, "ssim": 0.942},
          "sid": {"mac": 236 / 560, "weights": 4241 / 7757, "bw": 1173 / 1922, "psnr": 28.55, "ssim": 0.768}}
@@ -93,9 +94,9 @@ class Budget:
 
 
 BUDGETS = {
-    "quick": Budget(baseline_steps={"edsr": 150, "sid": 200}, finetune_steps=20, max_iterations=3,
+    "quick": Budget(baseline_steps={"edsr": 100, "sid": 120}, finetune_steps=20, max_iterations=3,
                     rows=("D", ONE_SHOT), seeds=1, qr_targets=(0.6,),
-                    cuts="quick budget: baselines of 150 (EDSR) and 200 (SID) steps instead of the quick preset's "
+                    cuts="quick budget: baselines of 100 (EDSR) and 120 (SID) steps instead of the quick preset's "
                          "400 and 600, 20 fine-tuning steps per iteration instead of 60, at most 3 iterations, only "
                          "method D and QR one-shot at MAC 0.6, one seed: it checks that the script runs end to end "
                          "in under 30 minutes on 2 cores; its figures say nothing about the methods",
@@ -584,9 +585,10 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", default=None, help=f"comma-separated, of {', '.join([*LOOP_ROWS, *TARGET_ROWS])} "
                                                      "(default: the budget's)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per loop row (default: the budget's)")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="prune runs at once, each with cores/jobs TensorFlow threads (latency is measured "
-                             "afterwards, alone)")
+    parser.add_argument("--jobs", type=int, default=DEFAULT_JOBS,
+                        help="training and prune runs at once, each with cores/jobs TensorFlow threads (latency is "
+                             f"measured afterwards, alone; default {DEFAULT_JOBS}: on 2 cores two runs at one thread "
+                             "each finish sooner than one at two)")
     args = parser.parse_args(argv)
     budget = BUDGETS[args.budget]
     networks = [n for n in args.networks.split(",") if n]
@@ -626,15 +628,17 @@ def main(argv=None) -> int:
                             if args.jobs > 1 else {})}
     runner = Runner(out, env)
     first = {net: planned_rows(budget, rows, args.seeds, net) for net in networks}
-    commands, baselines, data = {}, {}, {}
+    commands, data = {}, {}
     if budget.edsr_photos and "edsr" in networks:
         data["edsr"] = out / "photos"
         runner.run([sys.executable, str(Path(__file__).with_name("registry_photos.py")), "--out", str(data["edsr"])],
                    data["edsr"] / "manifest.json", out / "photos.log")
-    for net in networks:
-        baselines[net] = train_baseline(runner, exe, net, budget, data.get(net))
-    quick = {net: train_quick_baseline(runner, exe, net, data.get(net)) if budget.quick_reference else None
-             for net in networks}
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # the baselines (and quick references) at once
+        trained = {net: pool.submit(train_baseline, runner, exe, net, budget, data.get(net)) for net in networks}
+        references_ = {net: pool.submit(train_quick_baseline, runner, exe, net, data.get(net))
+                       for net in networks if budget.quick_reference}
+        baselines = {net: f.result() for net, f in trained.items()}
+        quick = {net: references_[net].result() if net in references_ else None for net in networks}
     runner.note("the host's latency profile (calibrated once, alone, if not cached)")
     from edgeprune.runtime import configure_process
 
@@ -642,7 +646,10 @@ def main(argv=None) -> int:
     from edgeprune.deploy.host_profile import host_profile
 
     host_profile(1)  # prune runs at once would each calibrate, under each other's load
-    jobs = [(net, name, seed) for net in networks for name, seed in first[net]]
+    # the QR rows first: their reconstruction is the longest fixed cost, and a run left alone at the end has only
+    # cores/jobs threads
+    jobs = sorted([(net, name, seed) for net in networks for name, seed in first[net]],
+                  key=lambda j: j[1].split("@")[0] not in TARGET_ROWS)
     failed = threading.Event()  # a failed command stops the run: commands not yet started never start
 
     def job(net, name, seed):
