@@ -649,7 +649,7 @@ def main(argv=None) -> int:
     # the QR rows first: their reconstruction is the longest fixed cost, and a run left alone at the end has only
     # cores/jobs threads
     jobs = sorted([(net, name, seed) for net in networks for name, seed in first[net]],
-                  key=lambda j: j[1].split("@")[0] not in TARGET_ROWS)
+                  key=lambda j: not j[1].startswith(TARGET_ROWS))
     failed = threading.Event()  # a failed command stops the run: commands not yet started never start
 
     def job(net, name, seed):

@@ -163,7 +163,7 @@ def _sampled_patches(x, layer, rows, columns=None) -> np.ndarray:
     (kh, kw), (sh, sw), (rh, rw) = layer.kernel_size, layer.strides, layer.dilation_rate
     ho, top = _output_size(h, kh, sh, rh, layer.padding)
     wo, left = _output_size(w, kw, sw, rw, layer.padding)
-    if top or left or layer.padding == "same":  # zeros around, as the conv pads (enough on every side)
+    if layer.padding == "same":  # zeros around, as the conv pads (enough on every side)
         x = np.pad(x, ((0, 0), (top, (kh - 1) * rh + sh), (left, (kw - 1) * rw + sw), (0, 0)))
     b, i, j = np.unravel_index(np.asarray(rows, np.int64), (n, ho, wo))
     columns = np.arange(kh * kw * c) if columns is None else np.asarray(columns, np.int64)
@@ -194,11 +194,16 @@ class _Sampler:
                 found.append((name, ref))
         return found
 
+    def conv_rows(self, layer, value, batch: int, name: str) -> np.ndarray:
+        """The sampled output positions of conv ``layer`` (named ``name``) on ``value``, batch ``batch``: the same
+        for the original and every pruned model."""
+        return _positions(_output_positions(value.shape, layer), self.max_rows, self.seed, batch, self.index[name])
+
     def rows(self, layer, value, batch: int, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(sampled rows, their input-channel values) of consumer ``layer`` reading ``value``: centre taps of
         sampled output positions for a conv, sampled input positions otherwise."""
         if _is_refittable(layer):
-            rows = _positions(_output_positions(value.shape, layer), self.max_rows, self.seed, batch, self.index[name])
+            rows = self.conv_rows(layer, value, batch, name)
             return rows, _sampled_patches(value, layer, rows, _centre_columns(layer, int(value.shape[-1])))
         flat = tf.reshape(value, (-1, value.shape[-1]))
         rows = _positions(int(flat.shape[0]), self.max_rows, self.seed, batch, self.index[name])
@@ -339,8 +344,7 @@ class _Targets:
             values = probe(tf.convert_to_tensor(x, tf.float32), training=False)
             values = values if isinstance(values, (list, tuple)) else [values]
             for n, layer, value, (kernel, bias) in zip(chunk, layers, values, weights):
-                rows = _positions(_output_positions(value.shape, layer), self.sampler.max_rows, self.sampler.seed,
-                                  b, self.sampler.index[n])
+                rows = self.sampler.conv_rows(layer, value, b, n)
                 found[n].append((rows, _sampled_patches(value, layer, rows) @ kernel + bias))
         self.passes += 1
         self.ready.update(found)
