@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from edgeprune.errors import EdgepruneError
+from edgeprune.core.errors import EdgepruneError
 
 _DTYPES = ["fp32", "fp16", "int8"]
 
@@ -44,7 +44,7 @@ class InputSize(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, tuple):
             return value
-        from edgeprune.sizes import parse_input_size
+        from edgeprune.core.sizes import parse_input_size
 
         try:
             return parse_input_size(value)
@@ -59,7 +59,7 @@ def cli():
 
     Analyse a model's cost, prune whole channels, export TFLite and measure it on the host or a device.
     """
-    from edgeprune.runtime import configure_process
+    from edgeprune.core.runtime import configure_process
 
     configure_process()  # the one place the command line configures the process (logs, devices, TF start)
 

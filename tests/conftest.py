@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edgeprune.runtime import keras, tf
+from edgeprune.core.runtime import keras, tf
 
 
 # A latency profile standing in for this host's in tests (the real one is calibrated by the README's main command

@@ -3,8 +3,8 @@ import json
 import pytest
 
 from edgeprune.commands.analyze import analyze, analyze_command
-from edgeprune.errors import InvalidArgumentError, ShapeError
-from edgeprune.modelio import save_model
+from edgeprune.core.errors import InvalidArgumentError, ShapeError
+from edgeprune.core.modelio import save_model
 from keras_models import build_edsr
 
 
@@ -49,7 +49,7 @@ def test_analyze_command_prints_the_cost_table_then_the_latency_table_or_one_jso
 
 
 def test_zero_kernels_are_counted_and_the_dense_mac_stays(tmp_path):
-    from edgeprune.modelio import save_model
+    from edgeprune.core.modelio import save_model
     from keras_models import build_edsr
 
     model = build_edsr(num_blocks=1, num_features=8)

@@ -3,7 +3,7 @@ import stat
 
 import pytest
 
-from edgeprune.atomic import atomic_path
+from edgeprune.core.atomic import atomic_path
 
 
 def test_success_replaces_with_normal_permissions(tmp_path):
@@ -30,7 +30,7 @@ def test_failure_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
 
 
 def test_staged_files_appear_together_or_not_at_all(tmp_path):
-    from edgeprune.atomic import staged_files
+    from edgeprune.core.atomic import staged_files
 
     with staged_files(tmp_path / "out", ["a", "b"]) as stage:
         (stage / "a").write_text("1")

@@ -17,7 +17,7 @@ import pytest
 from edgeprune.deploy.bench.adb import Adb, DeviceError, find_adb, shell_command
 from edgeprune.deploy.bench.device import (DeviceOptions, bench_device, check_binary_abi, elf_machine,
                                     parse_simpleperf_stat)
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.errors import InvalidArgumentError
 from edgeprune.deploy.export import convert, fixed_shape_model
 from keras_models import build_edsr
 

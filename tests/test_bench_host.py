@@ -8,9 +8,9 @@ from edgeprune.deploy.bench.host import bench_host, interleaved_latency
 from edgeprune.deploy.bench.host_worker import delegate_partitions
 from edgeprune.deploy.bench.result import SCHEMA, timing_stats
 from edgeprune.deploy.tflite_reader import TfliteGraph
-from edgeprune.errors import EdgepruneError, InvalidArgumentError
+from edgeprune.core.errors import EdgepruneError, InvalidArgumentError
 from edgeprune.deploy.export import convert, fixed_shape_model
-from edgeprune.runtime import keras, tf
+from edgeprune.core.runtime import keras, tf
 from keras_models import build_edsr
 
 DEVICE_KEYS = {"runs", "avg_us", "std_us", "min_us", "max_us", "median_us", "p95_us", "init_us", "first_us",

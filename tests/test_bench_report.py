@@ -8,7 +8,7 @@ from edgeprune.commands.report import build_report
 from edgeprune.deploy.bench.report import analytic_cost
 from edgeprune.graph.latency_profile import LatencyProfile
 from edgeprune.graph.cost import model_cost
-from edgeprune.errors import FileFormatError
+from edgeprune.core.errors import FileFormatError
 from edgeprune.deploy.export import convert, fixed_shape_model
 from keras_models import build_edsr
 from test_bench_parse import FAKE_RUN

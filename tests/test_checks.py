@@ -1,7 +1,7 @@
 import pytest
 
-from edgeprune.checks import integer_at_least
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.checks import integer_at_least
+from edgeprune.core.errors import InvalidArgumentError
 
 
 def test_integer_at_least():
@@ -12,7 +12,7 @@ def test_integer_at_least():
 
 
 def test_fraction():
-    from edgeprune.checks import fraction
+    from edgeprune.core.checks import fraction
 
     assert fraction("r", 0.25) == 0.25 and isinstance(fraction("r", 1 // 2 + 0.5), float)
     for bad in (0, 1, 1.5, -0.2, float("nan"), True, "0.5", None):

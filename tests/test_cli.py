@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edgeprune.runtime import keras
+from edgeprune.core.runtime import keras
 from edgeprune.cli import cli
-from edgeprune.modelio import save_model
+from edgeprune.core.modelio import save_model
 from keras_models import build_edsr
 
 EDGEPRUNE = str(Path(sys.executable).with_name("edgeprune"))

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from edgeprune.data.pairs import PairSet
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.errors import InvalidArgumentError
 from edgeprune.graph.cost import model_cost
 from edgeprune.graph.coupling import Coupling
 from edgeprune.graph.model_graph import TensorRef
+from edgeprune.prune.criteria import PoolBatches
 from edgeprune.prune.coarse import (CoarseMasks, CoarseSearch, KernelCosts, check_search, exploitable_keep,
                                     full_kernels, kernel_convs, kernels_from_json, kernels_to_json,
                                     pruned_kernel_fraction, sparse_mac)
@@ -36,7 +37,7 @@ def _parts(model):
 
 def _search(model, granularity="both", candidates=4):
     coupling, oracle, base = _parts(model)
-    return CoarseSearch(model, coupling, oracle, base, _pool(), batch_size=2, patch=8, granularity=granularity,
+    return CoarseSearch(model, coupling, oracle, base, PoolBatches(_pool(), 8, 2), granularity=granularity,
                         candidates=candidates)
 
 
@@ -152,7 +153,7 @@ def test_a_constant_writing_path_is_not_taken_for_a_dead_channel():
     # SID's convs end in LeakyReLU (keeps zero); a channel written as zeros through batch norm would become a
     # constant, so only the read rule may remove it
     from edgeprune.graph.layer_table import keeps_zero
-    from edgeprune.runtime import keras
+    from edgeprune.core.runtime import keras
 
     assert keeps_zero(keras.layers.LeakyReLU()) and keeps_zero(keras.layers.Add())
     assert not keeps_zero(keras.layers.BatchNormalization())
@@ -253,9 +254,9 @@ def test_coarse_settings_refuse_a_latency_target_and_prune_on_the_mac():
 def test_sid_concatenations_take_kernel_masks_and_stay_exact():
     model = build_sid(features=(4, 4, 4, 4, 4))
     coupling, oracle, base = _parts(model)
-    search = CoarseSearch(model, coupling, oracle, base, PairSet(
+    search = CoarseSearch(model, coupling, oracle, base, PoolBatches(PairSet(
         [np.random.default_rng(0).random((32, 32, 4), dtype=np.float32)],
-        [np.random.default_rng(1).random((64, 64, 3), dtype=np.float32)], 2), batch_size=1, patch=16,
+        [np.random.default_rng(1).random((64, 64, 3), dtype=np.float32)], 2), patch=16, batch_size=1),
         granularity="both", candidates=2)
     best, _, _ = search.propose(0.4, _full_keep(coupling), None, seed=0)
     exploited = exploitable_keep(coupling, best.keep, best.kernels)

@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.errors import InvalidArgumentError
 from edgeprune.prune import control_chain
 from edgeprune.prune.control_chain import SEED_OFFSET, ControlChain
 from edgeprune.train.fit import TrainConfig, fit, validate

@@ -3,9 +3,9 @@
 import pytest
 
 from conftest import single_layer_model
-from edgeprune.runtime import keras
+from edgeprune.core.runtime import keras
 from edgeprune.graph.cost import model_cost
-from edgeprune.errors import InvalidArgumentError, ShapeError
+from edgeprune.core.errors import InvalidArgumentError, ShapeError
 from keras_models import build_edsr, build_reference, build_sid
 
 L = keras.layers

@@ -1,6 +1,6 @@
 import numpy as np
 
-from edgeprune.runtime import keras
+from edgeprune.core.runtime import keras
 from edgeprune.graph.coupling import Coupling
 from edgeprune.graph.model_graph import TensorRef
 from keras_models import build_edsr, build_sid

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from edgeprune.data.pairs import PairSet, builtin_sid, random_crops
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.errors import InvalidArgumentError
 
 
 @pytest.mark.parametrize("factor, channels", [(2, 3), (3, 3), (2, 4)])

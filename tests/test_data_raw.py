@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgeprune.data.raw import RawImage, pack, read_raw, render_long, sid_input, sid_pairs
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.errors import InvalidArgumentError
 
 CR2 = Path(os.environ.get("EDGEPRUNE_RAW_CACHE", Path.home() / ".cache" / "edgeprune" / "raw")) / "IMG_5952.CR2"
 

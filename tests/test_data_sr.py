@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from edgeprune.data.sr import downscale, load_folder, split_folder, validation_pairs
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.errors import InvalidArgumentError
 
 
 def write_images(folder, count, size=(40, 30)):

@@ -17,9 +17,9 @@ import pytest
 from edgeprune.commands.calibrate import calibrate_command, check_calibrate_options
 from edgeprune.deploy import device_calibration
 from edgeprune.deploy.bench.adb import DeviceError
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.errors import InvalidArgumentError
 from edgeprune.graph.latency_profile import LatencyProfile
-from edgeprune.modelio import save_model
+from edgeprune.core.modelio import save_model
 from keras_models import build_edsr
 from test_bench_device import argv_runs, fake_binary, fake_device  # noqa: F401 (fixtures)
 

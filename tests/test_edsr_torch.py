@@ -7,7 +7,7 @@ import pytest
 
 from edgeprune.checkpoints import edsr_torch
 from edgeprune.checkpoints.verify import verify
-from edgeprune.errors import CheckpointError, ImportVerificationError, InvalidArgumentError
+from edgeprune.core.errors import CheckpointError, ImportVerificationError, InvalidArgumentError
 
 torch = pytest.importorskip("torch")
 from edgeprune.checkpoints.torch_reference import build_torch_edsr  # noqa: E402

@@ -6,15 +6,15 @@ import shutil
 import numpy as np
 import pytest
 
-from edgeprune.runtime import keras, tf
+from edgeprune.core.runtime import keras, tf
 from edgeprune.graph.cost import model_cost
 from edgeprune.data.photos import builtin_photo_paths, photo_input
-from edgeprune.errors import ExportError, InvalidArgumentError, ShapeError
+from edgeprune.core.errors import ExportError, InvalidArgumentError, ShapeError
 from edgeprune.data.photos import fit_to, load_rgb
 from edgeprune.data.unprocess import packed_raw
 from edgeprune.deploy.export import (Tolerance, _calibration_samples, convert, export_tflite, fixed_shape_model,
                                      report_path, run_tflite, tensor_census, verify)
-from edgeprune.modelio import save_model
+from edgeprune.core.modelio import save_model
 from edgeprune.deploy.tflite_reader import TfliteGraph
 from keras_models import build_edsr, build_sid
 from test_surgery import tiny_zoo

@@ -1,7 +1,7 @@
 import pytest
 
-from edgeprune.errors import EdgepruneError, FileFormatError
-from edgeprune.files import field, read_json
+from edgeprune.core.errors import EdgepruneError, FileFormatError
+from edgeprune.core.files import field, read_json
 
 
 def test_reads_an_object_with_its_keys_and_format(tmp_path):

@@ -8,9 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from edgeprune.runtime import keras
+from edgeprune.core.runtime import keras
 from edgeprune.data.pairs import PairSet
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.errors import InvalidArgumentError
 from edgeprune.commands.train import train_command
 from edgeprune.train.fit import (TrainConfig, fit, learning_rate_schedule, plain_copy, scale_of, task_of,
                                  validate_bicubic)
@@ -152,7 +152,7 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     script = textwrap.dedent("""
         import json, sys
         import numpy as np
-        from edgeprune.runtime import configure_process
+        from edgeprune.core.runtime import configure_process
         configure_process()  # EDGEPRUNE_CPU_DEVICES=2: what the command line does first
         from edgeprune.train.fit import TrainConfig, fit, strategy_for_this_machine
         from edgeprune.data.pairs import PairSet
@@ -177,7 +177,7 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
 def test_train_command_on_a_folder_writes_model_and_report(tmp_path):
     from PIL import Image
 
-    from edgeprune.modelio import load_model, save_model
+    from edgeprune.core.modelio import load_model, save_model
 
     rng = np.random.default_rng(0)
     for split, n in (("train", 3), ("val", 2)):
@@ -197,7 +197,7 @@ def test_train_command_on_a_folder_writes_model_and_report(tmp_path):
 
 
 def test_train_starts_a_reference_from_seed_0_and_a_keras_file_from_its_own_weights(tmp_path, monkeypatch):
-    from edgeprune.modelio import resolve_model, save_model
+    from edgeprune.core.modelio import resolve_model, save_model
     from edgeprune.train.fit import initialised_copy
 
     class Stop(Exception):
@@ -224,31 +224,6 @@ def test_train_starts_a_reference_from_seed_0_and_a_keras_file_from_its_own_weig
     assert not (tmp_path / "a.keras").exists() and not (tmp_path / "b.keras").exists()
 
 
-def test_finetuner_computes_what_fresh_masked_fits_compute_under_changing_masks():
-    from edgeprune.graph.coupling import Coupling
-    from edgeprune.prune.masking import ChannelMasks
-    from edgeprune.prune.oneshot import l1_plan
-    from edgeprune.train.fit import Finetuner
-
-    model = build_edsr(num_blocks=2, num_features=8)
-    coupling = Coupling(model)
-    config = TrainConfig(steps=6, steps_per_epoch=3, batch_size=2, patch=8, learning_rate=1e-3)
-    finetune = Finetuner(model, config)
-    # more pruned, then less (the second must not inherit the first's masks), then the first again on new weights
-    plans = [l1_plan(coupling, 0.5, "edsr"), l1_plan(coupling, 0.25, "edsr"), l1_plan(coupling, 0.5, "edsr")]
-    for i, plan in enumerate(plans):
-        masks = ChannelMasks(coupling, plan)
-        reused, reused_history = finetune(tiny_pool(), masks, seed=i, verbose=0)
-        fresh, fresh_history = fit(model, tiny_pool(), replace(config, seed=i), masks=masks, verbose=0)
-        assert reused_history == fresh_history and reused_history["steps"] == 6
-        assert all(np.array_equal(a, b) for a, b in zip(reused.get_weights(), fresh.get_weights()))
-        # the masked channels are exactly 0 in the returned model, and the run changed the weights
-        assert all(not reused.get_layer(name).kernel.numpy()[..., m.removed_out].any()
-                   for name, m in masks.layers.items())
-        assert not all(np.array_equal(a, b) for a, b in zip(reused.get_weights(), model.get_weights()))
-        model.set_weights(reused.get_weights())  # the loop's accept: the next call starts from these weights
-
-
 def test_patch_dataset_turns_tf_data_autotuning_off_and_draws_reproducible_batches():
     # tf.data's autotuning thread made the end of a fit wait idle for up to tens of seconds (BENCHMARKS.md,
     # "Session 11"); the prefetch depth is set explicitly instead
@@ -266,7 +241,7 @@ def test_patch_dataset_turns_tf_data_autotuning_off_and_draws_reproducible_batch
 
 
 def test_the_bicubic_reference_is_measured_as_a_model_is_and_only_for_rgb_super_resolution():
-    from edgeprune.runtime import tf
+    from edgeprune.core.runtime import tf
 
     pool = tiny_pool(scale=2, n=3, size=12)
     expected = []

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from edgeprune.deploy import host_profile as hp
-from edgeprune.errors import FileFormatError, InvalidArgumentError
+from edgeprune.core.errors import FileFormatError, InvalidArgumentError
 from edgeprune.graph.latency_profile import LatencyProfile
-from edgeprune.runtime import keras
+from edgeprune.core.runtime import keras
 from conftest import TEST_HOST_PROFILE
 
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from edgeprune.runtime import keras
+from edgeprune.core.runtime import keras
 from edgeprune.graph.coupling import Coupling
 from edgeprune.prune.importance import filter_norms, l1_scores
 

@@ -11,8 +11,8 @@ from PIL import Image
 
 from edgeprune.checkpoints import importer
 from edgeprune.cli import cli
-from edgeprune.errors import ImportVerificationError
-from edgeprune.modelio import load_model
+from edgeprune.core.errors import ImportVerificationError
+from edgeprune.core.modelio import load_model
 
 torch = pytest.importorskip("torch")
 from edgeprune.checkpoints.torch_reference import build_torch_edsr  # noqa: E402

@@ -5,12 +5,12 @@ import pytest
 
 from edgeprune.graph.cost import model_cost
 from edgeprune.commands.calibrate import calibrate_command
-from edgeprune.errors import FileFormatError, InvalidArgumentError
+from edgeprune.core.errors import FileFormatError, InvalidArgumentError
 from edgeprune.deploy import latency
 from edgeprune.deploy.export import convert, fixed_shape_model
 from edgeprune.graph.latency_profile import LatencyProfile, Roofline, effective_mac, predict_report, tiled_channels
 from edgeprune.deploy.latency import choose_tiles, fit_roofline, predict_tflite
-from edgeprune.modelio import save_model
+from edgeprune.core.modelio import save_model
 from edgeprune.deploy.tflite_reader import TfliteGraph
 from keras_models import build_edsr
 

@@ -4,8 +4,8 @@ TFLite ops, filter norms), walked entry by entry, and what it drives."""
 import numpy as np
 import pytest
 
-from edgeprune.errors import UnsupportedModelError
-from edgeprune.runtime import keras
+from edgeprune.core.errors import UnsupportedModelError
+from edgeprune.core.runtime import keras
 from edgeprune.graph.layer_table import (LAYER_KINDS, ROLES, UNKNOWN, Axes, LayerKind, channel_indices, kind_named,
                                          kind_of, kind_of_type, resized_config, role_of, slice_weights, weight_name,
                                          weight_names)
@@ -285,7 +285,7 @@ def test_conv_ops_per_costed_kind_are_those_the_converter_emits():
 
 def test_the_zero_preserving_kinds_are_kinds_of_the_table():
     from edgeprune.graph.layer_table import LAYER_KINDS, ZERO_PRESERVING_KINDS, keeps_zero
-    from edgeprune.runtime import keras
+    from edgeprune.core.runtime import keras
 
     assert ZERO_PRESERVING_KINDS <= {k.name for k in LAYER_KINDS}
     assert not {"batch_norm", "mean_shift", "softmax", "conv", "activation"} & ZERO_PRESERVING_KINDS

@@ -1,6 +1,6 @@
 import pytest
 
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.errors import InvalidArgumentError
 from edgeprune.prune.level import LevelPolicy, LevelState
 
 

@@ -8,8 +8,9 @@ import pytest
 
 from edgeprune.graph.coupling import Coupling
 from edgeprune.data.pairs import PairSet
-from edgeprune.errors import FileFormatError, InvalidArgumentError
+from edgeprune.core.errors import FileFormatError, InvalidArgumentError
 from edgeprune.graph.model_graph import TensorRef
+from edgeprune.prune.criteria import IMPORTANCE
 from edgeprune.prune.importance import layer_means, mac_per_unit, unit_scores
 from edgeprune.graph.cost import model_cost
 from edgeprune.prune.loop import LoopSettings, Tolerance, check_target, load_state, propose_keep, prune_loop
@@ -173,11 +174,14 @@ def test_taylor_importance_ranks_the_units_at_every_iteration_on_the_accepted_we
     rows = {n: rng.random((len(g.producers), g.size)) + 0.5 for n, g in coupling.groups.items()}
     calls = []
 
-    def scripted(current, coupling_, pool, batch_size, patch, seed):
-        calls.append((seed, [w.copy() for w in current.get_weights()]))
-        return rows
+    class Scripted:
+        name, needs_data = "taylor", True
 
-    monkeypatch.setattr("edgeprune.prune.loop.taylor_importance", scripted)
+        def rows(self, current, coupling_, batches, seed, sample_seed=0):
+            calls.append((seed, [w.copy() for w in current.get_weights()]))
+            return rows
+
+    monkeypatch.setitem(IMPORTANCE, "taylor", Scripted())
     monkeypatch.setattr("edgeprune.prune.loop.validate", ScriptedQuality([{"psnr": 30.0, "ssim": 0.9}] * 3))
     settings = _settings(importance="taylor", policy=LevelPolicy(initial_step=0.2, min_step=0.05,
                                                                      max_iterations=2))
@@ -313,7 +317,7 @@ def test_latency_aware_ranking_prefers_the_cut_that_saves_the_most_time_per_unit
     from edgeprune.prune.loop import threshold_for_level
     from edgeprune.prune.oracle import CostOracle
     from edgeprune.prune.widths import WidthRule
-    from edgeprune.runtime import keras
+    from edgeprune.core.runtime import keras
 
     inputs = keras.Input((32, 32, 8))
     x = keras.layers.Conv2D(16, 3, padding="same", name="full_res")(inputs)  # every unit costs 32x32 pixels
@@ -375,3 +379,38 @@ def test_the_control_gate_rejects_a_step_that_holds_against_the_baseline_but_not
         prune_loop(_tiny(), _pool(), None, settings, BASE, (16, 16), tmp_path / "x", verbose=0)
     with pytest.raises(InvalidArgumentError, match="--gate must be one of baseline, control, got 'best'"):
         _settings(gate="best")
+
+
+def test_each_iteration_trains_what_a_fresh_masked_fit_from_the_accepted_weights_trains(tmp_path, monkeypatch):
+    """One fit with the gate computes, chunk by chunk, what a fresh masked fit per iteration computes (a fresh Adam,
+    iteration k's patches from seed + k), a rolled-back chunk starting over from the accepted weights."""
+    from dataclasses import replace
+
+    from edgeprune.prune.masking import ChannelMasks
+    from edgeprune.prune.plan import PruningPlan
+    from edgeprune.prune.pruner import Pruner
+    from edgeprune.train.fit import fit
+
+    model = _tiny()
+    quality = ScriptedQuality([{"psnr": 30.0, "ssim": 0.9}, {"psnr": 29.0, "ssim": 0.9}, {"psnr": 30.0, "ssim": 0.9}])
+    monkeypatch.setattr("edgeprune.prune.loop.validate", quality)
+    proposals, propose = [], Pruner.propose
+
+    def recording(self):
+        proposal = propose(self)
+        proposals.append(proposal)
+        return proposal
+
+    monkeypatch.setattr(Pruner, "propose", recording)
+    settings = _settings(finetune=TrainConfig(steps=4, batch_size=2, patch=8, learning_rate=1e-3, seed=7))
+    prune_loop(model, _pool(), None, settings, BASE, (16, 16), tmp_path, verbose=0)
+    coupling = Coupling(model)
+    full = PruningPlan.keep_all(coupling, model.name)
+    start = model
+    for k, (proposal, tuned, accepted) in enumerate(zip(proposals, quality.models, [True, False, True]), 1):
+        masks = ChannelMasks(coupling, PruningPlan(full.model, full.fingerprint, full.sizes, proposal.keep))
+        fresh, _ = fit(start, _pool(), replace(settings.finetune, seed=7 + k), masks=masks, verbose=0)
+        for a, b in zip(tuned.get_weights(), fresh.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+        if accepted:
+            start = tuned

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow_model_optimization as tfmot
 
-from edgeprune.runtime import keras
+from edgeprune.core.runtime import keras
 from edgeprune.graph.coupling import Coupling
 from edgeprune.prune.masking import ChannelMaskCallback, ChannelMasks, NeverPrune, inner, wrap, wrappers
 from edgeprune.prune.plan import PruningPlan

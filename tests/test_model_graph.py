@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from edgeprune.runtime import keras, tf
-from edgeprune.errors import UnsupportedModelError
+from edgeprune.core.runtime import keras, tf
+from edgeprune.core.errors import UnsupportedModelError
 from edgeprune.graph.model_graph import ModelGraph, TensorRef
 from keras_models import build_edsr, build_sid
 

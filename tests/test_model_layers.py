@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from edgeprune.runtime import keras, tf
-from edgeprune.modelio import load_model, save_model
+from edgeprune.core.runtime import keras, tf
+from edgeprune.core.modelio import load_model, save_model
 from keras_models.layers import DepthToSpace, MeanShift, ResidualScale
 
 

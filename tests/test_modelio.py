@@ -4,9 +4,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from edgeprune.runtime import keras
-from edgeprune.errors import ModelLoadError
-from edgeprune.modelio import load_model, resolve_model, save_model
+from edgeprune.core.runtime import keras
+from edgeprune.core.errors import ModelLoadError
+from edgeprune.core.modelio import load_model, resolve_model, save_model
 from keras_models import build_edsr
 
 
@@ -83,7 +83,7 @@ def test_resolve_reference_path_and_unknown_names(tmp_path):
 
 
 def test_a_bad_builder_argument_is_our_one_line_error():
-    from edgeprune.errors import InvalidArgumentError
+    from edgeprune.core.errors import InvalidArgumentError
 
     with pytest.raises(InvalidArgumentError, match=r"^scale 5 is not supported\. Supported scales: 2\^n and 3$"):
         resolve_model("edsr", scale=5)

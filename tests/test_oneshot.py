@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from edgeprune.errors import InvalidArgumentError, UnsupportedModelError
-from edgeprune.modelio import load_model
+from edgeprune.core.errors import InvalidArgumentError, UnsupportedModelError
+from edgeprune.core.modelio import load_model
 from edgeprune.prune.oneshot import OUTPUT_FILES, one_shot_prune
-from edgeprune.runtime import keras
+from edgeprune.core.runtime import keras
 
 
 def test_edsr_at_0_3_shrinks_the_trunk_uniformly_and_matches_the_plan(tmp_path):

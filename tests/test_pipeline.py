@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgeprune.errors import InvalidArgumentError, ModelLoadError
-from edgeprune.modelio import load_model, save_model
+from edgeprune.core.errors import InvalidArgumentError, ModelLoadError
+from edgeprune.core.modelio import load_model, save_model
 from edgeprune.prune.pipeline import OUTPUT_FILES, prune_command
 from edgeprune.train.fit import load_data, validate
 from keras_models import build_edsr, build_sid
@@ -184,7 +184,7 @@ def test_corrupt_and_small_images_in_a_folder_are_skipped_and_counted(tmp_path):
     (".work/loop/loop.json", '{"format": "edgeprune.plan"}', "is not an edgeprune loop checkpoint of this version"),
 ])
 def test_a_corrupt_or_foreign_cache_file_is_refused_before_anything_is_written(tmp_path, where, content, message):
-    from edgeprune.errors import FileFormatError
+    from edgeprune.core.errors import FileFormatError
 
     out = tmp_path / "run"
     (out / where).parent.mkdir(parents=True, exist_ok=True)
@@ -197,7 +197,7 @@ def test_a_corrupt_or_foreign_cache_file_is_refused_before_anything_is_written(t
 
 
 def test_a_corrupt_control_cache_is_a_clear_error(tmp_path):
-    from edgeprune.errors import FileFormatError
+    from edgeprune.core.errors import FileFormatError
     from edgeprune.prune import pipeline
 
     work = tmp_path / pipeline.WORK
@@ -214,7 +214,7 @@ def test_a_corrupt_control_cache_is_a_clear_error(tmp_path):
     ('{"steps": 4, "psnr": 31.2, "ssim": null}', "control cache '.*control.json': field 'ssim' is None"),
 ])
 def test_a_control_cache_without_its_quality_is_a_clear_error(tmp_path, content, message):
-    from edgeprune.errors import FileFormatError
+    from edgeprune.core.errors import FileFormatError
     from edgeprune.prune import pipeline
 
     work = tmp_path / pipeline.WORK

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from edgeprune.graph.coupling import Coupling
-from edgeprune.errors import PlanError
+from edgeprune.core.errors import PlanError
 from edgeprune.prune.plan import PLAN_FORMAT, PruningPlan, fingerprint
 from keras_models import build_edsr, build_sid
 

@@ -3,8 +3,9 @@ import json
 
 import pytest
 
-from edgeprune.errors import InvalidArgumentError
-from edgeprune.prune.importance import CRITERIA, METHODS
+from edgeprune.core.errors import InvalidArgumentError
+from edgeprune.prune.criteria import IMPORTANCE
+from edgeprune.prune.importance import METHODS
 from edgeprune.train.fit import TrainConfig
 from edgeprune.train.presets import FINETUNE_SEED_STRIDE, PRESETS, Preset, preset
 
@@ -30,7 +31,7 @@ def test_every_preset_names_a_method_and_an_importance():
     for name in PRESETS:
         for task in ("edsr", "sid"):
             settings = preset(name, task)
-            assert settings.method in METHODS and settings.importance in CRITERIA
+            assert settings.method in METHODS and settings.importance in IMPORTANCE
     # the paper's loop everywhere but SID's quick preset (measured: magnitudes of its briefly trained baseline
     # do not rank channels, see BENCHMARKS.md)
     assert (preset("quick", "sid").method, preset("quick", "sid").importance) == ("B", "taylor")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgeprune.data.pairs import PairSet
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.errors import InvalidArgumentError
 from edgeprune.graph.coupling import Coupling
 from edgeprune.prune.masking import ChannelMasks
 from edgeprune.prune.oneshot import l1_plan
@@ -14,7 +14,7 @@ from edgeprune.prune.plan import PruningPlan, fingerprint
 from edgeprune.prune.qr import (_output_positions, _sampled_patches, conv_patches, pivot_order, qr_batches,
                                 qr_importance, qr_reconstruct, qr_rows, refit)
 from edgeprune.prune.surgery import slim
-from edgeprune.runtime import keras
+from edgeprune.core.runtime import keras
 from edgeprune.train.fit import plain_copy
 from keras_models import build_edsr, build_sid
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edgeprune.runtime import keras
+from edgeprune.core.runtime import keras
 from edgeprune.train.quality import crop_border, evaluate, psnr_ssim
 
 

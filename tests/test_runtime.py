@@ -1,4 +1,4 @@
-"""edgeprune.runtime: importing edgeprune configures nothing; the command line configures the process in one call; the
+"""edgeprune.core.runtime: importing edgeprune configures nothing; the command line configures the process in one call; the
 library leaves the caller's global generators and logical devices as they were."""
 
 import json
@@ -27,10 +27,10 @@ def test_importing_edgeprune_loads_no_tensorflow_and_configures_nothing():
     out = last_json(run_python("""
         import json, os, sys
         before = dict(os.environ)
-        import edgeprune, edgeprune.runtime, edgeprune.errors
+        import edgeprune, edgeprune.core.runtime, edgeprune.core.errors
         loaded = sorted({m.split(".")[0] for m in sys.modules} & {"tensorflow", "tensorflow_model_optimization",
                                                                    "tf_keras", "keras"})
-        from edgeprune.runtime import tf  # TensorFlow itself, and nothing else: the caller still owns the devices
+        from edgeprune.core.runtime import tf  # TensorFlow itself, and nothing else: the caller still owns the devices
         tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
                                                    [tf.config.LogicalDeviceConfiguration()] * 3)
         print(json.dumps({"loaded": loaded, "env_changed": sorted(set(os.environ.items()) ^ set(before.items())),
@@ -42,7 +42,7 @@ def test_importing_edgeprune_loads_no_tensorflow_and_configures_nothing():
 def test_keras_is_tf_keras_everywhere():
     out = last_json(run_python("""
         import json, os
-        from edgeprune.runtime import keras, tf
+        from edgeprune.core.runtime import keras, tf
         import tensorflow_model_optimization as tfmot  # sets TF_USE_LEGACY_KERAS=1 itself (tfmot's, documented)
         from tensorflow_model_optimization.python.core.keras.compat import keras as tfmot_keras
 
@@ -55,7 +55,7 @@ def test_keras_is_tf_keras_everywhere():
 
 
 def test_a_conflicting_setting_is_an_error_with_advice(monkeypatch):
-    proc = run_python("from edgeprune.runtime import configure_process; configure_process()", TF_USE_LEGACY_KERAS="0")
+    proc = run_python("from edgeprune.core.runtime import configure_process; configure_process()", TF_USE_LEGACY_KERAS="0")
     assert proc.returncode != 0
     assert ("TF_USE_LEGACY_KERAS='0' is set, but edgeprune needs Keras 2 (tf_keras): unset it or set it to 1"
             in proc.stderr)
@@ -71,10 +71,10 @@ def test_a_conflicting_setting_is_an_error_with_advice(monkeypatch):
 def test_configure_process_splits_the_cpu_quiets_the_logs_and_says_when_it_is_too_late():
     script = """
         import json, os, sys
-        from edgeprune.runtime import configure_process
+        from edgeprune.core.runtime import configure_process
         configure_process()
         configure_process()  # harmless twice
-        from edgeprune.runtime import tf
+        from edgeprune.core.runtime import tf
         print(json.dumps({"cpus": len(tf.config.list_logical_devices("CPU")), "log": os.environ["TF_CPP_MIN_LOG_LEVEL"],
                           "keras_3_loaded": "keras" in sys.modules, "legacy": os.environ["TF_USE_LEGACY_KERAS"],
                           "onednn": os.environ["TF_ENABLE_ONEDNN_OPTS"],
@@ -89,7 +89,7 @@ def test_configure_process_splits_the_cpu_quiets_the_logs_and_says_when_it_is_to
     proc = run_python(script, EDGEPRUNE_CPU_DEVICES="two")
     assert proc.returncode != 0 and "EDGEPRUNE_CPU_DEVICES must be a positive integer, got 'two'" in proc.stderr
     late = run_python("""
-        from edgeprune.runtime import configure_process, tf
+        from edgeprune.core.runtime import configure_process, tf
         tf.constant(1.0)  # TensorFlow's runtime starts with one CPU device
         configure_process()
     """, EDGEPRUNE_CPU_DEVICES="2")
@@ -102,12 +102,12 @@ def test_building_pruning_and_fine_tuning_leave_the_global_generators_and_device
     out = last_json(run_python(f"""
         import json, random
         import numpy as np
-        from edgeprune.runtime import keras, tf
+        from edgeprune.core.runtime import keras, tf
         # imported first, as a caller does: importing tfmot imports Keras 3, whose 'rich' draws from Python's
         # generator once at import (third-party, not ours)
         from edgeprune.data.pairs import PairSet
         from edgeprune.graph.coupling import Coupling
-        from edgeprune.modelio import load_model, resolve_model
+        from edgeprune.core.modelio import load_model, resolve_model
         from edgeprune.prune.masking import ChannelMasks
         from edgeprune.prune.oneshot import l1_plan, one_shot_prune
         from edgeprune.train.fit import TrainConfig, fit, initialised_copy

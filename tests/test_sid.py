@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from edgeprune.runtime import keras
-from edgeprune.modelio import load_model, save_model
+from edgeprune.core.runtime import keras
+from edgeprune.core.modelio import load_model, save_model
 from keras_models import ModelConfigError, build_reference, build_sid
 
 TINY = (2, 3, 4, 5, 6)

@@ -9,8 +9,8 @@ import pytest
 from edgeprune.checkpoints import sid_tf1
 from edgeprune.checkpoints.verify import compare, verify
 from edgeprune.data.photos import photo_input
-from edgeprune.errors import CheckpointError
-from edgeprune.runtime import tf
+from edgeprune.core.errors import CheckpointError
+from edgeprune.core.runtime import tf
 
 FEATURES = (4, 8, 8, 16, 16)
 v1 = tf.compat.v1

@@ -1,7 +1,7 @@
 import pytest
 
-from edgeprune.errors import InvalidArgumentError
-from edgeprune.sizes import check_multiple, parse_input_size
+from edgeprune.core.errors import InvalidArgumentError
+from edgeprune.core.sizes import check_multiple, parse_input_size
 
 
 @pytest.mark.parametrize("text, size", [("1020x1020", (1020, 1020)), ("16X32", (16, 32)), (" 3 x 5 ", (3, 5))])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgeprune.checkpoints.state_dict import load_state_dict
-from edgeprune.errors import CheckpointError, MissingDependencyError
+from edgeprune.core.errors import CheckpointError, MissingDependencyError
 
 torch = pytest.importorskip("torch")
 

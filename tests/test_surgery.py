@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from edgeprune.runtime import keras
+from edgeprune.core.runtime import keras
 from edgeprune.graph.cost import model_cost, predicted_cost
 from edgeprune.graph.coupling import Coupling
 from edgeprune.prune.masking import masked_model
-from edgeprune.modelio import load_model, save_model
+from edgeprune.core.modelio import load_model, save_model
 from edgeprune.prune.plan import PruningPlan
 from edgeprune.prune.surgery import slim
 from keras_models import build_edsr, build_sid
@@ -136,7 +136,7 @@ def test_slim_cost_equals_the_plans_prediction_and_saves(tmp_path):
 
 def test_surgery_and_export_rebuild_models_through_one_helper():
     from edgeprune.deploy.export import fixed_shape_model
-    from edgeprune.modelio import rebuilt
+    from edgeprune.core.modelio import rebuilt
 
     model = build_edsr(num_blocks=1, num_features=4)
     copy = rebuilt(model)

@@ -5,7 +5,7 @@ measurement is reproducible."""
 import numpy as np
 import pytest
 
-from edgeprune.runtime import keras
+from edgeprune.core.runtime import keras
 from edgeprune.graph.coupling import Coupling
 from edgeprune.data.pairs import PairSet
 from edgeprune.graph.model_graph import TensorRef

@@ -1,6 +1,6 @@
 """The text primitive every one-line user error uses for an exception's message."""
 
-from edgeprune.text import one_line
+from edgeprune.core.text import one_line
 
 
 def test_one_line_collapses_whitespace_and_cuts_to_the_limit():

@@ -7,9 +7,9 @@ import pytest
 
 from edgeprune.deploy.export import convert, fixed_shape_model
 from edgeprune.deploy.tflite_reader import TfliteGraph, operands
-from edgeprune.errors import ExportError
+from edgeprune.core.errors import ExportError
 from edgeprune.graph.cost import model_cost
-from edgeprune.runtime import keras
+from edgeprune.core.runtime import keras
 from keras_models import build_sid
 
 

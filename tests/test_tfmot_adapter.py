@@ -4,9 +4,9 @@ upgrade that moves one fails here, loudly, naming it), and behaves as the channe
 import numpy as np
 import pytest
 
-from edgeprune.errors import EdgepruneError
+from edgeprune.core.errors import EdgepruneError
 from edgeprune.prune import tfmot_adapter
-from edgeprune.runtime import keras
+from edgeprune.core.runtime import keras
 
 
 def test_each_internal_is_where_the_adapter_expects_it():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from edgeprune.timing import PhaseTimes
+from edgeprune.core.timing import PhaseTimes
 
 
 def test_phases_accumulate_count_nest_and_keep_their_order():

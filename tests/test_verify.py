@@ -5,7 +5,7 @@ import pytest
 
 from edgeprune.checkpoints.converted import Converted
 from edgeprune.checkpoints.verify import compare, verify
-from edgeprune.errors import ImportVerificationError
+from edgeprune.core.errors import ImportVerificationError
 from keras_models import build_edsr
 
 

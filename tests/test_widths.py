@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.errors import InvalidArgumentError
 from edgeprune.graph.coupling import Coupling
 from edgeprune.graph.latency_profile import LatencyProfile
 from edgeprune.prune.widths import WidthRule, blocks, nearest_allowed, smallest_allowed_at_least, width_rule

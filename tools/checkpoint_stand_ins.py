@@ -66,7 +66,7 @@ def write_edsr(model, out: Path) -> None:
 
 def write_sid(model, prefix: Path) -> None:
     from edgeprune.checkpoints.sid_tf1 import PERM, TF1_NAMES, tf1_network
-    from edgeprune.runtime import tf
+    from edgeprune.core.runtime import tf
 
     widths = {layer: model.get_layer(layer).filters for layer in TF1_NAMES if layer != "conv10"}
     values = {layer: model.get_layer(layer).get_weights() for layer in TF1_NAMES}  # read eagerly, outside the graph
@@ -91,7 +91,7 @@ def main(kind: str, baseline: str, out: str) -> None:
     from edgeprune.checkpoints.importer import IMPORTERS
     from edgeprune.checkpoints.verify import compare
     from edgeprune.data.photos import photo_input
-    from edgeprune.modelio import load_model
+    from edgeprune.core.modelio import load_model
 
     model = load_model(baseline)
     (write_edsr if kind == "edsr" else write_sid)(model, Path(out))

@@ -97,11 +97,11 @@ def markdown(rows: list[dict]) -> str:
 def remeasure(rows: list[dict], baseline: Path, out: Path, num_threads: int) -> dict:
     """The baseline's and every run's pruned model's host latency, side by side in this (idle) process: sets each
     row's ``latency_idle`` (pruned / baseline) and returns the measurement's details."""
-    from edgeprune.runtime import configure_process
+    from edgeprune.core.runtime import configure_process
 
     configure_process()
     from edgeprune.deploy.host_profile import measure_host_latency
-    from edgeprune.modelio import load_model
+    from edgeprune.core.modelio import load_model
 
     measured = [r for r in rows if (out / r["out"] / "pruned.keras").exists()]
     if not measured:

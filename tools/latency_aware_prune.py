@@ -52,11 +52,11 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=21)
     args = parser.parse_args(argv)
 
-    from edgeprune.runtime import configure_process
+    from edgeprune.core.runtime import configure_process
 
     configure_process()
     from edgeprune.deploy.host_profile import cpu_label, measure_host_latency
-    from edgeprune.modelio import load_model
+    from edgeprune.core.modelio import load_model
 
     args.out.mkdir(parents=True, exist_ok=True)
     runs = {}

@@ -15,9 +15,9 @@ from edgeprune.deploy.export import export_tflite
 from edgeprune.graph.latency_profile import LatencyProfile
 from edgeprune.deploy.latency import predict_tflite
 from edgeprune.prune.oneshot import one_shot_prune
-from edgeprune.sizes import parse_input_size
+from edgeprune.core.sizes import parse_input_size
 from edgeprune.deploy.tflite_reader import TfliteGraph
-from edgeprune.runtime import configure_process
+from edgeprune.core.runtime import configure_process
 
 
 def main() -> None:

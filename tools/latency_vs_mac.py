@@ -17,16 +17,16 @@ from pathlib import Path
 from edgeprune.deploy.bench.host import interleaved_latency
 from edgeprune.graph.coupling import Coupling
 from edgeprune.prune.importance import l1_scores
-from edgeprune.modelio import resolve_model
+from edgeprune.core.modelio import resolve_model
 from edgeprune.prune.plan import PruningPlan
 from edgeprune.prune.surgery import slim_file
 from edgeprune.deploy.export import export_tflite
 from edgeprune.graph.latency_profile import LatencyProfile
 from edgeprune.deploy.latency import predict_tflite
 from edgeprune.prune.oneshot import one_shot_prune
-from edgeprune.sizes import parse_input_size
+from edgeprune.core.sizes import parse_input_size
 from edgeprune.deploy.tflite_reader import TfliteGraph
-from edgeprune.runtime import configure_process
+from edgeprune.core.runtime import configure_process
 
 
 def main() -> None:

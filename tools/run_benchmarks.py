@@ -234,7 +234,7 @@ def _train(runner: Runner, exe: Path, net: str, steps: list[str], data: Path | N
 def references(out: Path, net: str, quick: Path | None, data: Path | None = None) -> dict:
     """The quick baseline's PSNR/SSIM (``quick``: its file, None: not trained) and, for EDSR, bicubic upscaling's on
     the same held-out photos (cached in DIR/NET/references.json)."""
-    from edgeprune.atomic import write_json_atomic
+    from edgeprune.core.atomic import write_json_atomic
 
     path = out / net / "references.json"
     if path.exists():
@@ -270,8 +270,8 @@ def run_row(runner: Runner, exe: Path, net: str, baseline: Path, budget: Budget,
 def measure_latency(out: Path, net: str, baseline: Path, names: list[str], rounds: int) -> dict:
     """The baseline's and each row's (seed 0) fp32 and int8 latency, side by side in this process (idle), and the
     host profile's prediction of both; cached in DIR/NET/latency.json."""
-    from edgeprune.atomic import write_json_atomic
-    from edgeprune.errors import EdgepruneError
+    from edgeprune.core.atomic import write_json_atomic
+    from edgeprune.core.errors import EdgepruneError
 
     path = out / net / "latency.json"
     if path.exists():
@@ -281,7 +281,7 @@ def measure_latency(out: Path, net: str, baseline: Path, names: list[str], round
     import numpy as np
 
     from edgeprune.deploy.host_profile import measure_host_latency
-    from edgeprune.modelio import load_model
+    from edgeprune.core.modelio import load_model
 
     reports = {n: json.loads((row_dir(out, net, n, 0) / "report.json").read_text()) for n in names}
     size = tuple(next(iter(reports.values()))["latency"]["input_size"]) if reports else (64, 64)
@@ -312,7 +312,7 @@ def measure_latency(out: Path, net: str, baseline: Path, names: list[str], round
 def eval_costs(out: Path, net: str, baseline: Path, names: list[str], size) -> dict:
     """MAC/weights/activations/BW of the baseline and each row's model (seed 0) at the evaluated input size."""
     from edgeprune.graph.cost import model_cost
-    from edgeprune.modelio import load_model
+    from edgeprune.core.modelio import load_model
 
     models = {"Original": baseline, **{n: row_dir(out, net, n, 0) / "pruned.keras" for n in names}}
     return {n: model_cost(load_model(p), tuple(size)).totals.to_dict() for n, p in models.items()}
@@ -620,7 +620,7 @@ def main(argv=None) -> int:
     if info is not current:  # resumed: when, and the budget as it is now (rows may have been added)
         info["resumed"] = [*info.get("resumed", []), current["date"]]
         info["budget_settings"] = current["budget_settings"]
-    from edgeprune.atomic import write_json_atomic
+    from edgeprune.core.atomic import write_json_atomic
 
     write_json_atomic(info_path, info)
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
@@ -640,7 +640,7 @@ def main(argv=None) -> int:
         baselines = {net: f.result() for net, f in trained.items()}
         quick = {net: references_[net].result() if net in references_ else None for net in networks}
     runner.note("the host's latency profile (calibrated once, alone, if not cached)")
-    from edgeprune.runtime import configure_process
+    from edgeprune.core.runtime import configure_process
 
     configure_process()
     from edgeprune.deploy.host_profile import host_profile

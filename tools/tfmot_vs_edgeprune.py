@@ -13,16 +13,16 @@ from pathlib import Path
 import numpy as np
 import tensorflow_model_optimization as tfmot
 
-from edgeprune.runtime import keras
+from edgeprune.core.runtime import keras
 from edgeprune.deploy.bench.host import interleaved_latency
 from edgeprune.deploy.export import export_tflite
 from edgeprune.graph.latency_profile import LatencyProfile
 from edgeprune.deploy.latency import predict_tflite
-from edgeprune.modelio import resolve_model
+from edgeprune.core.modelio import resolve_model
 from edgeprune.prune.oneshot import one_shot_prune
-from edgeprune.sizes import parse_input_size
+from edgeprune.core.sizes import parse_input_size
 from edgeprune.deploy.tflite_reader import TfliteGraph
-from edgeprune.runtime import configure_process
+from edgeprune.core.runtime import configure_process
 
 
 def tfmot_sparse(model: keras.Model, sparsity: float) -> keras.Model:

@@ -51,11 +51,11 @@ _WORKER = r"""
 import json, sys, time
 from dataclasses import replace
 import numpy as np
-from edgeprune.runtime import configure_process
+from edgeprune.core.runtime import configure_process
 configure_process()
-from edgeprune.runtime import keras
+from edgeprune.core.runtime import keras
 from edgeprune.graph.cost import model_cost
-from edgeprune.modelio import resolve_model
+from edgeprune.core.modelio import resolve_model
 from edgeprune.train.presets import preset
 from edgeprune.train.fit import fit, load_data, task_of
 
@@ -105,12 +105,12 @@ print(json.dumps({"step_s": float(np.median(times)), "forward_mac": mac, "batch"
 
 _INFER = r"""
 import json, sys
-from edgeprune.runtime import configure_process
+from edgeprune.core.runtime import configure_process
 configure_process()
 from edgeprune.deploy.export import export_tflite
 from edgeprune.deploy.bench.host import interleaved_latency
 from edgeprune.graph.cost import model_cost
-from edgeprune.modelio import resolve_model
+from edgeprune.core.modelio import resolve_model
 
 model_name, size, threads, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 model = resolve_model(model_name).model

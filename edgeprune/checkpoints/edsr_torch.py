@@ -24,7 +24,7 @@ import numpy as np
 
 from edgeprune.checkpoints.converted import Converted
 from edgeprune.checkpoints.state_dict import check_source, load_state_dict, torch_or_explain
-from edgeprune.errors import CheckpointError, InvalidArgumentError
+from edgeprune.core.errors import CheckpointError, InvalidArgumentError
 from keras_models.edsr import DIV2K_RGB_MEAN
 
 FULL_EDSR = {"num_features": 256, "num_blocks": 32, "res_scale": 0.1}

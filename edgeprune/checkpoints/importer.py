@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.atomic import staged_files, write_json_atomic
-from edgeprune.errors import ImportVerificationError, InvalidArgumentError
-from edgeprune.modelio import load_model, save_model
+from edgeprune.core.atomic import staged_files, write_json_atomic
+from edgeprune.core.errors import ImportVerificationError, InvalidArgumentError
+from edgeprune.core.modelio import load_model, save_model
 
 RECORD_FORMAT = "edgeprune-import"
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from edgeprune.checkpoints.converted import Converted
-from edgeprune.errors import CheckpointError, InvalidArgumentError
-from edgeprune.runtime import tf
+from edgeprune.core.errors import CheckpointError, InvalidArgumentError
+from edgeprune.core.runtime import tf
 
 PERM = [0, 1, 3, 2]  # ours (R, G1, G2, B) from the original's (R, G(0,1), B(1,1), G(1,0)); its own inverse
 CONVS = [f"conv{l}_{k}" for l in range(1, 10) for k in (1, 2)]

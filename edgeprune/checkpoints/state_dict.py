@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.errors import CheckpointError, MissingDependencyError
-from edgeprune.text import one_line
+from edgeprune.core.errors import CheckpointError, MissingDependencyError
+from edgeprune.core.text import one_line
 
 TORCH_SUFFIXES = (".pt", ".pth")
 SAFETENSORS_SUFFIX = ".safetensors"

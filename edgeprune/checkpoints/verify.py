@@ -9,7 +9,7 @@ import numpy as np
 
 from edgeprune.checkpoints.converted import Converted
 from edgeprune.data.photos import photo_input
-from edgeprune.errors import ImportVerificationError
+from edgeprune.core.errors import ImportVerificationError
 
 MAX_RELATIVE_DIFFERENCE = 1e-5
 

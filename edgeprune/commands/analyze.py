@@ -5,8 +5,8 @@ import json
 from collections.abc import Sequence
 
 from edgeprune.graph.cost import CostReport, model_cost, parse_dtype, zero_kernels
-from edgeprune.modelio import resolve_model
-from edgeprune.sizes import check_multiple
+from edgeprune.core.modelio import resolve_model
+from edgeprune.core.sizes import check_multiple
 
 
 def analyze(model, input_size: Sequence[int] | None = None, dtype: str = "fp32") -> CostReport:

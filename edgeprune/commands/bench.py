@@ -4,7 +4,7 @@ command prints."""
 import json
 from pathlib import Path
 
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.errors import InvalidArgumentError
 
 
 def run_bench(model_paths, host: bool = False, device: str | None = None, parse_log=None, num_threads: int = 1,

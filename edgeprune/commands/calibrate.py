@@ -4,8 +4,8 @@
 
 from pathlib import Path
 
-from edgeprune.checks import integer_at_least
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.checks import integer_at_least
+from edgeprune.core.errors import InvalidArgumentError
 
 
 def check_calibrate_options(out_path, model_specs, num_threads, runs, include_references: bool = True,
@@ -43,7 +43,7 @@ def calibrate_command(out_path, model_specs, input_size, num_threads, runs, prog
     check_calibrate_options(out_path, model_specs, num_threads, runs, include_references, host, device,
                             benchmark_binary, adb_path)
     import keras_models
-    from edgeprune.modelio import resolve_model
+    from edgeprune.core.modelio import resolve_model
 
     models = [keras_models.build_reference("edsr"), keras_models.build_reference("sid")] if include_references else []
     models += [resolve_model(spec).model for spec in model_specs]

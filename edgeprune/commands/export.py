@@ -15,7 +15,7 @@ def export(model, out_path, input_size=None, quantize: str = "none", calib_data=
 
 def export_summary(result: dict) -> str:
     """The verification report for people: sizes, the numeric check, the tensor census and the op counts."""
-    from edgeprune.text import table
+    from edgeprune.core.text import table
 
     n, c = result["numeric"], result["census"]
     psnr = "identical" if n["psnr_db"] is None else f"{n['psnr_db']:.1f} dB"

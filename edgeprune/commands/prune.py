@@ -4,8 +4,8 @@ profile, this host's by default, or a channel multiple), and what the command pr
 import json
 from functools import partial
 
-from edgeprune.checks import integer_at_least
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.checks import integer_at_least
+from edgeprune.core.errors import InvalidArgumentError
 
 HOST, NONE = "host", "none"
 

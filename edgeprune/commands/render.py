@@ -1,6 +1,6 @@
 """Plain-text tables for people (the JSON outputs are for machines)."""
 
-from edgeprune.text import method_label, si, table  # noqa: F401 (re-exported)
+from edgeprune.core.text import method_label, si, table  # noqa: F401 (re-exported)
 
 
 def cost_table(report, all_layers: bool = False) -> str:

@@ -11,9 +11,9 @@ PLOTS = (("mac", "conv MAC", "latency_vs_mac.png"), ("bw_bytes", "conv BW (bytes
 def build_report(result_paths, out_dir, latency_profile=None) -> dict:
     """Writes ``report.json``, ``report.md``, ``latency_vs_mac.png`` and ``latency_vs_bw.png`` to ``out_dir``;
     returns the report with its text table under ``"table"``."""
-    from edgeprune.atomic import write_json_atomic
+    from edgeprune.core.atomic import write_json_atomic
     from edgeprune.graph.latency_profile import LatencyProfile
-    from edgeprune.text import si, table
+    from edgeprune.core.text import si, table
 
     results = load_results(result_paths)
     profile = LatencyProfile.load(latency_profile) if latency_profile else None

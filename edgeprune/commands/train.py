@@ -5,9 +5,9 @@ import shutil
 import time
 from pathlib import Path
 
-from edgeprune.atomic import write_json_atomic
-from edgeprune.errors import InvalidArgumentError
-from edgeprune.modelio import resolve_model, save_model
+from edgeprune.core.atomic import write_json_atomic
+from edgeprune.core.errors import InvalidArgumentError
+from edgeprune.core.modelio import resolve_model, save_model
 from edgeprune.train.fit import fit, initialised_copy, load_data, scale_of, task_of, validate
 from edgeprune.train.presets import preset
 

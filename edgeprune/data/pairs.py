@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.errors import InvalidArgumentError
 
 SID_RATIOS = (100.0, 250.0, 300.0)
 FIXED_SHOT_NOISE = 1e-4

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.errors import InvalidArgumentError
 
 log = logging.getLogger(__name__)
 MAX_RATIO = 300.0

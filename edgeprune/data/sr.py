@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.errors import InvalidArgumentError
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -88,7 +88,7 @@ def load_folder(root, patch: int) -> tuple[ImageSet, ImageSet]:
 
 def downscale(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """(LR, HR) in [0, 1]: HR cropped to a multiple of ``scale``, LR by bicubic resizing with antialiasing."""
-    from edgeprune.runtime import tf
+    from edgeprune.core.runtime import tf
 
     hr = np.asarray(hr)
     hr = hr.astype(np.float32) / 255.0 if np.issubdtype(hr.dtype, np.integer) else hr.astype(np.float32)

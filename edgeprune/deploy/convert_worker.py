@@ -12,12 +12,12 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> None:
-    from edgeprune.runtime import configure_process
+    from edgeprune.core.runtime import configure_process
 
     configure_process()
     import keras_models
     from edgeprune.deploy.export import convert
-    from edgeprune.runtime import keras
+    from edgeprune.core.runtime import keras
 
     jobs, out = json.loads(Path(argv[0]).read_text()), Path(argv[1])
     for index, architecture in jobs:

@@ -17,17 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.atomic import atomic_path
+from edgeprune.core.atomic import atomic_path
 import warnings
 
-from edgeprune.runtime import keras, quiet_native_stderr, tf
+from edgeprune.core.runtime import keras, quiet_native_stderr, tf
 from edgeprune.graph.cost import model_cost
 from edgeprune.graph.layer_table import kind_named
-from edgeprune.errors import ExportError, InvalidArgumentError, ShapeError
-from edgeprune.modelio import rebuilt, resolve_model
-from edgeprune.atomic import write_json_atomic
-from edgeprune.sizes import check_multiple
-from edgeprune.text import one_line
+from edgeprune.core.errors import ExportError, InvalidArgumentError, ShapeError
+from edgeprune.core.modelio import rebuilt, resolve_model
+from edgeprune.core.atomic import write_json_atomic
+from edgeprune.core.sizes import check_multiple
+from edgeprune.core.text import one_line
 from edgeprune.deploy.tflite_reader import TfliteGraph
 
 QUANTIZE_MODES = ("none", "fp16", "dynamic", "int8")

@@ -13,8 +13,8 @@ import platform
 import tempfile
 from pathlib import Path
 
-from edgeprune.cache import CACHE_ENV, cache_dir  # noqa: F401 (CACHE_ENV: re-exported for callers)
-from edgeprune.errors import FileFormatError, InvalidArgumentError
+from edgeprune.core.cache import CACHE_ENV, cache_dir  # noqa: F401 (CACHE_ENV: re-exported for callers)
+from edgeprune.core.errors import FileFormatError, InvalidArgumentError
 
 # CPU features that select XNNPACK's f32 kernels (x86 and Arm); the rest of /proc/cpuinfo's flags do not matter
 KERNEL_FEATURES = ("sse4_1", "sse4_2", "avx", "f16c", "fma", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq",
@@ -24,8 +24,6 @@ KERNEL_FEATURES = ("sse4_1", "sse4_2", "avx", "f16c", "fma", "avx2", "avx512f", 
 # 3: the main conv tile is fitted on the widths above 16 only (session 10: four idle calibrations of one AVX-512
 # host chose 32 twice and 16 twice when every width of the sweep counted)
 CALIBRATION = 3
-# runners whose profiles edgeprune wrote: the host's LiteRT, or benchmark_model on a device
-KNOWN_RUNNERS = ("ai_edge_litert", "benchmark_model")
 
 
 def cpu_description() -> dict:
@@ -89,13 +87,10 @@ def host_profile(num_threads: int = 1, echo=None, progress=None):
 def pruning_profile(path, num_threads: int | None = None):
     """(profile, source) of a profile file to prune with: written by 'edgeprune calibrate' (its schema and runner),
     calibrated at ``num_threads`` when that is given."""
-    from edgeprune.graph.latency_profile import LatencyProfile
+    from edgeprune.graph.latency_profile import LatencyProfile, check_pruning_profile
 
     profile = LatencyProfile.load(path)
-    if not profile.runner.startswith(KNOWN_RUNNERS):
-        raise FileFormatError(f"latency profile '{path}' comes from runner {profile.runner!r}, not one edgeprune "
-                              "calibrates (LiteRT on the host, benchmark_model on a device): make one with "
-                              "'edgeprune calibrate'")
+    check_pruning_profile(profile, f"'{path}'")
     if num_threads is not None and profile.num_threads != num_threads:
         raise InvalidArgumentError(f"latency profile '{path}' was calibrated with {profile.num_threads} thread(s), "
                                    f"not --num-threads {num_threads}: calibrate again with --num-threads "

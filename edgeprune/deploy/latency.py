@@ -129,7 +129,7 @@ def fit_roofline(samples: list[dict], tiles: tuple[int, int]) -> tuple[dict, dic
 
 def tile_sweep_layers(size: int = 64, width: int = 64) -> list:
     """3x3 convs with every output width from 8 to ``width`` in steps of 8 (they reveal the output tile)."""
-    from edgeprune.runtime import keras
+    from edgeprune.core.runtime import keras
 
     out = []
     for cout in range(8, width + 1, 8):
@@ -142,7 +142,7 @@ def tile_sweep_layers(size: int = 64, width: int = 64) -> list:
 def calibration_layers(models, input_size, width_multipliers=(1.0, 0.75, 0.5)) -> list:
     """Distinct single-layer Keras models covering the layers of ``models`` at ``input_size`` (and at scaled
     widths, as pruning produces). Returns [(description, keras.Model)]."""
-    from edgeprune.runtime import keras
+    from edgeprune.core.runtime import keras
     from edgeprune.graph.layer_table import kind_of
     from edgeprune.graph.model_graph import ModelGraph
 
@@ -234,7 +234,7 @@ def _convert_in_processes(architectures: list[str], workers: int, report) -> lis
     import tempfile
     from pathlib import Path
 
-    from edgeprune.errors import ExportError
+    from edgeprune.core.errors import ExportError
 
     workers = min(workers, len(architectures))
     with tempfile.TemporaryDirectory(prefix="edgeprune-convert-") as tmp:
@@ -303,7 +303,7 @@ def calibrate_host(models=None, input_size=(128, 128), num_threads: int = 1, run
 
     from ai_edge_litert.interpreter import Interpreter
 
-    from edgeprune.runtime import quiet_native_stderr
+    from edgeprune.core.runtime import quiet_native_stderr
 
     layers = calibration_set(models, input_size, width_multipliers)
     samples, sweep = [], {}

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeprune.errors import ExportError
+from edgeprune.core.errors import ExportError
 
 CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "CONV_3D", "CONV_3D_TRANSPOSE")
 # (data input, weights input) of each conv op; every other conv op has (0, 1)

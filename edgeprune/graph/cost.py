@@ -21,8 +21,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from edgeprune.runtime import keras
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.runtime import keras
+from edgeprune.core.errors import InvalidArgumentError
 from edgeprune.graph.layer_table import kind_of, weight_name
 from edgeprune.graph.model_graph import ModelGraph, NodeShapes
 

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from edgeprune.errors import UnsupportedModelError
+from edgeprune.core.errors import UnsupportedModelError
 from edgeprune.graph.model_graph import ModelGraph, TensorRef
 from edgeprune.graph.layer_table import role_of
 

@@ -14,9 +14,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from edgeprune.errors import FileFormatError
+from edgeprune.core.errors import FileFormatError
 
 PROFILE_SCHEMA = "edgeprune.latency-profile/1"
+# runners whose profiles edgeprune writes: the host's LiteRT, or benchmark_model on a device
+KNOWN_RUNNERS = ("ai_edge_litert", "benchmark_model")
 # one elementwise/data-movement op per TFLite op type that is not a convolution
 ACTIVATION_BYTES = 4
 
@@ -60,14 +62,14 @@ class LatencyProfile:
         return {"schema": PROFILE_SCHEMA, **asdict(self)}
 
     def save(self, path) -> Path:
-        from edgeprune.atomic import write_json_atomic
+        from edgeprune.core.atomic import write_json_atomic
 
         return write_json_atomic(path, self.to_dict())
 
     @classmethod
     def load(cls, path) -> "LatencyProfile":
         """The profile in ``path``; a missing, corrupt or foreign file raises FileFormatError (one line)."""
-        from edgeprune.files import read_json
+        from edgeprune.core.files import read_json
 
         path = Path(path)
         if not path.is_file():
@@ -81,7 +83,7 @@ class LatencyProfile:
     @classmethod
     def from_dict(cls, data: dict, path) -> "LatencyProfile":
         """A profile from its JSON object, every field checked (errors name ``path`` and the field)."""
-        from edgeprune.files import field as checked
+        from edgeprune.core.files import field as checked
 
         what = "latency profile"
         for key in ("target", "runner"):
@@ -145,3 +147,11 @@ def predict_report(profile: LatencyProfile, report) -> dict:
         layers.append({"name": c.name, "type": c.type, "op": op, "mac": c.mac, "bytes": nbytes,
                        "us": profile.op_us(op, c.mac, nbytes, cout)})
     return {"total_us": sum(l["us"] for l in layers), "layers": layers}
+
+
+def check_pruning_profile(profile: "LatencyProfile", where: str) -> None:
+    """Raises unless ``profile`` (read from ``where``) was calibrated by a runner edgeprune calibrates."""
+    if not str(profile.runner).startswith(KNOWN_RUNNERS):
+        raise FileFormatError(f"latency profile {where} comes from runner {profile.runner!r}, not one edgeprune "
+                              "calibrates (LiteRT on the host, benchmark_model on a device): make one with "
+                              "'edgeprune calibrate'")

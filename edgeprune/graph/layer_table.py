@@ -35,8 +35,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from edgeprune.errors import UnsupportedModelError
-from edgeprune.runtime import keras
+from edgeprune.core.errors import UnsupportedModelError
+from edgeprune.core.runtime import keras
 from keras_models.layers import DepthToSpace, MeanShift, ResidualScale
 
 L = keras.layers

@@ -9,8 +9,8 @@ placeholders in a scratch graph: nothing is executed, so it is fast at any resol
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from edgeprune.runtime import keras, tf
-from edgeprune.errors import ShapeError, UnsupportedModelError
+from edgeprune.core.runtime import keras, tf
+from edgeprune.core.errors import ShapeError, UnsupportedModelError
 from tf_keras.src.engine.keras_tensor import KerasTensor
 
 Shape = tuple[int, ...]

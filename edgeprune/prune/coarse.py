@@ -24,9 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeprune.runtime import keras, tf
-from edgeprune.errors import InvalidArgumentError
-from edgeprune.data.pairs import random_crops
+from edgeprune.core.runtime import keras, tf
+from edgeprune.core.errors import InvalidArgumentError
 from edgeprune.graph.coupling import Coupling
 from edgeprune.graph.layer_table import keeps_zero
 from edgeprune.graph.model_graph import TensorRef
@@ -164,7 +163,7 @@ def exploitable_keep(coupling: Coupling, keep: dict[str, list[int]],
 class CoarseMasks(ChannelMasks):
     """A plan's channel masks and kernel masks, imposed through the same tfmot wrappers and hooks as
     :class:`~edgeprune.prune.masking.ChannelMasks` (so :func:`~edgeprune.train.fit.fit` and the loop's
-    ``Finetuner`` use it unchanged): a pruned kernel is zero in the kernel and in tfmot's mask, and the bias of an
+    gate use it unchanged): a pruned kernel is zero in the kernel and in tfmot's mask, and the bias of an
     output channel whose every kernel is pruned is kept at zero after every step."""
 
     def __init__(self, coupling: Coupling, plan: PruningPlan, kernels: dict[str, np.ndarray] | None):
@@ -267,14 +266,14 @@ class Candidate:
 class CoarseSearch:
     """The loop's proposals for the coarse strategy: ``propose(level, keep, kernels, seed)`` draws the candidates at
     ``level`` (a fraction of the baseline's sparse MAC to remove) from what ``keep``/``kernels`` still keep, scores
-    each on one batch of training patches with ``model``'s current weights and returns the least damaging."""
+    each on one batch of training data (``batches.draw``) with ``model``'s current weights and returns the least damaging."""
 
-    def __init__(self, model: keras.Model, coupling: Coupling, oracle, base_cost, pool, batch_size: int, patch: int,
+    def __init__(self, model: keras.Model, coupling: Coupling, oracle, base_cost, batches,
                  granularity: str = "both", candidates: int = CANDIDATES, depth_floor: float = 0.25, widths=None):
         check_search(granularity, candidates)
         self.model, self.coupling, self.oracle = model, coupling, oracle
         self.costs = KernelCosts.of(coupling, base_cost)
-        self.pool, self.batch_size, self.patch = pool, batch_size, patch
+        self.batches = batches  # a batch source (edgeprune.prune.criteria): draw(rng) -> (input, target)
         self.granularity, self.candidates = granularity, candidates
         self.floors = {n: depth_floor_units(g.size, True, depth_floor) for n, g in coupling.groups.items()}
         self.allowed = ({n: widths.allowed(coupling, n) for n in coupling.groups}
@@ -314,7 +313,7 @@ class CoarseSearch:
     def propose(self, level: float, keep: dict[str, list[int]], kernels, seed: int):
         """(best candidate, the losses of all candidates in draw order, the index of the best)."""
         rng = np.random.default_rng(seed)
-        batch = random_crops(self.pool, self.patch, self.batch_size, rng)
+        batch = self.batches.draw(rng)
         drawn = []
         for _ in range(self.candidates):
             new_keep, new_kernels = self.draw(level, keep, kernels, rng)

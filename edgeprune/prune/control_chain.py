@@ -17,10 +17,10 @@ control at the accepted budget continues the chain instead of training it again.
 from dataclasses import replace
 from pathlib import Path
 
-from edgeprune.atomic import atomic_path, write_json_atomic
-from edgeprune.cache import cache_dir, content_key
-from edgeprune.errors import InvalidArgumentError
-from edgeprune.files import field, read_json
+from edgeprune.core.atomic import atomic_path, write_json_atomic
+from edgeprune.core.cache import cache_dir, content_key
+from edgeprune.core.errors import InvalidArgumentError
+from edgeprune.core.files import field, read_json
 from edgeprune.train.fit import TrainConfig, fit, plain_copy, validate
 
 CHAIN_FORMAT = 1  # part of every chain key

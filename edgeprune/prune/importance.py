@@ -31,9 +31,6 @@ def l1_scores(coupling: Coupling, group: ChannelGroup, ord: int = 1) -> np.ndarr
 
 
 METHODS = ("A", "B", "C", "D")
-# what a unit's importance is measured from: filter norms, or data: the first-order Taylor estimate (taylor.py) or
-# how linearly independent its feature map is of the others, by pivoted QR (qr.py)
-CRITERIA = ("magnitude", "taylor", "qr")
 METHOD_OPTIONS = {  # Table 1's cumulative presets
     "A": {"keep_depth": False, "mac_efficiency": False, "balance": False},
     "B": {"keep_depth": True, "mac_efficiency": False, "balance": False},

@@ -10,7 +10,7 @@ target is met, or after ``max_iterations``.
 
 from dataclasses import asdict, dataclass, replace
 
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.errors import InvalidArgumentError
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeprune.runtime import keras, tf
+from edgeprune.core.runtime import keras, tf
 from edgeprune.prune import tfmot_adapter
 from edgeprune.graph.coupling import Coupling
 from edgeprune.graph.model_graph import TensorRef
@@ -61,6 +61,15 @@ def load_weights(wrapped: keras.Model, model: keras.Model) -> None:
     for layer in model.layers:
         if layer.weights:
             inner(wrapped, layer.name).set_weights(layer.get_weights())
+
+
+def copy_weights(source: keras.Model, target: keras.Model) -> None:
+    """``source``'s layer weights into ``target``, layer by layer by name; either may be wrapped or plain copies of
+    one architecture (tfmot's masks are not copied)."""
+    for layer in target.layers:
+        plain = layer.layer if tfmot_adapter.is_wrapper(layer) else layer
+        if plain.weights:
+            plain.set_weights(inner(source, plain.name).get_weights())
 
 
 def inner(wrapped: keras.Model, name: str):

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.checks import fraction, integer_at_least
+from edgeprune.core.checks import fraction, integer_at_least
 from edgeprune.graph.cost import model_cost, predicted_cost
 from edgeprune.graph.coupling import Coupling
-from edgeprune.errors import UnsupportedModelError
+from edgeprune.core.errors import UnsupportedModelError
 from edgeprune.prune.importance import l1_scores
 from edgeprune.prune.masking import masked_model
-from edgeprune.modelio import resolve_model, save_model
-from edgeprune.atomic import staged_files, write_json_atomic
+from edgeprune.core.modelio import resolve_model, save_model
+from edgeprune.core.atomic import staged_files, write_json_atomic
 from edgeprune.prune.plan import PruningPlan
-from edgeprune.sizes import check_multiple
+from edgeprune.core.sizes import check_multiple
 from edgeprune.prune.surgery import slim
 from edgeprune.prune.widths import WidthRule, nearest_allowed, width_rule
 

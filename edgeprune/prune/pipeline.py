@@ -26,15 +26,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field as dataclass_field, replace
 from pathlib import Path
 
-from edgeprune.atomic import staged_files, write_json_atomic
-from edgeprune.cache import cache_dir, content_key
-from edgeprune.checks import integer_at_least
+from edgeprune.core.atomic import staged_files, write_json_atomic
+from edgeprune.core.cache import cache_dir, content_key
+from edgeprune.core.checks import integer_at_least
 from edgeprune.data.pairs import PairSet
-from edgeprune.errors import InvalidArgumentError, ModelLoadError, UnsupportedModelError
-from edgeprune.files import read_json
+from edgeprune.core.errors import InvalidArgumentError, ModelLoadError, UnsupportedModelError
+from edgeprune.core.files import read_json
 from edgeprune.graph.cost import model_cost
 from edgeprune.graph.coupling import Coupling
-from edgeprune.modelio import ResolvedModel, load_model, resolve_model, save_model
+from edgeprune.core.modelio import ResolvedModel, load_model, resolve_model, save_model
 from edgeprune.prune.control_chain import ControlChain, quality_of, read_control
 from edgeprune.prune.coarse import CANDIDATES, kernels_to_json, pruned_kernel_fraction
 from edgeprune.prune.loop import (LoopResult, LoopSettings, Tolerance, check_target, load_state, profile_identity,
@@ -43,7 +43,7 @@ from edgeprune.prune.plan import PruningPlan, fingerprint
 from edgeprune.prune.widths import width_rule
 from edgeprune.train.fit import TrainConfig, fit, initialised_copy, load_data, scale_of, task_of, validate
 from edgeprune.train.presets import Preset, preset
-from edgeprune.timing import PhaseTimes
+from edgeprune.core.timing import PhaseTimes
 
 OUTPUT_FILES = ("pruned.keras", "plan.json", "report.json", "channels.png", "tradeoff.png")
 KERNEL_MASK_FILE = "kernel_mask.json"  # the coarse strategy's kept kernels, beside the outputs when it prunes any

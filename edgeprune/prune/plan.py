@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.atomic import write_json_atomic
+from edgeprune.core.atomic import write_json_atomic
 from edgeprune.graph.coupling import Coupling
-from edgeprune.errors import FileFormatError, PlanError
-from edgeprune.files import read_json
+from edgeprune.core.errors import FileFormatError, PlanError
+from edgeprune.core.files import read_json
 
 PLAN_FORMAT = "edgeprune.plan"
 PLAN_VERSION = 1

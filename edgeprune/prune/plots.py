@@ -4,7 +4,7 @@ iterations."""
 
 from pathlib import Path
 
-from edgeprune.text import method_label
+from edgeprune.core.text import method_label
 
 
 def figure(size: tuple[float, float]):

@@ -36,13 +36,13 @@ import numpy as np
 import scipy.linalg
 
 from edgeprune.data.pairs import PairSet, random_crops
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.errors import InvalidArgumentError
 from edgeprune.graph.coupling import ChannelGroup, Coupling
 from edgeprune.graph.layer_table import kind_of
 from edgeprune.graph.model_graph import TensorRef
 from edgeprune.prune.masking import ChannelMasks
 from edgeprune.prune.plan import PruningPlan, fingerprint
-from edgeprune.runtime import keras, tf
+from edgeprune.core.runtime import keras, tf
 from edgeprune.train.fit import plain_copy
 
 MAX_ROWS_PER_BATCH = 1024  # sampled output positions per batch and consumer

@@ -16,10 +16,10 @@ nothing is rolled back), so the pipeline's control, report and outputs are the l
 import time
 from dataclasses import replace
 
-from edgeprune.checks import integer_at_least
+from edgeprune.core.checks import integer_at_least
 from edgeprune.graph.cost import model_cost
 from edgeprune.graph.coupling import Coupling
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.errors import InvalidArgumentError
 from edgeprune.prune.importance import layer_means, mac_per_unit
 from edgeprune.prune.level import LevelState
 from edgeprune.prune.loop import LoopResult, LoopSettings, LoopState, threshold_for_level
@@ -28,7 +28,7 @@ from edgeprune.prune.oracle import CostOracle
 from edgeprune.prune.plan import PruningPlan
 from edgeprune.prune.qr import qr_batches, qr_reconstruct, qr_rows
 from edgeprune.train.fit import fit, plain_copy, validate
-from edgeprune.timing import PhaseTimes
+from edgeprune.core.timing import PhaseTimes
 
 BISECTION_STEPS = 30
 

@@ -5,12 +5,12 @@ weight is sliced on both axes (a layer's output channels and, through every coup
 channels), including biases, BatchNormalization statistics and transposed-conv kernels.
 """
 
-from edgeprune.runtime import keras
+from edgeprune.core.runtime import keras
 from edgeprune.graph.cost import model_cost
 from edgeprune.graph.coupling import Coupling
 from edgeprune.graph.model_graph import TensorRef
 from edgeprune.graph.layer_table import resized_config, slice_weights
-from edgeprune.modelio import rebuilt, resolve_model, save_model
+from edgeprune.core.modelio import rebuilt, resolve_model, save_model
 from edgeprune.prune.plan import PruningPlan
 
 

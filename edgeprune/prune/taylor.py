@@ -17,7 +17,7 @@ activation is exactly zero), so layers compare on a common scale, as the magnitu
 
 import numpy as np
 
-from edgeprune.runtime import keras, tf
+from edgeprune.core.runtime import keras, tf
 from edgeprune.graph.coupling import Coupling
 from edgeprune.data.pairs import PairSet, random_crops
 from edgeprune.graph.model_graph import TensorRef

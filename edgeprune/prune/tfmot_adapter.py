@@ -10,8 +10,8 @@ which must be our tf_keras. A tfmot upgrade that moves one of them fails at impo
 
 import importlib
 
-from edgeprune.errors import EdgepruneError
-from edgeprune.runtime import keras
+from edgeprune.core.errors import EdgepruneError
+from edgeprune.core.runtime import keras
 
 import tensorflow_model_optimization as tfmot  # noqa: E402  (after runtime: TensorFlow loads quietly)
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeprune.checks import integer_at_least
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.checks import integer_at_least
+from edgeprune.core.errors import InvalidArgumentError
 from edgeprune.graph.coupling import ChannelGroup, Coupling
 from edgeprune.graph.model_graph import TensorRef
 

@@ -11,16 +11,16 @@ import math
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
-from edgeprune.runtime import keras, tf
-from edgeprune.checks import integer_at_least
+from edgeprune.core.runtime import keras, tf
+from edgeprune.core.checks import integer_at_least
 from edgeprune.data.pairs import PairSet, random_crops
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.errors import InvalidArgumentError
 
 
 @dataclass
@@ -166,8 +166,9 @@ def fit(model: keras.Model, pool: PairSet, config: TrainConfig, strategy=None, w
 
     With ``masks`` the copy is fine-tuned with those channels masked out, and the returned model has them exactly 0.
     ``masks`` (:class:`edgeprune.prune.masking.ChannelMasks`) brings its own hooks: ``wrap_for_training(model)`` (called
-    inside the strategy's scope), ``training_callbacks()`` and ``unwrap(trained, model)``. To fine-tune the same
-    model many times under changing masks, :class:`Finetuner` computes the same without retracing.
+    inside the strategy's scope), ``training_callbacks()`` and ``unwrap(trained, model)``. The prune loop does not
+    call this once per iteration: it trains one wrapped model in one ``fit`` under changing masks
+    (:mod:`edgeprune.prune.gating`), which computes the same chunk by chunk.
     """
     config.validate()
     strategy = strategy or strategy_for_this_machine()
@@ -188,44 +189,6 @@ def fit(model: keras.Model, pool: PairSet, config: TrainConfig, strategy=None, w
     if masks is not None:
         trained = masks.unwrap(trained, model)
     return trained, _record(history, strategy, steps_per_epoch, epochs)
-
-
-class Finetuner:
-    """Fine-tunes one model again and again, each time from its current weights under new channel masks, with one
-    wrapped and compiled copy: the prune loop's iterations.
-
-    :func:`fit` copies, wraps and compiles its model and traces the train step on every call; with tfmot's wrappers
-    that is most of a short fine-tune (a 3-step masked fit of the quick SID model took 19 s on a 2-core AVX2 host,
-    2.4 s on a reused copy; BENCHMARKS.md, "The main job in 15 minutes"). The first call builds the wrapped copy
-    (``masks.wrap_for_training``) and its optimizer; every later call loads ``model``'s weights as they are then and
-    imposes its masks in place of the last ones (``masks.impose(wrapped, model)``), and zeroes the optimizer's
-    state (moments and step count: a fresh Adam), so each call computes what ``fit(model, pool, config with seed,
-    masks=masks)`` computes (tests/test_fit.py checks the weights are equal). ``config`` is every call's but the
-    seed; no ``workdir`` (the loop checkpoints between iterations itself)."""
-
-    def __init__(self, model: keras.Model, config: TrainConfig, strategy=None):
-        config.validate()
-        self.model, self.config = model, config
-        self.strategy = strategy or strategy_for_this_machine()
-        self._trained = self._optimizer = None
-
-    def __call__(self, pool: PairSet, masks, seed: int, verbose: int = 1,
-                 callbacks=()) -> tuple[keras.Model, dict]:
-        """``model`` fine-tuned under ``masks`` on patches of ``pool`` drawn from ``seed``: a plain model (the
-        masked channels exactly 0) and the loss history, as :func:`fit` returns them."""
-        config = replace(self.config, seed=seed)
-        with self.strategy.scope():
-            if self._trained is None:
-                self._trained = masks.wrap_for_training(self.model)
-                self._optimizer = _optimizer(config)
-                self._trained.compile(optimizer=self._optimizer, loss="mae")
-            else:
-                masks.impose(self._trained, self.model)
-                for variable in self._optimizer.variables:
-                    variable.assign(tf.zeros_like(variable))
-        history, steps_per_epoch, epochs = _train(self._trained, pool, config,
-                                                  [*callbacks, *masks.training_callbacks()], verbose)
-        return masks.unwrap(self._trained, self.model), _record(history, self.strategy, steps_per_epoch, epochs)
 
 
 def task_of(model: keras.Model) -> str:

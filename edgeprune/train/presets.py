@@ -11,8 +11,8 @@ baseline's, :meth:`Preset.train_config`, and one loop iteration's, :meth:`Preset
 
 from dataclasses import dataclass, fields, replace
 
-from edgeprune.checks import integer_at_least
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.checks import integer_at_least
+from edgeprune.core.errors import InvalidArgumentError
 from edgeprune.train.fit import TrainConfig
 
 # What a trained baseline depends on, in the order the baseline cache key records them (DIR/baseline.json)

@@ -3,7 +3,7 @@ convention: ``scale`` pixels), averaged over a set of images."""
 
 import numpy as np
 
-from edgeprune.runtime import tf
+from edgeprune.core.runtime import tf
 
 
 def crop_border(image, border: int):

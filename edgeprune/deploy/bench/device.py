@@ -14,8 +14,8 @@ from edgeprune.deploy.bench.adb import Adb, Device, DeviceError
 from edgeprune.deploy.bench.host import check_tflite_file
 from edgeprune.deploy.bench.parse import BenchmarkParseError, parse_benchmark_output
 from edgeprune.deploy.bench.result import BenchResult
-from edgeprune.checks import integer_at_least
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.checks import integer_at_least
+from edgeprune.core.errors import InvalidArgumentError
 
 DEVICE_ROOT = "/data/local/tmp"
 # ELF e_machine of each Android ABI

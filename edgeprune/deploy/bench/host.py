@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from edgeprune.deploy.bench.result import BenchResult, timing_stats
-from edgeprune.checks import integer_at_least
-from edgeprune.errors import EdgepruneError, InvalidArgumentError
+from edgeprune.core.checks import integer_at_least
+from edgeprune.core.errors import EdgepruneError, InvalidArgumentError
 from edgeprune.deploy.tflite_reader import TfliteGraph
 
 TFLITE_MAGIC = b"TFL3"

@@ -24,7 +24,7 @@ failed or truncated run raises :class:`BenchmarkParseError` with the error lines
 import re
 
 from edgeprune.deploy.bench.result import BenchResult
-from edgeprune.errors import EdgepruneError
+from edgeprune.core.errors import EdgepruneError
 
 NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _LOG_PREFIX = re.compile(r"^(?:\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+[VDIWEFS]\s+[^:]*:\s?)?"

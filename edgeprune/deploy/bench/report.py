@@ -9,11 +9,11 @@ at the element size of the conv weights: 4 bytes for fp32, 2 for fp16, 1 for int
 import math
 from pathlib import Path
 
-from edgeprune.errors import FileFormatError, InvalidArgumentError
+from edgeprune.core.errors import FileFormatError, InvalidArgumentError
 
 def load_results(paths) -> list[dict]:
     """The benchmark results in ``paths`` (each file one result or a list of them), every one checked."""
-    from edgeprune.files import read_json
+    from edgeprune.core.files import read_json
 
     results = []
     for p in paths:

@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from edgeprune.errors import FileFormatError
+from edgeprune.core.errors import FileFormatError
 
 
 def read_json(path: str | os.PathLike, what: str, kind: type = dict, required: Iterable[str] = (),

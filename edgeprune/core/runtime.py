@@ -1,6 +1,6 @@
 """The one place where edgeprune imports TensorFlow and Keras 2 (``tf_keras``), and configures a process for them.
 
-Every edgeprune module takes ``tf`` and ``keras`` from here (``from edgeprune.runtime import keras, tf``); ``keras``
+Every edgeprune module takes ``tf`` and ``keras`` from here (``from edgeprune.core.runtime import keras, tf``); ``keras``
 is ``tf_keras`` (Keras 2: tensorflow-model-optimization supports nothing else). Importing this module does nothing;
 the first ``tf``/``keras`` asked for imports TensorFlow and tf_keras (with TensorFlow's native start-up chatter on file
 descriptor 2 silenced) and nothing else: no environment variable, no device configuration, no runtime start, so a
@@ -19,7 +19,7 @@ import contextlib
 import os
 import sys
 
-from edgeprune.errors import EdgepruneError
+from edgeprune.core.errors import EdgepruneError
 
 _LAZY = ("tf", "keras")
 _process_configured = False  # configure_process() was called; its TensorFlow part runs once TensorFlow is loaded
@@ -66,7 +66,7 @@ def __getattr__(name):
     if name in _LAZY:
         _load()
         return globals()[name]
-    raise AttributeError(f"module 'edgeprune.runtime' has no attribute {name!r}")
+    raise AttributeError(f"module 'edgeprune.core.runtime' has no attribute {name!r}")
 
 
 def cpu_devices_requested() -> int | None:

@@ -2,7 +2,7 @@
 
 import math
 
-from edgeprune.errors import InvalidArgumentError
+from edgeprune.core.errors import InvalidArgumentError
 
 
 def integer_at_least(name: str, value, minimum: int = 1) -> int:

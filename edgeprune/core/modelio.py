@@ -11,10 +11,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeprune.atomic import atomic_path
-from edgeprune.runtime import keras
-from edgeprune.errors import InvalidArgumentError, ModelLoadError, UnsupportedModelError
-from edgeprune.text import one_line
+from edgeprune.core.atomic import atomic_path
+from edgeprune.core.runtime import keras
+from edgeprune.core.errors import InvalidArgumentError, ModelLoadError, UnsupportedModelError
+from edgeprune.core.text import one_line
 
 MODEL_SUFFIXES = (".keras", ".h5")
 
