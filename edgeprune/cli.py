@@ -8,6 +8,10 @@ import sys
 import click
 
 from edgeprune.core.errors import EdgepruneError
+from edgeprune.prune.control import GATES
+from edgeprune.prune.criteria import IMPORTANCE, METHODS
+from edgeprune.prune.options import PruneOptions
+from edgeprune.prune.proposers import GRANULARITIES, STRATEGIES
 
 _DTYPES = ["fp32", "fp16", "int8"]
 
@@ -112,23 +116,23 @@ def slim(model, plan_path, out_path, input_size, as_json):
 @click.option("--data", type=click.Path(), default=None, metavar="DIR",
               help="Training/validation data: a folder of HR images (EDSR) or the SID Sony layout (SID). Default: "
                    "generated dead-leaves training images, scikit-image's photos held out for validation.")
-@click.option("--method", type=click.Choice(["A", "B", "C", "D"]), default=None,
+@click.option("--method", type=click.Choice(METHODS), default=None,
               help="Table 1's cumulative options: A iterative prune, B + keep layer depth, C + MAC efficiency, "
                    "D + balanced residual groups. Default: the preset's (D; B for SID's quick preset).")
-@click.option("--strategy", type=click.Choice(["threshold", "coarse", "qr"]), default="threshold",
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="threshold",
               show_default=True,
               help="How channels are chosen: threshold = the paper's quality-gated loop with an adaptive importance "
                    "threshold; coarse = the same loop, each step keeping the least damaging of --candidates random "
                    "feature-map and/or kernel masks (Anwar & Sung); qr = once, pivoted-QR channel selection with "
                    "least-squares reconstruction of every consumer (needs a target), then --recover-steps of "
                    "fine-tuning (default none).")
-@click.option("--granularity", type=click.Choice(["channel", "kernel", "both"]), default=None,
+@click.option("--granularity", type=click.Choice(GRANULARITIES), default=None,
               help="With --strategy coarse: prune feature maps, single kxk kernels, or both (default: both). Kernel "
                    "sparsity is counted in the MAC with zeros skipped; the exported dense model only sheds the "
                    "channels left without kernels, and the report gives both MACs.")
 @click.option("--candidates", type=int, default=None,
               help="With --strategy coarse: random masks compared per step on a training batch (default: 8).")
-@click.option("--importance", type=click.Choice(["magnitude", "taylor", "qr"]), default=None,
+@click.option("--importance", type=click.Choice(list(IMPORTANCE)), default=None,
               help="What ranks the channels: magnitude = filter norms normalised per layer (the paper's); taylor = "
                    "the loss change a channel's removal would cause to first order, measured on training patches at "
                    "every iteration (better for briefly trained models); qr = how linearly independent a channel's "
@@ -154,7 +158,7 @@ def slim(model, plan_path, out_path, input_size, as_json):
               help="Largest accepted PSNR drop below the baseline, in dB.")
 @click.option("--ssim-tolerance", "tolerance_ssim", type=float, default=0.002, show_default=True,
               help="Largest accepted SSIM drop below the baseline.")
-@click.option("--gate", type=click.Choice(["baseline", "control"]), default="baseline", show_default=True,
+@click.option("--gate", type=click.Choice(GATES), default="baseline", show_default=True,
               help="What each iteration is judged against: the baseline's quality, or also the control's: the "
                    "unpruned baseline fine-tuned for as many steps as the candidate's history holds, in the loop's "
                    "own chunks of fine-tuning steps (one more chunk per budget reached, each cached), so extra "
@@ -186,10 +190,7 @@ def slim(model, plan_path, out_path, input_size, as_json):
 @click.option("--input-size", type=InputSize(), default=None, help="With --one-shot: input size for the cost "
               "figures (HxW).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a summary.")
-def prune(model, baseline, data, strategy, granularity, candidates, method, importance, target_mac, target_latency,
-          latency_profile, num_threads, tolerance_psnr, tolerance_ssim, gate, preset_name, finetune_steps,
-          max_iterations, recover_steps, seed, resume, one_shot, channel_ratio, channel_multiple, out_dir, input_size,
-          as_json):
+def prune(**options):
     """Prune whole channels of MODEL and write the physically slimmer model, its plan and a report.
 
     By default this runs the paper's iterative loop: raise an adaptive threshold on channel importance
@@ -211,14 +212,7 @@ def prune(model, baseline, data, strategy, granularity, candidates, method, impo
     """
     from edgeprune.commands.prune import prune as run_prune
 
-    click.echo(run_prune(model, out_dir, baseline=baseline, data=data, method=method, importance=importance,
-                         target_mac=target_mac, tolerance_psnr=tolerance_psnr, tolerance_ssim=tolerance_ssim,
-                         preset_name=preset_name, finetune_steps=finetune_steps, max_iterations=max_iterations,
-                         resume=resume, one_shot=one_shot, channel_ratio=channel_ratio,
-                         channel_multiple=channel_multiple, input_size=input_size, as_json=as_json,
-                         latency_profile=latency_profile, target_latency=target_latency, num_threads=num_threads,
-                         strategy=strategy, granularity=granularity, candidates=candidates, gate=gate, seed=seed,
-                         recover_steps=recover_steps, echo=lambda text: click.echo(text, err=True)))
+    click.echo(run_prune(PruneOptions.from_cli(options), echo=lambda text: click.echo(text, err=True)))
 
 
 @cli.command()

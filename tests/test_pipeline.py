@@ -9,6 +9,7 @@ from PIL import Image
 
 from edgeprune.core.errors import InvalidArgumentError, ModelLoadError
 from edgeprune.core.modelio import load_model, save_model
+from edgeprune.prune.options import PruneOptions
 from edgeprune.prune.pipeline import OUTPUT_FILES, prune_command
 from edgeprune.train.fit import load_data, validate
 from keras_models import build_edsr, build_sid
@@ -196,33 +197,39 @@ def test_a_corrupt_or_foreign_cache_file_is_refused_before_anything_is_written(t
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before
 
 
-def test_a_corrupt_control_cache_is_a_clear_error(tmp_path):
-    from edgeprune.core.errors import FileFormatError
-    from edgeprune.prune import pipeline
+def _chain_with_a_cached_answer(tmp_path, monkeypatch, content: str):
+    """A control chain whose cached answer at 4 steps (one chunk) holds ``content``."""
+    from edgeprune.prune.control import ControlChain
+    from edgeprune.train.fit import TrainConfig
+    from test_fit import tiny_pool
 
-    work = tmp_path / pipeline.WORK
-    work.mkdir()
-    (work / "control.json").write_text('{"steps": 4, "psnr": 3')
-    ctx = type("Ctx", (), {"work": work})()
-    with pytest.raises(FileFormatError, match="control cache '.*control.json' is not valid JSON"):
-        pipeline.control_run(ctx, None, 4)
+    monkeypatch.setenv("EDGEPRUNE_CACHE_DIR", str(tmp_path / "cache"))
+    chain = ControlChain(build_edsr(num_blocks=1, num_features=8), tiny_pool(), tiny_pool(n=2),
+                         TrainConfig(steps=4, batch_size=2, patch=8))
+    chain.quality_path(1).parent.mkdir(parents=True)
+    chain.quality_path(1).write_text(content)
+    return chain
+
+
+def test_a_corrupt_control_cache_is_a_clear_error(tmp_path, monkeypatch):
+    from edgeprune.core.errors import FileFormatError
+
+    chain = _chain_with_a_cached_answer(tmp_path, monkeypatch, '{"steps": 4, "psnr": 3')
+    with pytest.raises(FileFormatError, match="cached control '.*chain-.*-1.json' is not valid JSON"):
+        chain(4)
 
 
 @pytest.mark.parametrize("content, message", [
-    ('{"steps": 4}', "control cache '.*control.json' lacks 'psnr', 'ssim'"),
-    ('{"steps": 4, "psnr": "31.2", "ssim": 0.9}', "control cache '.*control.json': field 'psnr' is '31.2'"),
-    ('{"steps": 4, "psnr": 31.2, "ssim": null}', "control cache '.*control.json': field 'ssim' is None"),
+    ('{"steps": 4}', "cached control '.*-1.json' lacks 'psnr', 'ssim'"),
+    ('{"steps": 4, "psnr": "31.2", "ssim": 0.9}', "cached control '.*-1.json': field 'psnr' is '31.2'"),
+    ('{"steps": 4, "psnr": 31.2, "ssim": null}', "cached control '.*-1.json': field 'ssim' is None"),
 ])
-def test_a_control_cache_without_its_quality_is_a_clear_error(tmp_path, content, message):
+def test_a_control_cache_without_its_quality_is_a_clear_error(tmp_path, monkeypatch, content, message):
     from edgeprune.core.errors import FileFormatError
-    from edgeprune.prune import pipeline
 
-    work = tmp_path / pipeline.WORK
-    work.mkdir()
-    (work / "control.json").write_text(content)
-    ctx = type("Ctx", (), {"work": work})()
+    chain = _chain_with_a_cached_answer(tmp_path, monkeypatch, content)
     with pytest.raises(FileFormatError, match=message):
-        pipeline.control_run(ctx, None, 4)
+        chain(4)
 
 
 def test_the_result_carries_the_slim_model_beside_a_json_only_report(tmp_path, monkeypatch):
@@ -237,8 +244,9 @@ def test_the_result_carries_the_slim_model_beside_a_json_only_report(tmp_path, m
         original(self, model_or_graph)
 
     monkeypatch.setattr(coupling_module.Coupling, "__init__", counting)
-    result = pipeline.prune_run(str(_tiny_file(tmp_path)), tmp_path / "run", target_mac=0.85, tolerance_psnr=5.0,
-                                tolerance_ssim=1.0, overrides={**TINY, "max_iterations": 1}, verbose=0)
+    result = pipeline.prune_run(PruneOptions(str(_tiny_file(tmp_path)), tmp_path / "run", target_mac=0.85,
+                                             tolerance_psnr=5.0, tolerance_ssim=1.0,
+                                             overrides={**TINY, "max_iterations": 1}), verbose=0)
     json.dumps(result.report)  # nothing but JSON in it
     assert "_slim_model" not in result.report
     assert result.slim_model.count_params() < load_model(_tiny_file(tmp_path, "again.keras")).count_params()
@@ -352,10 +360,9 @@ def test_qr_with_recover_steps_fine_tunes_the_same_selection_and_its_control_has
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"strategy": "random"}, "--strategy must be one of threshold, coarse, qr, got 'random'"),
-    ({"strategy": "qr", "target_mac": None}, "--strategy qr prunes once to a target: give --target-mac"),
     ({"strategy": "coarse", "importance": "taylor"}, "--importance ranks channels for the threshold strategy"),
     ({"strategy": "qr", "resume": True}, "there is nothing to --resume"),
-    ({"strategy": "coarse", "candidates": 0}, "candidate masks must be an integer >= 1, got 0"),
+    ({"strategy": "coarse", "candidates": 0}, "--candidates must be an integer >= 1, got 0"),
     ({"strategy": "coarse", "granularity": "rows"}, "granularity must be one of channel, kernel, both"),
     ({"recover_steps": 5}, "--recover-steps fine-tunes the QR strategy's reconstruction: add --strategy qr"),
     ({"strategy": "qr", "recover_steps": -1}, "--recover-steps must be an integer >= 0, got -1"),

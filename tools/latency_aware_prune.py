@@ -25,10 +25,11 @@ sys.path.insert(0, str(ROOT))
 
 def _run(model, baseline, out_dir: Path, latency_profile, num_threads):
     from edgeprune.commands.prune import prune
+    from edgeprune.prune.options import PruneOptions
 
     if not (out_dir / "report.json").exists():
-        prune(model, out_dir, baseline=baseline, latency_profile=latency_profile, num_threads=num_threads,
-              echo=lambda text: print(text, file=sys.stderr, flush=True))
+        prune(PruneOptions(model, out_dir, baseline=baseline, latency_profile=latency_profile,
+                           num_threads=num_threads), echo=lambda text: print(text, file=sys.stderr, flush=True))
     return json.loads((out_dir / "report.json").read_text())
 
 

@@ -33,9 +33,8 @@ from edgeprune.prune import masking
 from edgeprune.prune.importance import depth_floor_units
 from edgeprune.prune.masking import ChannelMasks
 from edgeprune.prune.plan import PruningPlan
+from edgeprune.prune.proposers import CANDIDATES, GRANULARITIES  # noqa: F401  (the coarse search's registry)
 
-GRANULARITIES = ("channel", "kernel", "both")
-CANDIDATES = 8  # random masks drawn and compared per step
 
 
 def check_search(granularity: str, candidates: int) -> None:

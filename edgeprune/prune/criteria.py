@@ -17,6 +17,15 @@ import numpy as np
 
 from edgeprune.core.errors import InvalidArgumentError
 
+# the paper's methods (Table 1): cumulative options over any criterion's rows (edgeprune.prune.importance)
+METHODS = ("A", "B", "C", "D")
+METHOD_OPTIONS = {
+    "A": {"keep_depth": False, "mac_efficiency": False, "balance": False},  # iterative pruning
+    "B": {"keep_depth": True, "mac_efficiency": False, "balance": False},  # + keep every layer's depth
+    "C": {"keep_depth": True, "mac_efficiency": True, "balance": False},  # + importance per MAC (or microsecond)
+    "D": {"keep_depth": True, "mac_efficiency": True, "balance": True},  # + balanced residual groups
+}
+
 
 @dataclass(frozen=True)
 class Magnitude:

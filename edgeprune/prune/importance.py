@@ -10,6 +10,7 @@ import numpy as np
 from edgeprune.graph.coupling import ChannelGroup, Coupling
 from edgeprune.graph.model_graph import TensorRef
 from edgeprune.graph.layer_table import filter_weight
+from edgeprune.prune.criteria import METHOD_OPTIONS, METHODS  # noqa: F401  (the methods' registry)
 
 
 def filter_norms(layer, ord: int = 1) -> np.ndarray:
@@ -30,13 +31,6 @@ def l1_scores(coupling: Coupling, group: ChannelGroup, ord: int = 1) -> np.ndarr
     return scores
 
 
-METHODS = ("A", "B", "C", "D")
-METHOD_OPTIONS = {  # Table 1's cumulative presets
-    "A": {"keep_depth": False, "mac_efficiency": False, "balance": False},
-    "B": {"keep_depth": True, "mac_efficiency": False, "balance": False},
-    "C": {"keep_depth": True, "mac_efficiency": True, "balance": False},
-    "D": {"keep_depth": True, "mac_efficiency": True, "balance": True},
-}
 
 
 def layer_means(coupling: Coupling, ord: int = 1) -> dict[str, float]:

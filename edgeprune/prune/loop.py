@@ -33,7 +33,7 @@ from edgeprune.prune.gating import QualityGatedPruning
 from edgeprune.prune.plan import PruningPlan
 # the names the loop's users have always imported from here
 from edgeprune.prune.pruner import STATE_FILE, LoopState, Pruner, load_state  # noqa: F401
-from edgeprune.prune.proposers import fill_to_level, propose_keep, threshold_for_level  # noqa: F401
+from edgeprune.prune.threshold import fill_to_level, propose_keep, threshold_for_level  # noqa: F401
 from edgeprune.prune.settings import GATES, LoopSettings, Tolerance, check_target, profile_identity  # noqa: F401
 from edgeprune.core.runtime import keras, tf
 from edgeprune.core.timing import PhaseTimes

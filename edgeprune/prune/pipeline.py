@@ -3,10 +3,11 @@
 1. The baseline: ``--baseline FILE``, or the ``--model`` .keras file itself, or (for a reference name) one trained
    here with the preset and cached as ``DIR/baseline.keras`` (reused by later runs with the same settings).
 2. The loop of :mod:`edgeprune.prune.loop`, gated by PSNR/SSIM on the held-out validation set.
-3. The control: the baseline fine-tuned for as many steps as the pruned model's accepted history holds, so a gain
-   from extra training is not credited to pruning. Kept in the cache folder (``controls/``, keyed by the baseline's
-   weights, the images and the fine-tuning settings), so comparing methods on one baseline trains each budget once.
-   With ``--gate control`` it is :mod:`edgeprune.prune.control_chain`'s, kept in step with the loop.
+3. The control: the baseline fine-tuned for as many steps as the pruned model's accepted history holds, in the
+   loop's own chunks (:class:`~edgeprune.prune.control.ControlChain`), so a gain from extra training is not credited
+   to pruning. Kept chunk by chunk in the cache folder (``controls/``, keyed by the baseline's weights, the images
+   and the fine-tuning settings), so comparing methods on one baseline trains each budget once; ``--gate control``
+   asks the same chain at every iteration.
 4. The outputs, written together (all or nothing): ``pruned.keras`` (physically slim), ``plan.json``,
    ``report.json``, ``channels.png`` and ``tradeoff.png``.
 
@@ -27,33 +28,28 @@ from dataclasses import dataclass, field as dataclass_field, replace
 from pathlib import Path
 
 from edgeprune.core.atomic import staged_files, write_json_atomic
-from edgeprune.core.cache import cache_dir, content_key
-from edgeprune.core.checks import integer_at_least
 from edgeprune.data.pairs import PairSet
 from edgeprune.core.errors import InvalidArgumentError, ModelLoadError, UnsupportedModelError
 from edgeprune.core.files import read_json
 from edgeprune.graph.cost import model_cost
 from edgeprune.graph.coupling import Coupling
 from edgeprune.core.modelio import ResolvedModel, load_model, resolve_model, save_model
-from edgeprune.prune.control_chain import ControlChain, quality_of, read_control
-from edgeprune.prune.coarse import CANDIDATES, kernels_to_json, pruned_kernel_fraction
-from edgeprune.prune.loop import (LoopResult, LoopSettings, Tolerance, check_target, load_state, profile_identity,
+from edgeprune.prune.control import ControlChain, quality_of
+from edgeprune.prune.coarse import kernels_to_json, pruned_kernel_fraction
+from edgeprune.prune.loop import (LoopResult, LoopSettings, Tolerance, load_state, profile_identity,
                                   prune_loop)
+from edgeprune.prune.options import PruneOptions
 from edgeprune.prune.plan import PruningPlan, fingerprint
 from edgeprune.prune.widths import width_rule
-from edgeprune.train.fit import TrainConfig, fit, initialised_copy, load_data, scale_of, task_of, validate
+from edgeprune.train.fit import fit, initialised_copy, load_data, scale_of, task_of, validate
 from edgeprune.train.presets import Preset, preset
 from edgeprune.core.timing import PhaseTimes
 
 OUTPUT_FILES = ("pruned.keras", "plan.json", "report.json", "channels.png", "tradeoff.png")
 KERNEL_MASK_FILE = "kernel_mask.json"  # the coarse strategy's kept kernels, beside the outputs when it prunes any
 KERNEL_MASK_FORMAT = "edgeprune.kernel_mask/1"
-# how the channels are chosen: the paper's adaptive threshold loop, coarse random feature-map/kernel masks in the
-# same loop (edgeprune.prune.coarse), or pivoted-QR selection with least-squares reconstruction, once
-STRATEGIES = ("threshold", "coarse", "qr")
 WORK = ".work"
 REPORT_FORMAT = "edgeprune.prune/1"
-CONTROL_FORMAT = 1  # of the shared control cache (cache folder, controls/): part of its key
 
 
 @dataclass(frozen=True)
@@ -90,6 +86,10 @@ class Hardware:
     channel_multiple: int = 1
     measure: Callable[[list, tuple], dict] | None = None
 
+    def __post_init__(self):
+        if self.has_profile and self.channel_multiple != 1:
+            raise InvalidArgumentError("--channel-multiple and --latency-profile both choose the widths: give one")
+
     @property
     def has_profile(self) -> bool:
         return self.profile is not None or self.load_profile is not None
@@ -117,7 +117,7 @@ class RunContext:
     echo: Callable[[str], None]
     verbose: int
     times: PhaseTimes = dataclass_field(default_factory=PhaseTimes)  # where the run's minutes go
-    strategy: str = "threshold"  # one of STRATEGIES
+    strategy: str = "threshold"  # one of edgeprune.prune.proposers.STRATEGIES
     recover_steps: int = 0  # the QR strategy's fine-tuning after its reconstruction
 
     @property
@@ -125,30 +125,14 @@ class RunContext:
         return self.out_dir / WORK
 
 
-def prune_run(model, out_dir, baseline=None, data=None, method: str | None = None,
-              target_mac: float | None = 0.8, tolerance_psnr: float = 0.05, tolerance_ssim: float = 0.002,
-              preset_name: str = "quick", resume: bool = False, overrides: dict | None = None, echo=None,
-              verbose: int = 1, importance: str | None = None, target_latency: float | None = None,
-              hardware: Hardware | None = None, strategy: str = "threshold", granularity: str = "both",
-              candidates: int = CANDIDATES, gate: str = "baseline", recover_steps: int = 0) -> PruneResult:
-    """Runs the whole pipeline and writes ``OUTPUT_FILES`` into ``out_dir``.
+def prune_run(options: PruneOptions, hardware: Hardware | None = None, echo=None, verbose: int = 1) -> PruneResult:
+    """Runs the whole pipeline ``options`` describe and writes ``OUTPUT_FILES`` into its ``out_dir``.
 
-    ``method`` (A-D) and ``importance`` (magnitude or taylor) default to the preset's for the task.
-    ``overrides`` replaces preset settings (e.g. ``{"finetune_steps": 20}``). ``echo(text)`` receives progress lines.
-    ``hardware`` (default: any width, nothing measured) says what the widths are chosen for; ``target_latency``
-    (a fraction of the baseline's predicted latency) needs its profile. ``strategy`` (:data:`STRATEGIES`) is how
-    the channels are chosen: the paper's loop, coarse random masks (``granularity``, ``candidates``) in the same
-    loop, or one-shot pivoted-QR selection with least-squares reconstruction. ``gate`` (``GATES``): what the loop's
-    iterations are judged against, the baseline or also the equal-budget control at each iteration's steps.
-    ``recover_steps``: with the QR strategy, fine-tuning steps after the reconstruction (the control gets as many).
-    """
+    ``hardware`` (default: any width, nothing measured) says what the widths are chosen for (a target latency needs
+    its profile). ``echo(text)`` receives progress lines; ``verbose`` is Keras' progress bar setting."""
     times = PhaseTimes()
     with times.phase("prepare"):
-        ctx = prepare(model, out_dir, baseline=baseline, data=data, method=method, target_mac=target_mac,
-                      tolerance_psnr=tolerance_psnr, tolerance_ssim=tolerance_ssim, preset_name=preset_name,
-                      resume=resume, overrides=overrides, echo=echo, verbose=verbose, importance=importance,
-                      target_latency=target_latency, hardware=hardware, times=times, strategy=strategy,
-                      granularity=granularity, candidates=candidates, gate=gate, recover_steps=recover_steps)
+        ctx = prepare(options, hardware, echo=echo, verbose=verbose, times=times)
     with run_folder(ctx):
         started = time.perf_counter()
         with times.phase("baseline"):
@@ -161,9 +145,8 @@ def prune_run(model, out_dir, baseline=None, data=None, method: str | None = Non
             slim_model = slim_model_of(loop)
         with times.phase("pruned_validate"):
             pruned_quality = quality_of(validate(slim_model, ctx.val))
-        with times.phase("control"):  # with --gate control: the gate's own control at the accepted budget
-            control = (control_chain(ctx, base.model)(loop.state.lineage_steps) if ctx.loop.gate == "control"
-                       else control_run(ctx, base.model, loop.state.lineage_steps))
+        with times.phase("control"):  # the same chain the control gate asks: cached chunk by chunk
+            control = control_chain(ctx, base.model)(loop.state.lineage_steps)
         report = build_report(ctx, base, base_quality, loop, slim_model, pruned_quality, control)
         with times.phase("latency"):
             report["latency"] = latency_report(ctx, base.model, slim_model, loop, report["pruned"]["mac_ratio"])
@@ -174,96 +157,63 @@ def prune_run(model, out_dir, baseline=None, data=None, method: str | None = Non
     return PruneResult(report, slim_model, loop.plan)
 
 
-def prune_command(model, out_dir, baseline=None, data=None, method: str | None = None,
-                  target_mac: float | None = 0.8,
-                  tolerance_psnr: float = 0.05, tolerance_ssim: float = 0.002, preset_name: str = "quick",
-                  resume: bool = False, overrides: dict | None = None, echo=None, verbose: int = 1,
-                  importance: str | None = None, target_latency: float | None = None,
-                  hardware: Hardware | None = None, **strategy) -> dict:
-    """:func:`prune_run`'s report (the JSON of ``report.json``); ``strategy``: its strategy options."""
-    return prune_run(model, out_dir, baseline=baseline, data=data, method=method, target_mac=target_mac,
-                     tolerance_psnr=tolerance_psnr, tolerance_ssim=tolerance_ssim, preset_name=preset_name,
-                     resume=resume, overrides=overrides, echo=echo, verbose=verbose, importance=importance,
-                     target_latency=target_latency, hardware=hardware, **strategy).report
+def prune_command(model, out_dir, hardware: Hardware | None = None, echo=None, verbose: int = 1,
+                  **options) -> dict:
+    """:func:`prune_run`'s report (the JSON of ``report.json``) for ``model`` into ``out_dir``; ``options``: the
+    other fields of :class:`~edgeprune.prune.options.PruneOptions`."""
+    return prune_run(PruneOptions(model, out_dir, **options), hardware, echo=echo, verbose=verbose).report
 
 
 # -- 1. everything a user can get wrong is checked before anything is written --
 
-def prepare(model, out_dir, baseline=None, data=None, method: str | None = None, target_mac: float | None = 0.8,
-            tolerance_psnr: float = 0.05, tolerance_ssim: float = 0.002, preset_name: str = "quick",
-            resume: bool = False, overrides: dict | None = None, echo=None, verbose: int = 1,
-            importance: str | None = None, target_latency: float | None = None,
-            hardware: Hardware | None = None, times: PhaseTimes | None = None, strategy: str = "threshold",
-            granularity: str = "both", candidates: int = CANDIDATES, gate: str = "baseline",
-            recover_steps: int = 0) -> RunContext:
-    """Checks the options and files, resolves the model, the baseline, the data and (last, as calibrating the host
-    takes minutes) the latency profile: writes nothing but the host's profile cache."""
-    out_dir = Path(out_dir)
+def prepare(options: PruneOptions, hardware: Hardware | None = None, echo=None, verbose: int = 1,
+            times: PhaseTimes | None = None) -> RunContext:
+    """Checks the files and the options' fit with the model, resolves the model, the baseline, the data and (last,
+    as calibrating the host takes minutes) the latency profile: writes nothing but the host's profile cache."""
+    o, out_dir = options, options.out_dir
     hardware = hardware or Hardware()
-    target = check_target(target_mac)
-    target_latency = check_target(target_latency, "target latency")
-    if target_latency is not None and not hardware.has_profile:
+    if o.target_latency is not None and not hardware.has_profile:
         raise InvalidArgumentError("--target-latency needs a latency profile to predict latency with: give "
                                    "--latency-profile (or leave the default, the host's) instead of "
                                    "--channel-multiple")
-    if hardware.has_profile and hardware.channel_multiple != 1:
-        raise InvalidArgumentError("--channel-multiple and --latency-profile both choose the widths: give one")
     multiple_rule = width_rule(hardware.channel_multiple)  # a valid multiple
-    tolerance = Tolerance(tolerance_psnr, tolerance_ssim)
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidArgumentError(f"--out '{out_dir}' is a file: give a folder")
     work = out_dir / WORK
-    if not resume and (work / "loop" / "loop.json").exists():
+    if not o.resume and (work / "loop" / "loop.json").exists():
         raise InvalidArgumentError(f"'{out_dir}' holds an unfinished run: add --resume to continue it, or delete "
                                    f"'{work}' to start over")
-    if strategy not in STRATEGIES:
-        raise InvalidArgumentError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-    if strategy == "qr" and (target is None and target_latency is None):
-        raise InvalidArgumentError("--strategy qr prunes once to a target: give --target-mac or --target-latency")
-    if strategy != "threshold" and importance is not None:
-        raise InvalidArgumentError(f"--importance ranks channels for the threshold strategy; --strategy {strategy} "
-                                   "chooses them itself (for pivoted QR inside the loop use --importance qr)")
-    if strategy == "qr" and gate != "baseline":
-        raise InvalidArgumentError("--gate control judges the loop's iterations; --strategy qr prunes once without a "
-                                   "gate (its control is the baseline itself): drop --gate")
-    integer_at_least("--recover-steps", recover_steps, 0)
-    if recover_steps and strategy != "qr":
-        raise InvalidArgumentError("--recover-steps fine-tunes the QR strategy's reconstruction: add --strategy qr, or "
-                                   "use --finetune-steps for the loop's iterations")
-    if strategy == "qr" and resume:
-        raise InvalidArgumentError("--strategy qr runs once without a loop: there is nothing to --resume; run it "
-                                   "again without --resume")
-    resolved = resolve_model(model)
+    resolved = resolve_model(o.model)
     task = task_of(resolved.model)
-    settings = preset(preset_name, task).with_overrides(overrides)
-    loop = LoopSettings.from_preset(settings, target, tolerance, method, importance,
-                                    strategy="coarse" if strategy == "coarse" else "threshold",
-                                    granularity=granularity, candidates=candidates, gate=gate)
+    settings = preset(o.preset_name, task).with_overrides(dict(o.overrides))
+    loop = LoopSettings.from_preset(settings, o.loop_target_mac, Tolerance(o.tolerance_psnr, o.tolerance_ssim),
+                                    o.method, o.importance, strategy=o.loop_strategy, gate=o.gate, **o.search)
     coupling = Coupling(resolved.model)
     if not coupling.groups:
         why = "; ".join(coupling.frozen_reasons) or "all its channels reach a model input or output"
         raise UnsupportedModelError(f"'{resolved.name}' has no prunable channel group ({why})")
     if not hardware.has_profile:
         multiple_rule.check_fits(coupling)
-    base = _given_baseline(model, resolved, coupling, baseline)
+    base = _given_baseline(o.model, resolved, coupling, o.baseline)
     if base is None:
-        base = _reference_baseline(resolved, out_dir, preset_name, data, settings)
+        base = _reference_baseline(resolved, out_dir, o.preset_name, o.data, settings)
     times = times or PhaseTimes()
     with times.phase("prepare.data"):
-        train_pool, val = load_data(task, data, settings, scale_of(resolved.model, coupling.graph))
+        train_pool, val = load_data(task, o.data, settings, scale_of(resolved.model, coupling.graph))
     profile, source = hardware.profile, hardware.profile_source
     if hardware.load_profile is not None:
         with times.phase("prepare.latency_profile"):  # calibrates the host the first time: minutes
             profile, source = hardware.load_profile()
     rule = width_rule(hardware.channel_multiple, profile, source)
     rule.check_fits(coupling)
-    loop = replace(loop, widths=rule, profile=profile, target_latency=target_latency)
-    run_key = {"model": resolved.name, "baseline": str(baseline) if baseline else None, "data": str(data),
-               "preset": preset_name, "settings": settings.to_dict(), "loop": loop.to_dict(), "strategy": strategy}
-    resuming_loop = _check_resume(out_dir, run_key) if resume else False
+    loop = replace(loop, widths=rule, profile=profile, target_latency=o.target_latency)
+    run_key = {"model": resolved.name, "baseline": str(o.baseline) if o.baseline else None, "data": str(o.data),
+               "preset": o.preset_name, "settings": settings.to_dict(), "loop": loop.to_dict(),
+               "strategy": o.strategy}
+    resuming_loop = _check_resume(out_dir, run_key) if o.resume else False
     return RunContext(out_dir, resolved, coupling, settings, loop, base, train_pool, val,
-                      cost_input_size(resolved, val), eval_input_size(val), hardware, source, run_key, resume,
-                      resuming_loop, echo or (lambda text: None), verbose, times, strategy, recover_steps)
+                      cost_input_size(resolved, val), eval_input_size(val), hardware, source, run_key, o.resume,
+                      resuming_loop, echo or (lambda text: None), verbose, times, o.strategy, o.recover)
 
 
 def _given_baseline(model, resolved, coupling: Coupling, baseline) -> Baseline | None:
@@ -399,7 +349,7 @@ def run_loop(ctx: RunContext, baseline, base_quality: dict) -> LoopResult:
         return result
     if ctx.resuming_loop:
         ctx.echo(f"resuming the prune loop from {ctx.work / 'loop'}")
-    control = gate_control(ctx, baseline) if ctx.loop.gate == "control" else None
+    control = control_chain(ctx, baseline) if ctx.loop.gate == "control" else None
     return prune_loop(baseline, ctx.train_pool, ctx.val, ctx.loop, base_quality, ctx.input_size, ctx.work / "loop",
                       resume=ctx.resume, progress=lambda r: ctx.echo(iteration_line(r, base_quality)),
                       verbose=ctx.verbose, latency_size=ctx.eval_size, times=ctx.times, control=control)
@@ -412,67 +362,16 @@ def slim_model_of(loop: LoopResult):
     return slim(loop.model, loop.plan, loop.coupling)
 
 
-def control_chain(ctx: RunContext, baseline):
-    """The baseline's :class:`~edgeprune.prune.control_chain.ControlChain`: ``--gate control``'s control, kept in
-    step with the loop (one fine-tuning chunk per iteration); the final control of such a run is its answer at the
-    accepted budget (from the cache: the gate asked for it when it accepted the last iteration)."""
-    return ControlChain(baseline, ctx.train_pool, ctx.val, ctx.loop.finetune, echo=ctx.echo, verbose=ctx.verbose,
-                        what="gate: the control at this iteration's budget")
-
-
-def gate_control(ctx: RunContext, baseline):
-    """``control(steps)`` for the loop: :func:`control_chain`'s answers, each also kept in
-    ``DIR/.work/gate/control-STEPS.json`` for a resumed run."""
-    chain = control_chain(ctx, baseline)
-
-    def control(steps):
-        path = ctx.work / "gate" / f"control-{steps}.json"
-        if path.exists():
-            cached = read_control(path, "control cache")
-            if cached["steps"] == steps:
-                return cached
-        result = chain(steps)
-        write_json_atomic(path, result)
-        return result
-
-    return control
-
-
-def control_run(ctx: RunContext, baseline, steps: int, path: Path | None = None, what: str = "control") -> dict:
-    """The unpruned baseline fine-tuned for ``steps``: cached in ``path`` (default ``DIR/.work/control.json``: a
-    resumed run does not redo it) and in the cache folder's ``controls/`` under :func:`control_key`, so another run
-    on the same baseline, data and fine-tuning (another method or strategy at the same budget, or the control gate's
-    control at the final budget) reuses it instead of training it again. ``what`` starts its progress lines."""
-    path = path or ctx.work / "control.json"
-    if path.exists():
-        cached = read_control(path, "control cache")
-        if cached["steps"] == steps:
-            return cached
-    if steps == 0:
-        control = {"steps": 0, **quality_of(validate(baseline, ctx.val))}
-    else:
-        finetune = replace(ctx.loop.finetune, steps=steps, seed=ctx.loop.finetune.seed + 10_000)
-        shared = cache_dir() / "controls" / f"{control_key(baseline, ctx.train_pool, ctx.val, finetune)}.json"
-        if shared.exists():
-            control = {**read_control(shared, "cached control"), "cached": str(shared)}
-            ctx.echo(f"{what}: the unpruned baseline fine-tuned for the same {steps} steps, from the cache "
-                     f"{shared} (an earlier run on the same baseline, data and fine-tuning)")
-        else:
-            ctx.echo(f"{what}: fine-tuning the unpruned baseline for the same {steps} steps")
-            tuned, _ = fit(baseline, ctx.train_pool, finetune, verbose=ctx.verbose)
-            control = {"steps": steps, **quality_of(validate(tuned, ctx.val))}
-            write_json_atomic(shared, control)
-    write_json_atomic(path, control)
-    return control
-
-
-def control_key(baseline, train_pool: PairSet, val: PairSet, finetune: TrainConfig) -> str:
-    """What decides a control's result: the baseline's weights, the training and validation images, the fine-tuning
-    settings (steps and seed included) and the TensorFlow version."""
-    from importlib.metadata import version
-
-    return content_key("control", CONTROL_FORMAT, baseline.get_weights(), train_pool.inputs, train_pool.targets,
-                       train_pool.factor, val.inputs, val.targets, finetune.to_dict(), version("tensorflow"))
+def control_chain(ctx: RunContext, baseline) -> ControlChain:
+    """The run's equal-budget control (:class:`~edgeprune.prune.control.ControlChain`): the unpruned baseline
+    fine-tuned in the loop's chunks (``--gate control`` asks it at every iteration, the report at the accepted
+    budget), or, for the QR strategy, in one chunk of ``--recover-steps``; cached chunk by chunk, so a resumed run or
+    another run on the same baseline continues it instead of training it again."""
+    finetune = ctx.loop.finetune
+    if ctx.strategy == "qr" and ctx.recover_steps:
+        finetune = replace(finetune, steps=ctx.recover_steps)
+    return ControlChain(baseline, ctx.train_pool, ctx.val, finetune, echo=ctx.echo, verbose=ctx.verbose,
+                        what="control" if ctx.loop.gate == "baseline" else "gate: the control at this iteration's budget")
 
 
 def build_report(ctx: RunContext, base: Baseline, base_quality: dict, loop: LoopResult, slim_model,

@@ -22,7 +22,8 @@ from edgeprune.graph.coupling import Coupling
 from edgeprune.core.errors import InvalidArgumentError
 from edgeprune.prune.importance import layer_means, mac_per_unit
 from edgeprune.prune.level import LevelState
-from edgeprune.prune.loop import LoopResult, LoopSettings, LoopState, threshold_for_level
+from edgeprune.prune.loop import LoopResult, LoopSettings, LoopState
+from edgeprune.prune.threshold import threshold_for_level
 from edgeprune.prune.masking import ChannelMasks
 from edgeprune.prune.oracle import CostOracle
 from edgeprune.prune.plan import PruningPlan

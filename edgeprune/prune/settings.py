@@ -10,17 +10,15 @@ from dataclasses import asdict, dataclass, field
 
 from edgeprune.core.checks import fraction, integer_at_least
 from edgeprune.core.errors import InvalidArgumentError
-from edgeprune.prune.coarse import CANDIDATES, check_search
-from edgeprune.prune.criteria import importance
-from edgeprune.prune.importance import METHOD_OPTIONS, METHODS
+from edgeprune.prune.coarse import check_search
+from edgeprune.prune.control import GATES
+from edgeprune.prune.criteria import METHOD_OPTIONS, METHODS, importance
 from edgeprune.prune.level import LevelPolicy
-from edgeprune.prune.proposers import PROPOSERS
+from edgeprune.prune.proposers import CANDIDATES, PROPOSERS
 from edgeprune.prune.widths import WidthRule
 from edgeprune.train.fit import TrainConfig
 from edgeprune.train.presets import Preset
 
-# what an iteration's quality is judged against: the baseline's, or the baseline's and the equal-budget control's
-GATES = ("baseline", "control")
 
 
 def check_target(target_mac, what: str = "target MAC") -> float | None:

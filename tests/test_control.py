@@ -1,5 +1,6 @@
-"""edgeprune.prune.control_chain: the control gate's control is the baseline fine-tuned chunk after chunk, as the
-loop fine-tunes the pruned model; one more chunk per budget asked, every chunk cached, clear errors."""
+"""edgeprune.prune.control: the CLI's control is the baseline fine-tuned chunk after chunk, as the loop fine-tunes
+the pruned model (one more chunk per budget asked, every chunk cached, clear errors); the public control trains a
+copy of the user's model forward with the user's training."""
 
 from dataclasses import replace
 
@@ -7,8 +8,8 @@ import numpy as np
 import pytest
 
 from edgeprune.core.errors import InvalidArgumentError
-from edgeprune.prune import control_chain
-from edgeprune.prune.control_chain import SEED_OFFSET, ControlChain
+from edgeprune.prune.control import SEED_OFFSET, ControlChain, EqualBudgetControl
+from edgeprune.train import fit as fit_module
 from edgeprune.train.fit import TrainConfig, fit, validate
 from keras_models import build_edsr
 from test_fit import tiny_pool
@@ -25,8 +26,8 @@ def cache(tmp_path, monkeypatch):
 @pytest.fixture
 def counted_fits(monkeypatch):
     seeds = []
-    real = control_chain.fit
-    monkeypatch.setattr(control_chain, "fit", lambda m, p, c, **k: seeds.append(c.seed) or real(m, p, c, **k))
+    real = fit_module.fit
+    monkeypatch.setattr(fit_module, "fit", lambda m, p, c, **k: seeds.append(c.seed) or real(m, p, c, **k))
     return seeds
 
 
@@ -93,3 +94,22 @@ def test_unreadable_cached_weights_are_a_clear_error(cache):
                                                    r"\(.*\): delete them and run again"):
         chain(6)
     assert np.isfinite(chain(0)["psnr"])
+
+
+def test_the_public_control_trains_a_copy_forward_and_answers_each_budget_once():
+    baseline = _baseline()
+    before = [w.copy() for w in baseline.get_weights()]
+    trained = []
+
+    def train(model, steps):
+        trained.append(steps)
+        model.set_weights([w + 0.01 * steps for w in model.get_weights()])
+
+    control = EqualBudgetControl(baseline, lambda m: {"psnr": float(m.get_weights()[0].sum())}, train=train)
+    first, again, later = control(4), control(4), control(10)
+    assert trained == [4, 6] and first == again and later["psnr"] > first["psnr"]
+    assert all(np.array_equal(a, b) for a, b in zip(baseline.get_weights(), before))  # the user's model untouched
+    with pytest.raises(InvalidArgumentError, match="trains forward only: it cannot answer for 6"):
+        control(6)
+    with pytest.raises(InvalidArgumentError, match="train=callable.*or data="):
+        EqualBudgetControl(baseline, lambda m: {})
