@@ -3,6 +3,9 @@ random crops, a loss edgeprune does not define, and held-out validation pairs.
 
 Nothing here is edgeprune's: a user brings their own (DIV2K and a perceptual loss, say)."""
 
+import argparse
+from pathlib import Path
+
 import numpy as np
 import tensorflow as tf
 from skimage import data as photos
@@ -61,3 +64,18 @@ def l1_and_gradient_loss(y, p):
 
     return (tf.reduce_mean(tf.abs(y - p)) + 0.5 * tf.reduce_mean(tf.abs(dy(y) - dy(p)))
             + 0.5 * tf.reduce_mean(tf.abs(dx(y) - dx(p))))
+
+
+def arguments(doc: str) -> argparse.ArgumentParser:
+    """The examples' shared options: the output folder, the network's widths, the data and the pruning budget."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--blocks", type=int, default=16)
+    parser.add_argument("--features", type=int, default=64)
+    parser.add_argument("--patch", type=int, default=24)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--pretrain", type=int, default=300, help="steps of training before pruning")
+    parser.add_argument("--target-mac", type=float, default=0.7)
+    parser.add_argument("--steps-per-check", type=int, default=100)
+    parser.add_argument("--max-iterations", type=int, default=6)
+    return parser

@@ -8,7 +8,6 @@ them; on a cluster, start one worker per host with the cluster's ``TF_CONFIG`` i
 worker also writes D/worker-INDEX.json, a digest of its final masks and weights (to compare the workers).
 """
 
-import argparse
 import hashlib
 import json
 import os
@@ -81,18 +80,11 @@ def worker(args) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    import common
+
+    parser = common.arguments(__doc__)
     parser.add_argument("--launch", type=int, default=0, help="start this many local workers and wait for them")
-    parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--digest-dir", type=Path, default=None)
-    parser.add_argument("--blocks", type=int, default=16)
-    parser.add_argument("--features", type=int, default=64)
-    parser.add_argument("--patch", type=int, default=24)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--pretrain", type=int, default=300)
-    parser.add_argument("--target-mac", type=float, default=0.7)
-    parser.add_argument("--steps-per-check", type=int, default=100)
-    parser.add_argument("--max-iterations", type=int, default=6)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     if args.launch:

@@ -9,9 +9,7 @@ photos), then writes the physically slim model, its plan and a verified TFLite e
 trains under ``tf.distribute.MirroredStrategy`` over N logical CPU devices, as it would over N GPUs.
 """
 
-import argparse
 import json
-from pathlib import Path
 
 import tensorflow as tf
 import tf_keras as keras
@@ -22,16 +20,7 @@ from keras_models import build_edsr
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--blocks", type=int, default=16)
-    parser.add_argument("--features", type=int, default=64)
-    parser.add_argument("--patch", type=int, default=24)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--pretrain", type=int, default=300, help="steps of training before pruning")
-    parser.add_argument("--target-mac", type=float, default=0.7)
-    parser.add_argument("--steps-per-check", type=int, default=100)
-    parser.add_argument("--max-iterations", type=int, default=6)
+    parser = common.arguments(__doc__)
     parser.add_argument("--cpu-devices", type=int, default=1)
     args = parser.parse_args(argv)
 

@@ -220,6 +220,8 @@ def test_bad_input_is_refused_with_our_errors_before_training():
     with pytest.raises(edgeprune.InvalidArgumentError, match="gate='control' .* pass control="):
         edgeprune.QualityGatedPruning(edgeprune.Pruner(model, edgeprune.PruneConfig(gate="control")),
                                       list(zip(lr, hr)))
+    with pytest.raises(edgeprune.InvalidArgumentError, match="control= is what gate='control' judges against"):
+        edgeprune.QualityGatedPruning(pruner, list(zip(lr, hr)), control=lambda steps: {})
     # a metric without the values the tolerance names stops fit at its start, before any step is trained
     pruner.model.compile(keras.optimizers.Adam(1e-3), loss="mae")
     with pytest.raises(edgeprune.InvalidArgumentError, match=r"the gate needs the values \['psnr', 'ssim'\]"):

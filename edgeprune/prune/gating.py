@@ -93,6 +93,9 @@ class QualityGatedPruning(keras.callbacks.Callback):
         if settings.gate == "control" and control is None:
             raise InvalidArgumentError("gate='control' judges every step against the equal-budget control too: pass "
                                        "control= (an edgeprune.EqualBudgetControl, or any callable steps -> metrics)")
+        if control is not None and settings.gate != "control":
+            raise InvalidArgumentError("control= is what gate='control' judges against: set PruneConfig(gate='control')"
+                                       " or drop control=")
         self.control = control
         if metric is None:
             if validation_data is None:
@@ -189,12 +192,11 @@ class QualityGatedPruning(keras.callbacks.Callback):
     def finish(self) -> None:
         """Ends the loop: a proposal not yet judged is dropped, and the model holds the last accepted state (steps
         trained after the last decision are undone)."""
-        if self._update_step is None:
+        if self._update_step is None:  # never attached
             return
         self._restore()
         self._proposal = None
-        if self._update_step is not None:
-            self._update_step.on_epoch_end(0)
+        self._update_step.on_epoch_end(0)
 
     @property
     def done(self) -> bool:
@@ -208,7 +210,7 @@ class QualityGatedPruning(keras.callbacks.Callback):
             quality = self._measure()
         ok = self._holds(quality, self.baseline_quality)
         control = None
-        if ok and self.control is not None and pruner.settings.gate == "control":
+        if ok and self.control is not None:
             steps = pruner.state.lineage_steps + self._steps
             with pruner.times.phase("loop.control"):
                 reference = self.control(steps)
