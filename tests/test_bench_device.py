@@ -202,3 +202,34 @@ def test_simpleperf_output_formats():
     table = "Performance counter statistics:\n\n   1,234,567  raw-l3d-cache-refill   # 1.2 M/sec\n      42  raw-bus-access\n"
     assert parse_simpleperf_stat(table) == {"raw-l3d-cache-refill": 1234567, "raw-bus-access": 42}
     assert parse_simpleperf_stat("1234,raw-l2d-cache-refill,1.2 M/sec,(100%),\n") == {"raw-l2d-cache-refill": 1234}
+
+
+def test_op_profiling_pulls_the_csv_benchmark_model_wrote_and_shows_it(fake_device, tflite_bytes, monkeypatch):
+    """With --profiling_output_csv_file benchmark_model writes its per-op tables to that file, not to its log: the
+    file is pulled before the work folder is removed, parsed, and shown in the summary."""
+    from edgeprune.commands.render import bench_table
+
+    monkeypatch.setenv("FAKE_BENCH_PROFILE_CSV", str(Path(__file__).parent / "data/benchmark_model/op_profile_edsr_csv.csv"))
+    model = fake_device["tmp"] / "m.tflite"
+    model.write_bytes(tflite_bytes)
+    result = bench_device(model, binary=fake_device["binary"], options=DeviceOptions(op_profiling=True),
+                          adb_path=fake_device["adb"]).to_dict()
+    profile = result["op_profile"]
+    assert [n["node_type"] for n in profile["run_order"]] == ["Convolution (NHWC, F32) IGEMM"] * 2 + [
+        "Add (ND, F32)", "Convolution (NHWC, F32) IGEMM", "Depth To Space (NHWC, X32)"]
+    assert profile["run_order"][3] == {"node_type": "Convolution (NHWC, F32) IGEMM", "first_ms": 1.173,
+                                       "avg_ms": 1.1602, "percent": 52.4847, "mem_kb": 0.0, "times_called": 1,
+                                       "name": "Delegate/Convolution (NHWC, F32) IGEMM:3"}
+    assert [(t["node_type"], t["count"], t["avg_ms"]) for t in profile["by_node_type"]] == [
+        ("Convolution (NHWC, F32) IGEMM", 3, 2.03), ("Depth To Space (NHWC, X32)", 1, 0.139),
+        ("Add (ND, F32)", 1, 0.039)]
+    assert not [w for w in result["warnings"] if "op-profiling" in w]
+    text = bench_table([result])
+    assert "per-op profile of m.tflite (5 nodes)" in text and "Delegate/Convolution (NHWC, F32) IGEMM:3" in text
+    assert list((fake_device["root"] / "data/local/tmp").iterdir()) == []  # pulled, then cleaned up
+    # a run that wrote no CSV is reported, not silently empty
+    monkeypatch.delenv("FAKE_BENCH_PROFILE_CSV")
+    again = bench_device(model, binary=fake_device["binary"], options=DeviceOptions(op_profiling=True),
+                         adb_path=fake_device["adb"]).to_dict()
+    assert again["op_profile"] is None
+    assert any(w.startswith("benchmark_model wrote no op-profiling CSV") for w in again["warnings"])

@@ -184,3 +184,17 @@ def test_captured_details_of_several_versions():
     assert (r.delegate, r.delegated_nodes, r.total_nodes, r.runs) == ("Vx Delegate", 31, 31, 876)
     with pytest.raises(BenchmarkParseError, match="no complete timing summary"):
         parse_file(DATA / "nnapi_partial_op_profiling_tf2_4.txt")
+
+
+def test_the_op_profiling_csv_file_is_read_from_its_regular_runs_section():
+    from edgeprune.deploy.bench.parse import parse_op_profile_csv
+
+    text = (DATA / "op_profile_edsr_csv.csv").read_text()
+    profile = parse_op_profile_csv(text)
+    assert len(profile["run_order"]) == 5  # not the initialisation's two nodes
+    assert profile["run_order"][1]["times_called"] == 2 and profile["run_order"][1]["avg_ms"] == 0.6522
+    assert sum(t["count"] for t in profile["by_node_type"]) == 5
+    with pytest.raises(BenchmarkParseError, match="no 'Operator-wise Profiling Info for Regular Benchmark Runs:'"):
+        parse_op_profile_csv(text.split("Operator-wise")[0])
+    with pytest.raises(BenchmarkParseError, match="has no per-node rows"):
+        parse_op_profile_csv("Operator-wise Profiling Info for Regular Benchmark Runs:\n")

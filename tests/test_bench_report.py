@@ -3,7 +3,7 @@ import json
 import pytest
 
 from edgeprune.deploy.bench.host import bench_host
-from edgeprune.deploy.bench.parse import parse_benchmark_output
+from edgeprune.deploy.bench.parse import parse_benchmark_output, parse_op_profile_csv
 from edgeprune.commands.report import build_report
 from edgeprune.deploy.bench.report import analytic_cost
 from edgeprune.graph.latency_profile import LatencyProfile
@@ -11,7 +11,7 @@ from edgeprune.graph.cost import model_cost
 from edgeprune.core.errors import FileFormatError
 from edgeprune.deploy.export import convert, fixed_shape_model
 from keras_models import build_edsr
-from test_bench_parse import FAKE_RUN
+from test_bench_parse import DATA, FAKE_RUN
 
 
 def test_report_joins_host_and_device_results(tmp_path):
@@ -23,6 +23,7 @@ def test_report_joins_host_and_device_results(tmp_path):
                                   "bw_elements": cost.bw_elements, "bw_bytes": cost.bw_bytes}
     host = bench_host(tfl, num_runs=2).to_dict()
     device = parse_benchmark_output(FAKE_RUN.read_text(), target="device", model=str(tfl)).to_dict()
+    device["op_profile"] = parse_op_profile_csv((DATA / "op_profile_edsr_csv.csv").read_text())
     (tmp_path / "host.json").write_text(json.dumps(host))
     (tmp_path / "device.json").write_text(json.dumps([device]))
     rep = build_report([tmp_path / "host.json", tmp_path / "device.json"], tmp_path / "out")
@@ -32,6 +33,10 @@ def test_report_joins_host_and_device_results(tmp_path):
     for name in ("report.md", "report.json", "latency_vs_mac.png", "latency_vs_bw.png"):
         assert (tmp_path / "out" / name).stat().st_size > 0
     assert (tmp_path / "out" / "latency_vs_mac.png").read_bytes()[:4] == b"\x89PNG"
+    # the device's per-op profile is in the report, by node type and slowest node
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "per-op profile of m.tflite (5 nodes)" in markdown
+    assert "Depth To Space (NHWC, X32)" in markdown and "Delegate/Convolution (NHWC, F32) IGEMM:3" in markdown
 
 
 def test_report_refuses_what_is_not_a_result(tmp_path):

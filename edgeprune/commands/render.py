@@ -70,7 +70,28 @@ def bench_table(results: list[dict]) -> str:
     threads = first["num_threads"] if first.get("num_threads") is not None else "?"
     head = f"{first['target']} benchmark ({first['runner']}, {threads} thread(s)); times in us"
     names = [r["model"].rsplit("/", 1)[-1] for r in results]
-    return head + "\n" + table(["metric"] + names, rows)
+    return "\n\n".join([head + "\n" + table(["metric"] + names, rows), *op_profile_tables(results)])
+
+
+def op_profile_tables(results: list[dict], top: int = 10) -> list[str]:
+    """Per model with an op profile (``--op-profiling``): time by node type, then the ``top`` slowest nodes."""
+    out = []
+    for r in results:
+        profile = r.get("op_profile")
+        if not profile:
+            continue
+        name = r["model"].rsplit("/", 1)[-1]
+        by_type = [[t["node_type"], str(t["count"]), f"{t['avg_ms']:.3f}", f"{t['percent']:.1f}%"]
+                   for t in profile.get("by_node_type", [])]
+        nodes = sorted(profile.get("run_order", []), key=lambda n: -n["avg_ms"])[:top]
+        slowest = [[n["name"], n["node_type"], f"{n['avg_ms']:.3f}", f"{n['percent']:.1f}%"] for n in nodes]
+        parts = [f"per-op profile of {name} ({len(profile.get('run_order', []))} nodes)"]
+        if by_type:
+            parts.append(table(["node type", "count", "avg ms", "time"], by_type))
+        if slowest:
+            parts.append(table(["slowest nodes", "node type", "avg ms", "time"], slowest))
+        out.append("\n".join(parts))
+    return out
 
 
 def latency_table(latency: dict, all_layers: bool = False) -> str:

@@ -13,6 +13,7 @@ def build_report(result_paths, out_dir, latency_profile=None) -> dict:
     returns the report with its text table under ``"table"``."""
     from edgeprune.core.atomic import write_json_atomic
     from edgeprune.graph.latency_profile import LatencyProfile
+    from edgeprune.commands.render import op_profile_tables
     from edgeprune.core.text import si, table
 
     results = load_results(result_paths)
@@ -29,7 +30,7 @@ def build_report(result_paths, out_dir, latency_profile=None) -> dict:
              f"{x['predicted_us'] / 1e3:.1f}" if x["predicted_us"] else "-",
              f"{x['measured_us'] / 1e3:.1f}" if x["measured_us"] else "-",
              f"{100 * x['error']:+.1f}%" if x["error"] is not None else "-", x["delegated"] or "-"] for x in rows]
-    text = table(headers, body)
+    text = "\n\n".join([table(headers, body), *op_profile_tables(results)])
     for key, label, name in PLOTS:
         plot_latency(rows, key, label, out / name)
     write_json_atomic(out / "report.json", report)

@@ -5,6 +5,7 @@ result schema, optionally count memory traffic with simpleperf, and always clean
 
 import os
 import re
+import tempfile
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 from edgeprune.deploy.bench.adb import Adb, Device, DeviceError
 from edgeprune.deploy.bench.host import check_tflite_file
-from edgeprune.deploy.bench.parse import BenchmarkParseError, parse_benchmark_output
+from edgeprune.deploy.bench.parse import BenchmarkParseError, parse_benchmark_output, parse_op_profile_csv
 from edgeprune.deploy.bench.result import BenchResult
 from edgeprune.core.checks import integer_at_least
 from edgeprune.core.errors import InvalidArgumentError
@@ -186,12 +187,33 @@ def bench_device(model_path, serial: str | None = None, binary=None, options: De
             result.warnings.append("the GPU delegate was requested but took no node: the model ran on the CPU")
         if options.use_nnapi and not any("Nnapi" in d["name"] for d in result.delegates):
             result.warnings.append("the NNAPI delegate was requested but took no node: the model ran on the CPU")
+        if options.op_profiling:
+            profile, warning = _pulled_op_profile(adb, csv_remote)
+            result.op_profile = profile or result.op_profile
+            if warning:
+                result.warnings.append(warning)
         result.model_size_bytes = model_path.stat().st_size
         result.memory_traffic = traffic
         result.device = {"serial": device.serial, "abi": abi, "model": adb.getprop("ro.product.model"),
                          "sdk": adb.getprop("ro.build.version.sdk"), "big_cores": cores,
                          "benchmark_binary": str(binary), "flags": flags}
         return result
+
+
+def _pulled_op_profile(adb: Adb, remote: str) -> tuple[dict | None, str | None]:
+    """(the per-op tables of the CSV file benchmark_model wrote on the device, None), or (None, a warning) when it
+    wrote none or an unreadable one: with ``--profiling_output_csv_file`` the tables go to that file, not the log."""
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / "op_profile.csv"
+        try:
+            adb.pull(remote, local)
+            text = local.read_text(errors="replace")
+        except (DeviceError, OSError) as exc:
+            return None, f"benchmark_model wrote no op-profiling CSV ({remote}: {exc})"
+    try:
+        return parse_op_profile_csv(text), None
+    except BenchmarkParseError as exc:
+        return None, f"the op-profiling CSV could not be read: {exc}"
 
 
 def _run_with_traffic(adb: Adb, prefix, remote_bin, flags, options: DeviceOptions, model_path):

@@ -99,6 +99,47 @@ def parse_op_profile(lines: list[str]) -> dict:
     return {"run_order": run_order, "by_node_type": by_type}
 
 
+CSV_RUNS_SECTION = "Operator-wise Profiling Info for Regular Benchmark Runs:"
+_NUM = r"-?(?:[\d.]+(?:e[+-]?\d+)?|nan|inf)"
+# stats_calculator.cc joins the cells with ", " and escapes nothing: node types such as "Convolution (NHWC, F32)
+# IGEMM" hold commas themselves, so the rows are matched on their numeric cells, the type left of them
+_CSV_RUN_ROW = re.compile(rf"^(?P<type>.+?), (?P<start>{_NUM}), (?P<first>{_NUM}), (?P<avg>{_NUM}), "
+                          rf"(?P<pct>{_NUM})%, (?P<cdf>{_NUM})%, (?P<mem>{_NUM}), (?P<times>\d+), (?P<name>.*)$")
+_CSV_TYPE_ROW = re.compile(rf"^(?P<type>.+?), (?P<count>\d+), (?P<avg>{_NUM}), (?P<pct>{_NUM})%, "
+                           rf"(?P<cdf>{_NUM})%, (?P<mem>{_NUM}), (?P<times>\d+)$")
+
+
+def parse_op_profile_csv(text: str) -> dict:
+    """The op-profiling tables of the CSV file benchmark_model writes with ``--profiling_output_csv_file``
+    (TensorFlow's ``tensorflow/lite/tools/benchmark/profiling_listener.cc`` writes the sections, and
+    ``tensorflow/core/util/stats_calculator.cc`` with ``format_as_csv`` the rows: ``node type, start, first,
+    avg_ms, %, cdf%, mem KB, times called, name`` and ``node type, count, avg_ms, avg %, cdf %, mem KB, times
+    called``). Only the regular runs' section is read (not the initialisation's); the result has the layout of
+    :func:`parse_op_profile`. A file without that section is a BenchmarkParseError."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip() == CSV_RUNS_SECTION)
+    except StopIteration:
+        raise BenchmarkParseError(f"the op-profiling CSV has no '{CSV_RUNS_SECTION}' section (benchmark_model "
+                                  "stopped before its runs ended, or this is not its CSV)") from None
+    run_order, by_type, section = [], [], None
+    for line in lines[start + 1:]:
+        stripped = line.strip()
+        if stripped.startswith("====="):
+            section = ("run" if "Run Order" in stripped else "summary" if "Summary by node type" in stripped
+                       else "other")
+        elif section == "run" and (m := _CSV_RUN_ROW.match(stripped)):
+            run_order.append({"node_type": m["type"], "first_ms": _f(m["first"]), "avg_ms": _f(m["avg"]),
+                              "percent": _f(m["pct"]), "mem_kb": _f(m["mem"]), "times_called": int(m["times"]),
+                              "name": m["name"]})
+        elif section == "summary" and (m := _CSV_TYPE_ROW.match(stripped)):
+            by_type.append({"node_type": m["type"], "count": int(m["count"]), "avg_ms": _f(m["avg"]),
+                            "percent": _f(m["pct"]), "mem_kb": _f(m["mem"]), "times_called": int(m["times"])})
+    if not run_order:
+        raise BenchmarkParseError("the op-profiling CSV's regular-runs section has no per-node rows")
+    return {"run_order": run_order, "by_node_type": by_type}
+
+
 def parse_benchmark_output(text: str, target: str = "device", model: str | None = None) -> BenchResult:
     """The result of one benchmark_model run, or BenchmarkParseError for a failed or incomplete one."""
     if not isinstance(text, str):
