@@ -10,7 +10,7 @@ import click
 from edgeprune.core.errors import EdgepruneError
 from edgeprune.prune.control import GATES
 from edgeprune.prune.criteria import IMPORTANCE, METHODS
-from edgeprune.prune.options import PruneOptions
+from edgeprune.prune.options import DEPLOY_DTYPES, PruneOptions
 from edgeprune.prune.proposers import GRANULARITIES, STRATEGIES
 
 _DTYPES = ["fp32", "fp16", "int8"]
@@ -154,6 +154,10 @@ def slim(model, plan_path, out_path, input_size, as_json):
 @click.option("--num-threads", type=int, default=None,
               help="Threads of the host profile and of the latency measurement in the report (default: the "
                    "profile's, or 1).")
+@click.option("--deploy-dtype", type=click.Choice(DEPLOY_DTYPES), default=None,
+              help="What the pruned model will be deployed as: the latency profile must price that dtype (a host "
+                   "profile is calibrated for it: fp32 or int8), and the report measures the baseline and the "
+                   "pruned model exported in it. Default: the profile's dtype (fp32 for the host).")
 @click.option("--tolerance", "tolerance_psnr", type=float, default=0.05, show_default=True,
               help="Largest accepted PSNR drop below the baseline, in dB.")
 @click.option("--ssim-tolerance", "tolerance_ssim", type=float, default=0.002, show_default=True,
@@ -312,8 +316,13 @@ def bench(model_paths, host, device, parse_log, num_threads, warmup_runs, num_ru
               help="Device: benchmark_model for the device's ABI (default: "
                    "$EDGEPRUNE_BENCHMARK_MODEL_DIR/<abi>/benchmark_model, ~/.cache/edgeprune/benchmark_model/<abi>/).")
 @click.option("--adb", "adb_path", type=click.Path(), default=None, help="Device: path of the adb client.")
+@click.option("--quantize", type=click.Choice(["none", "fp16", "int8"]), default="none", show_default=True,
+              help="What the single-layer models are converted to, and so the dtype the profile prices (bytes at "
+                   "that dtype's size): none = fp32; int8 = full integer with float input/output (as 'edgeprune "
+                   "export --quantize int8'); fp16 = fp16 weights, on a device only (this host's XNNPACK runs fp16 "
+                   "models in fp32).")
 def calibrate(host, device, out_path, models, input_size, num_threads, runs, only_given_models, benchmark_binary,
-              adb_path):
+              adb_path, quantize):
     """Time single-layer TFLite models on this machine (--host) or on an Android device or emulator (--device,
     with benchmark_model through adb) and fit a roofline latency model (MAC/s, bytes/s, per-op overhead, conv
     output-channel tiles).
@@ -325,8 +334,9 @@ def calibrate(host, device, out_path, models, input_size, num_threads, runs, onl
     from edgeprune.commands.calibrate import calibrate_command, check_calibrate_options
     from edgeprune.commands.render import profile_table
 
+    dtype = {"none": "fp32"}.get(quantize, quantize)
     check_calibrate_options(out_path, models, num_threads, runs, not only_given_models, host, device,
-                            benchmark_binary, adb_path)  # before the bar
+                            benchmark_binary, adb_path, dtype)  # before the bar
     with click.progressbar(length=1, label="timing single-layer models", file=sys.stderr) as bar:
         def progress(done, total):
             bar.length = total
@@ -334,7 +344,7 @@ def calibrate(host, device, out_path, models, input_size, num_threads, runs, onl
 
         profile = calibrate_command(out_path, list(models), input_size, num_threads, runs, progress,
                                     include_references=not only_given_models, host=host, device=device,
-                                    benchmark_binary=benchmark_binary, adb_path=adb_path)
+                                    benchmark_binary=benchmark_binary, adb_path=adb_path, dtype=dtype)
     click.echo(profile_table(profile))
     click.echo(f"wrote {out_path}")
 

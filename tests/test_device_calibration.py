@@ -47,8 +47,8 @@ def synthetic_device(fake_device, monkeypatch):
     answered, skip = {}, set()
     real = device_calibration.converted_layers
 
-    def recording(layers):  # the double must know each model's time before it is pushed and run
-        for i, (desc, content, features) in enumerate(real(layers)):
+    def recording(layers, quantize="none"):  # the double must know each model's time before it is pushed and run
+        for i, (desc, content, features) in enumerate(real(layers, quantize=quantize)):
             name = device_calibration.MODEL_FILE_NAME.format(index=i)
             if i not in skip:
                 answered[name] = (features, device_time_us(features))

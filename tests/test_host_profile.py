@@ -35,7 +35,7 @@ def test_the_host_profile_is_calibrated_once_then_read_from_the_cache(tmp_path, 
     lines = []
     profile, source = hp.host_profile(2, echo=lines.append)
     assert calls == [2] and profile.num_threads == 2 and "calibrated now" in source
-    assert lines[0].startswith("calibrating this host's latency profile once (2 thread(s))")
+    assert lines[0].startswith("calibrating this host's fp32 latency profile once (2 thread(s))")
     path = hp.host_profile_path(2)
     assert json.loads(path.read_text())["num_threads"] == 2
     again, source = hp.host_profile(2)

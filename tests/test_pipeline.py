@@ -267,7 +267,7 @@ def test_the_report_says_what_the_widths_were_chosen_for_and_measures_latency(tm
     profile = LatencyProfile(**TEST_HOST_PROFILE)
     calls = []
 
-    def measure(models, size):
+    def measure(models, size, calib_samples=None):
         calls.append(size)
         return measure_host_latency(models, size, rounds=3)
 

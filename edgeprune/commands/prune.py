@@ -19,23 +19,26 @@ def prune(options: PruneOptions, echo=None, progress=None) -> str:
     from edgeprune.deploy.host_profile import measure_host_latency
     from edgeprune.prune.pipeline import Hardware, prune_run
 
-    spec, threads = options.profile_spec, options.num_threads
+    spec, threads, dtype = options.profile_spec, options.num_threads, options.deploy_dtype
     profile, source, load = None, None, None
     if spec == HOST:
-        threads = threads or 1
-        load = partial(_profile, HOST, threads, echo, progress)
+        threads, dtype = threads or 1, dtype or "fp32"
+        load = partial(_profile, HOST, threads, echo, progress, dtype)
     elif spec != NONE:
-        profile, source = _profile(spec, threads, echo, progress)
-        threads = profile.num_threads
+        profile, source = _profile(spec, threads, echo, progress, dtype)
+        threads, dtype = profile.num_threads, profile.dtype
+    dtype = dtype or "fp32"
     hardware = Hardware(profile=profile, profile_source=source, load_profile=load,
-                        channel_multiple=options.channel_multiple,
-                        measure=partial(measure_host_latency, num_threads=threads or 1))
+                        channel_multiple=options.channel_multiple, dtype=dtype,
+                        measure=partial(measure_host_latency, num_threads=threads or 1,
+                                        quantize={"fp32": "none"}.get(dtype, dtype)))
     result = prune_run(options, hardware, echo=echo, verbose=0 if options.as_json else 1)
     return json.dumps(result.report) if options.as_json else prune_summary(result.report, options.out_dir)
 
 
-def _profile(spec: str, num_threads: int | None, echo, progress):
-    """(profile, source) for ``--latency-profile``: none, this host's (cached), or a file's."""
+def _profile(spec: str, num_threads: int | None, echo, progress, dtype: str | None = None):
+    """(profile, source) for ``--latency-profile``: none, this host's for ``dtype`` (cached), or a file's (which
+    must price ``dtype`` when that is given)."""
     if spec == NONE:
         return None, None
     from edgeprune.deploy import host_profile
@@ -45,8 +48,8 @@ def _profile(spec: str, num_threads: int | None, echo, progress):
             def progress(done, total):
                 if done % 50 == 0 or done == total:
                     echo(f"  {done}/{total} single-layer models converted")
-        return host_profile.host_profile(num_threads or 1, echo=echo, progress=progress)
-    return host_profile.pruning_profile(spec, num_threads)
+        return host_profile.host_profile(num_threads or 1, echo=echo, progress=progress, dtype=dtype or "fp32")
+    return host_profile.pruning_profile(spec, num_threads, dtype)
 
 
 def _one_shot(options: PruneOptions, profile=None, source=None) -> str:

@@ -110,7 +110,8 @@ def profile_table(profile) -> str:
     rows.append(["(other ops)", f"{d['mac_per_s'] / 1e9:.1f}", f"{d['bytes_per_s'] / 1e9:.1f}",
                  f"{d['overhead_us']:.1f}", str(len(profile.samples))])
     fit = profile.fit
-    return (f"{profile.runner}, {profile.num_threads} thread(s); conv output channels computed in tiles of "
+    return (f"{profile.runner}, {profile.dtype} models, {profile.num_threads} thread(s); conv output channels "
+            f"computed in tiles of "
             f"{profile.channel_tile} ({profile.small_channel_tile} for layers of at most that many)\n"
             + table(["op", "GMAC/s", "GB/s", "overhead us", "samples"], rows)
             + f"\nfit over {fit['samples']} single-layer models: median |error| "
@@ -232,7 +233,8 @@ def latency_lines(latency: dict | None) -> list[str]:
             rows.append([label, f"{figures['baseline_us'] / 1e3:.1f} ms", f"{figures['pruned_us'] / 1e3:.1f} ms",
                          f"{figures['ratio']:.3f}", how])
     size = "x".join(map(str, latency["input_size"]))
-    out = ["", f"widths chosen for: {latency['widths_for']}", f"latency at input {size} (fp32 TFLite):",
+    out = ["", f"widths chosen for: {latency['widths_for']}",
+           f"latency at input {size} ({latency.get('dtype', 'fp32')} TFLite):",
            table(["", "baseline", "pruned", "ratio", "how"], rows, "lrrrl")]
     if not latency.get("measured"):
         out.append("latency not measured in this run")

@@ -15,6 +15,7 @@ from edgeprune.deploy.bench.adb import Adb, DeviceError
 from edgeprune.deploy.bench.device import DeviceOptions, device_workdir, prepare_device, push_binary
 from edgeprune.deploy.bench.parse import BenchmarkParseError, parse_benchmark_output
 from edgeprune.deploy.latency import calibration_set, converted_layers, fit_profile, layer_sample
+from edgeprune.core.errors import InvalidArgumentError
 from edgeprune.graph.latency_profile import LatencyProfile
 
 # one single-layer model's run; far above what any calibration layer takes, so only a hung device reaches it
@@ -23,12 +24,19 @@ RUN_TIMEOUT_S = 300.0
 MODEL_FILE_NAME = "layer-{index:03d}.tflite"
 
 
+DEVICE_DTYPES = {"fp32": "none", "fp16": "fp16", "int8": "int8"}  # the profile's dtype -> convert's mode
+
+
 def calibrate_device(models=None, input_size=(128, 128), num_threads: int = 1, runs: int = 5,
                      width_multipliers=(1.0, 0.75, 0.5), serial: str | None = None, binary=None,
-                     adb: Adb | None = None, adb_path: str | None = None, progress=None) -> LatencyProfile:
+                     adb: Adb | None = None, adb_path: str | None = None, progress=None,
+                     dtype: str = "fp32") -> LatencyProfile:
     """Times the calibration models with benchmark_model (XNNPACK, ``num_threads``, one warm-up and ``runs`` timed
     runs each) on the device ``serial`` (or the only one attached) and fits the profile. ``progress(done, total)``
-    is called once per model converted and once per model timed (``total`` = twice the models)."""
+    is called once per model converted and once per model timed (``total`` = twice the models). ``dtype``: what
+    the single-layer models are converted to (fp32, fp16 weights, or full-integer int8), the profile's dtype."""
+    if dtype not in DEVICE_DTYPES:
+        raise InvalidArgumentError(f"a device is calibrated for {', '.join(DEVICE_DTYPES)} models, not {dtype!r}")
     options = DeviceOptions(num_threads=num_threads, warmup_runs=1, num_runs=runs, peak_memory=False,
                             timeout_s=RUN_TIMEOUT_S)
     options.validate()
@@ -40,7 +48,7 @@ def calibrate_device(models=None, input_size=(128, 128), num_threads: int = 1, r
     total = 2 * len(layers)
     with tempfile.TemporaryDirectory(prefix="edgeprune-calibrate-") as local:
         converted = []
-        for i, (desc, content, features) in enumerate(converted_layers(layers)):
+        for i, (desc, content, features) in enumerate(converted_layers(layers, quantize=DEVICE_DTYPES[dtype])):
             path = Path(local) / MODEL_FILE_NAME.format(index=i)
             path.write_bytes(content)
             converted.append((desc, path, features))
@@ -58,7 +66,8 @@ def calibrate_device(models=None, input_size=(128, 128), num_threads: int = 1, r
     statistic = "median" if all(r.median_us is not None for r in results) else "avg"
     samples = [layer_sample(desc, features, getattr(r, f"{statistic}_us"))
                for (desc, _, features), r in zip(converted, results)]
-    profile = fit_profile(samples, "device", f"benchmark_model on {name} ({abi}, sdk {sdk}), XNNPACK", num_threads)
+    profile = fit_profile(samples, "device", f"benchmark_model on {name} ({abi}, sdk {sdk}), XNNPACK", num_threads,
+                          dtype)
     profile.fit["measured"] = f"benchmark_model's {statistic} of {runs} timed runs after 1 warm-up"
     return profile
 

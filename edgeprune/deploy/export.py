@@ -93,6 +93,14 @@ def _calibration_samples(calib_data, input_shape, limit: int = 16) -> list[np.nd
     return samples
 
 
+def random_samples(model: keras.Model, count: int = 4, seed: int = 0) -> list[list[np.ndarray]]:
+    """``count`` int8 calibration samples of uniform [0, 1) noise, one array per input of a fixed-shape ``model``:
+    for timing single layers, whose time does not depend on their values."""
+    rng = np.random.default_rng(seed)
+    return [[rng.random((1, *tuple(int(d) for d in t.shape[1:])), dtype=np.float32) for t in model.inputs]
+            for _ in range(count)]
+
+
 def convert(model: keras.Model, quantize: str = "none", calib_samples=None) -> bytes:
     """TFLite flatbuffer bytes of a fixed-shape model, builtin ops only."""
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
@@ -104,7 +112,9 @@ def convert(model: keras.Model, quantize: str = "none", calib_samples=None) -> b
     if quantize == "int8":
         if not calib_samples:
             raise InvalidArgumentError("int8 quantisation needs calibration data: give --calib-data DIR")
-        converter.representative_dataset = lambda: ([s] for s in calib_samples)
+        # a sample is one array (a model of one input) or one array per input
+        converter.representative_dataset = lambda: (list(s) if isinstance(s, (list, tuple)) else [s]
+                                                     for s in calib_samples)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     try:
         with quiet_native_stderr(), warnings.catch_warnings():

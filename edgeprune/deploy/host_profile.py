@@ -48,27 +48,29 @@ def cpu_label(cpu: dict | None = None) -> str:
     return f"{cpu['model']} ({' '.join(cpu['features']) or 'no listed SIMD features'})"
 
 
-def host_key(num_threads: int) -> str:
-    """The cache key of this host's profile at ``num_threads``."""
+def host_key(num_threads: int, dtype: str = "fp32") -> str:
+    """The cache key of this host's profile at ``num_threads`` for models deployed in ``dtype``."""
     from importlib.metadata import version
 
     from edgeprune.graph.latency_profile import PROFILE_SCHEMA
 
     identity = {"cpu": cpu_description(), "litert": version("ai-edge-litert"), "threads": num_threads,
-                "schema": PROFILE_SCHEMA, "calibration": CALIBRATION}
+                "schema": PROFILE_SCHEMA, "calibration": CALIBRATION,
+                **({"dtype": dtype} if dtype != "fp32" else {})}  # fp32 keys are those of profiles before dtypes
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def host_profile_path(num_threads: int) -> Path:
-    return cache_dir() / "latency" / f"host-{host_key(num_threads)}.json"
+def host_profile_path(num_threads: int, dtype: str = "fp32") -> Path:
+    return cache_dir() / "latency" / f"host-{host_key(num_threads, dtype)}.json"
 
 
-def host_profile(num_threads: int = 1, echo=None, progress=None):
-    """(profile, source) of this host at ``num_threads``: the cached one, or calibrated now (about 30 s on an
-    AVX-512 host, 2 minutes on a 2-core AVX2 one) and cached. An unreadable cache file is calibrated afresh."""
+def host_profile(num_threads: int = 1, echo=None, progress=None, dtype: str = "fp32"):
+    """(profile, source) of this host at ``num_threads`` for models deployed in ``dtype`` (fp32 or int8): the cached
+    one, or calibrated now (about 30 s on an AVX-512 host, 2 minutes on a 2-core AVX2 one; int8 conversions take
+    longer) and cached. An unreadable cache file is calibrated afresh."""
     from edgeprune.graph.latency_profile import LatencyProfile
 
-    path = host_profile_path(num_threads)
+    path = host_profile_path(num_threads, dtype)
     where = f"this host, {cpu_label()}"
     if path.is_file():
         try:
@@ -76,21 +78,25 @@ def host_profile(num_threads: int = 1, echo=None, progress=None):
         except FileFormatError:
             pass
     if echo:
-        echo(f"calibrating this host's latency profile once ({num_threads} thread(s)); cached in {path}")
+        echo(f"calibrating this host's {dtype} latency profile once ({num_threads} thread(s)); cached in {path}")
     from edgeprune.deploy.latency import calibrate_host
 
-    profile = calibrate_host(num_threads=num_threads, progress=progress)
+    profile = calibrate_host(num_threads=num_threads, progress=progress, dtype=dtype)
     profile.save(path)
     return profile, f"{where}; profile calibrated now, cached in {path}"
 
 
-def pruning_profile(path, num_threads: int | None = None):
+def pruning_profile(path, num_threads: int | None = None, dtype: str | None = None):
     """(profile, source) of a profile file to prune with: written by 'edgeprune calibrate' (its schema and runner),
-    calibrated at ``num_threads`` when that is given."""
+    calibrated at ``num_threads`` and for ``dtype`` when those are given."""
     from edgeprune.graph.latency_profile import LatencyProfile, check_pruning_profile
 
     profile = LatencyProfile.load(path)
     check_pruning_profile(profile, f"'{path}'")
+    if dtype is not None and profile.dtype != dtype:
+        raise InvalidArgumentError(f"latency profile '{path}' prices {profile.dtype} models, not the {dtype} model "
+                                   f"--deploy-dtype asks for: calibrate with --quantize {dtype}, or give "
+                                   f"--deploy-dtype {profile.dtype}")
     if num_threads is not None and profile.num_threads != num_threads:
         raise InvalidArgumentError(f"latency profile '{path}' was calibrated with {profile.num_threads} thread(s), "
                                    f"not --num-threads {num_threads}: calibrate again with --num-threads "

@@ -18,20 +18,20 @@ import time
 
 import numpy as np
 
-from edgeprune.graph.latency_profile import (ACTIVATION_BYTES, LatencyProfile, Roofline, effective_mac,
+from edgeprune.core.errors import InvalidArgumentError
+from edgeprune.graph.latency_profile import (LatencyProfile, Roofline, effective_mac,
                                              tiled_channels, tiled_ops)
 
 
 def op_features(graph) -> list[tuple[str, int, int, int]]:
     """(op name, MAC, bytes, tiled output channels) of every op of a TfliteGraph; bytes = weights + inputs +
-    outputs at 4 bytes; tiled output channels is 0 for ops whose cost is not tiled by output channel."""
+    outputs at their element types' sizes (an int8 model's tensors at 1 byte, its int32 biases at 4); tiled output
+    channels is 0 for ops whose cost is not tiled by output channel."""
     feats, tiled = [], tiled_ops()
     for op in graph.ops:
-        elements = sum(math.prod(s) for s in op.input_shapes if s) + sum(math.prod(s) for s in op.output_shapes if s)
-        if op.name == "TRANSPOSE_CONV":  # its first input is the output-shape vector, not data
-            elements -= math.prod(op.input_shapes[0])
+        skip = (0,) if op.name == "TRANSPOSE_CONV" else ()  # its first input is the output-shape vector, not data
         out_channels = op.output_shapes[0][-1] if op.name in tiled and op.output_shapes[0] else 0
-        feats.append((op.name, op.mac if op.is_conv else 0, elements * ACTIVATION_BYTES, out_channels))
+        feats.append((op.name, op.mac if op.is_conv else 0, op.tensor_bytes(skip), out_channels))
     return feats
 
 
@@ -198,7 +198,7 @@ def calibration_set(models=None, input_size=(128, 128), width_multipliers=(1.0, 
     return calibration_layers(models, input_size, width_multipliers) + tile_sweep_layers()
 
 
-def converted_layers(layers, workers: int | None = None, progress=None):
+def converted_layers(layers, workers: int | None = None, progress=None, quantize: str = "none"):
     """Converts each (description, keras.Model) of ``layers`` to TFLite; yields (description, .tflite content,
     :func:`op_features` of the content), in order.
 
@@ -206,8 +206,9 @@ def converted_layers(layers, workers: int | None = None, progress=None):
     architecture (weights drawn afresh: a layer's time does not depend on its values), and only then yielded, so
     no conversion runs while the caller times what it gets. Conversion is most of a calibration's time (about
     0.6 s a layer on a 2-core AVX2 host, for a few hundred layers). One worker converts each as it is asked for.
-    ``progress(done, total)`` is called as each conversion ends."""
-    from edgeprune.deploy.export import convert
+    ``progress(done, total)`` is called as each conversion ends. ``quantize``: ``none`` (fp32) or ``int8``
+    (full integer, calibrated on uniform noise: a layer's time does not depend on its values)."""
+    from edgeprune.deploy.export import convert, random_samples
     from edgeprune.deploy.tflite_reader import TfliteGraph
 
     workers = (os.cpu_count() or 1) if workers is None else workers
@@ -217,16 +218,17 @@ def converted_layers(layers, workers: int | None = None, progress=None):
 
     parallel = workers > 1 and len(layers) > 1
     if parallel:
-        contents = _convert_in_processes([model.to_json() for _, model in layers], workers, report)
+        contents = _convert_in_processes([model.to_json() for _, model in layers], workers, report, quantize)
     else:
-        contents = (convert(model) for _, model in layers)
+        contents = (convert(model, quantize, random_samples(model) if quantize == "int8" else None)
+                    for _, model in layers)
     for i, ((desc, _), content) in enumerate(zip(layers, contents)):
         if not parallel:
             report(i + 1)
         yield desc, content, op_features(TfliteGraph(content))
 
 
-def _convert_in_processes(architectures: list[str], workers: int, report) -> list[bytes]:
+def _convert_in_processes(architectures: list[str], workers: int, report, quantize: str = "none") -> list[bytes]:
     """Each JSON architecture's TFLite content, converted by ``workers`` processes of
     :mod:`edgeprune.deploy.convert_worker` (layers dealt round-robin); ``report(done)`` as conversions end."""
     import subprocess
@@ -244,7 +246,7 @@ def _convert_in_processes(architectures: list[str], workers: int, report) -> lis
             jobs.write_text(json.dumps([[i, a] for i, a in enumerate(architectures) if i % workers == k]))
             with open(out / f"log{k}.txt", "w") as log:  # a file, not a pipe: a chatty worker never blocks
                 procs.append(subprocess.Popen([sys.executable, "-m", "edgeprune.deploy.convert_worker", str(jobs),
-                                               str(out)], stdout=subprocess.DEVNULL, stderr=log))
+                                               str(out), quantize], stdout=subprocess.DEVNULL, stderr=log))
         done = 0
         try:
             while any(p.poll() is None for p in procs):
@@ -278,19 +280,24 @@ def layer_sample(desc: str, features, measured_us: float) -> dict:
             "measured_us": float(measured_us)}
 
 
-def fit_profile(samples: list[dict], target: str, runner: str, num_threads: int) -> LatencyProfile:
-    """The profile of timed samples (from :func:`layer_sample`): tiles from the "(tile sweep)" samples, then
-    the rooflines; adds "predicted_us" to each sample."""
+def fit_profile(samples: list[dict], target: str, runner: str, num_threads: int,
+                dtype: str = "fp32") -> LatencyProfile:
+    """The profile of timed samples (from :func:`layer_sample`) of models deployed in ``dtype``: tiles from the
+    "(tile sweep)" samples, then the rooflines; adds "predicted_us" to each sample."""
     tiles = choose_tiles([x for x in samples if x["layer"].endswith("(tile sweep)")])
     default, per_op, fit = fit_roofline(samples, tiles)
-    return LatencyProfile(target, runner, num_threads, default, per_op, tiles[1], tiles[0], fit, samples)
+    return LatencyProfile(target, runner, num_threads, default, per_op, tiles[1], tiles[0], fit, samples, dtype)
 
 
 SWEEP_ROUNDS = 15  # interleaved rounds over the tile sweep: its widths are timed side by side
 
 
+CALIBRATED_DTYPES = {"fp32": "none", "int8": "int8"}  # what the host calibrates: the profile's dtype -> convert's mode
+
+
 def calibrate_host(models=None, input_size=(128, 128), num_threads: int = 1, runs: int = 5,
-                   width_multipliers=(1.0, 0.75, 0.5), progress=None, workers: int | None = None) -> LatencyProfile:
+                   width_multipliers=(1.0, 0.75, 0.5), progress=None, workers: int | None = None,
+                   dtype: str = "fp32") -> LatencyProfile:
     """Times single-layer TFLite models on this machine and fits the roofline.
 
     Each layer's time is the fastest of ``runs`` runs (load from other processes only ever adds time, so the
@@ -298,22 +305,28 @@ def calibrate_host(models=None, input_size=(128, 128), num_threads: int = 1, run
     tiles, are then timed again side by side: ``SWEEP_ROUNDS`` rounds of one run of each, the fastest kept, so a
     burst of load cannot make one width look like a tile boundary (a sweep timed one width after another under
     load once gave no tile at all on a host whose tile is 16). ``workers``: the conversion processes of
-    :func:`converted_layers` (default one per core; all conversions end before the first layer is timed)."""
+    :func:`converted_layers` (default one per core; all conversions end before the first layer is timed).
+    ``dtype``: what the single-layer models are converted to, fp32 or int8 (full integer, float input and output,
+    as ``edgeprune export --quantize int8`` writes them); fp16 is not calibrated on the host, whose XNNPACK runs an
+    fp16 model's weights dequantized to fp32."""
     from importlib.metadata import version
 
     from ai_edge_litert.interpreter import Interpreter
 
     from edgeprune.core.runtime import quiet_native_stderr
 
+    if dtype not in CALIBRATED_DTYPES:
+        raise InvalidArgumentError(f"the host is calibrated for {' or '.join(CALIBRATED_DTYPES)} models, not {dtype!r}:"
+                                   " this host's XNNPACK runs an fp16 model in fp32 (calibrate fp32 for it)")
     layers = calibration_set(models, input_size, width_multipliers)
     samples, sweep = [], {}
     rng = np.random.default_rng(0)
-    for desc, content, features in converted_layers(layers, workers, progress):
+    for desc, content, features in converted_layers(layers, workers, progress, CALIBRATED_DTYPES[dtype]):
         with quiet_native_stderr():
             interpreter = Interpreter(model_content=content, num_threads=num_threads)
             interpreter.allocate_tensors()
         for d in interpreter.get_input_details():
-            interpreter.set_tensor(d["index"], rng.random(d["shape"], dtype=np.float32))
+            interpreter.set_tensor(d["index"], rng.random(d["shape"], dtype=np.float32).astype(d["dtype"]))
         interpreter.invoke()
         samples.append(layer_sample(desc, features, min(_timed(interpreter) for _ in range(runs))))
         if desc.endswith("(tile sweep)"):
@@ -325,7 +338,7 @@ def calibrate_host(models=None, input_size=(128, 128), num_threads: int = 1, run
     for i, us in fastest.items():
         samples[i]["measured_us"] = float(us)
     return fit_profile(samples, "host", f"ai_edge_litert {version('ai-edge-litert')} (XNNPACK) on "
-                       f"{platform.machine()}", num_threads)
+                       f"{platform.machine()}", num_threads, dtype)
 
 
 def _timed(interpreter) -> float:

@@ -26,6 +26,9 @@ def operands(op_name: str) -> tuple[int, int]:
     return _OPERANDS.get(op_name, (0, 1))
 
 
+TYPE_BYTES = {"FLOAT32": 4, "FLOAT16": 2, "INT8": 1, "UINT8": 1, "INT16": 2, "INT32": 4, "INT64": 8, "BOOL": 1}
+
+
 @dataclass(frozen=True)
 class TfliteOp:
     index: int
@@ -34,6 +37,14 @@ class TfliteOp:
     output_shapes: tuple
     output_names: tuple
     input_types: tuple = ()  # element type name of each input ("FLOAT32", "INT8", ...; None for an absent one)
+    output_types: tuple = ()
+
+    def tensor_bytes(self, skip_inputs: tuple = ()) -> int:
+        """Bytes of the op's input and output tensors at their element types (4 for a type not in
+        :data:`TYPE_BYTES`), without the inputs at ``skip_inputs``."""
+        pairs = [(s, t) for i, (s, t) in enumerate(zip(self.input_shapes, self.input_types)) if i not in skip_inputs]
+        pairs += list(zip(self.output_shapes, self.output_types))
+        return sum(math.prod(s) * TYPE_BYTES.get(t, 4) for s, t in pairs if s and t is not None)
 
     @property
     def is_conv(self) -> bool:
@@ -103,7 +114,7 @@ class TfliteGraph:
                 name = f"CUSTOM:{custom}"
             ops.append(TfliteOp(i, name, tuple(shape(t) for t in op.inputs), tuple(shape(t) for t in op.outputs),
                                 tuple(tensors[t].name.decode() for t in op.outputs),
-                                tuple(type_name(t) for t in op.inputs)))
+                                tuple(type_name(t) for t in op.inputs), tuple(type_name(t) for t in op.outputs)))
         self.ops: tuple[TfliteOp, ...] = tuple(ops)
         self.input_shapes = tuple(shape(t) for t in graph.inputs)
 

@@ -19,8 +19,11 @@ from edgeprune.core.errors import FileFormatError
 PROFILE_SCHEMA = "edgeprune.latency-profile/1"
 # runners whose profiles edgeprune writes: the host's LiteRT, or benchmark_model on a device
 KNOWN_RUNNERS = ("ai_edge_litert", "benchmark_model")
-# one elementwise/data-movement op per TFLite op type that is not a convolution
-ACTIVATION_BYTES = 4
+# bytes of one weight or activation element of a model deployed in each dtype: fp16 weights and activations where
+# the runtime has fp16 kernels (ARM); int8 weights and activations (biases stay int32: 4 bytes)
+ELEMENT_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
+DTYPES = tuple(ELEMENT_BYTES)
+ACTIVATION_BYTES = ELEMENT_BYTES["fp32"]
 
 
 _ROOFLINE_FIELDS = ("mac_per_s", "bytes_per_s", "overhead_us")
@@ -39,7 +42,8 @@ class Roofline:
 @dataclass
 class LatencyProfile:
     """A roofline per TFLite op type (``ops``), a global one for op types calibration did not see, and the
-    output-channel tile of the conv kernels."""
+    output-channel tile of the conv kernels, for models deployed in ``dtype`` (fp32, fp16 or int8: what the
+    single-layer models were converted to when it was calibrated; bytes are priced at that dtype's size)."""
 
     target: str
     runner: str
@@ -50,6 +54,7 @@ class LatencyProfile:
     small_channel_tile: int = 1
     fit: dict = field(default_factory=dict)
     samples: list = field(default_factory=list)
+    dtype: str = "fp32"
 
     def roofline(self, op: str) -> Roofline:
         return Roofline(**self.ops.get(op, self.default))
@@ -89,7 +94,11 @@ class LatencyProfile:
         for key in ("target", "runner"):
             checked(data, key, str, what, path)
         checked(data, "num_threads", int, what, path)
-        data = {"ops": {}, "channel_tile": 1, "small_channel_tile": 1, "fit": {}, "samples": [], **data}
+        data = {"ops": {}, "channel_tile": 1, "small_channel_tile": 1, "fit": {}, "samples": [], "dtype": "fp32",
+                **data}  # profiles written before the dtype was recorded were all fp32
+        if data["dtype"] not in DTYPES:
+            raise FileFormatError(f"{what} '{path}': field 'dtype' is {data['dtype']!r}, not one of "
+                                  f"{', '.join(DTYPES)}")
         rooflines = {"default": checked(data, "default", dict, what, path),
                      **{f"ops.{k}": v for k, v in checked(data, "ops", dict, what, path).items()}}
         for key, roofline in rooflines.items():
@@ -104,7 +113,7 @@ class LatencyProfile:
         checked(data, "fit", dict, what, path)
         checked(data, "samples", list, what, path)
         return cls(**{k: data[k] for k in ("target", "runner", "num_threads", "default", "ops", "channel_tile",
-                                           "small_channel_tile", "fit", "samples")})
+                                           "small_channel_tile", "fit", "samples", "dtype")})
 
 
 def tiled_ops() -> frozenset:
@@ -130,16 +139,25 @@ def effective_mac(mac: float, out_channels: int, tiles: tuple[int, int]) -> floa
     return mac * tiled_channels(out_channels, tiles) / out_channels
 
 
+def layer_bytes(cost, dtype: str) -> int:
+    """Bytes a layer of a :class:`~edgeprune.graph.cost.CostReport` moves when deployed in ``dtype``: weights,
+    other parameters and activations at the dtype's element size, biases at 4 bytes for int8 (int32 accumulators)."""
+    element = ELEMENT_BYTES[dtype]
+    bias = 4 if dtype == "int8" else element
+    return (cost.weights + cost.other_params + cost.activations) * element + cost.bias * bias
+
+
 def predict_report(profile: LatencyProfile, report) -> dict:
-    """Per-layer and total latency of a CostReport (every layer that becomes an op; InputLayer excluded). Each
-    layer is priced as the TFLite op the layer table names for its type (fused activations add no op); a type
-    without a named op is priced under its upper-cased type name, which takes the profile's default roofline."""
+    """Per-layer and total latency of a CostReport (every layer that becomes an op; InputLayer excluded), deployed
+    in the profile's dtype. Each layer is priced as the TFLite op the layer table names for its type (fused
+    activations add no op); a type without a named op is priced under its upper-cased type name, which takes the
+    profile's default roofline."""
     from edgeprune.graph.layer_table import kind_named
 
     layers = []
     for c in report.layers:
         kind = kind_named(c.type)
-        nbytes = (c.weights + c.bias + c.other_params + c.activations) * ACTIVATION_BYTES
+        nbytes = layer_bytes(c, profile.dtype)
         if kind.converted_away:
             continue  # removed by the converter
         cout = c.output_shapes[0][-1] if kind.tiled else 0

@@ -17,7 +17,8 @@ from edgeprune.prune.control import GATES
 from edgeprune.prune.criteria import IMPORTANCE, METHODS
 from edgeprune.prune.proposers import CANDIDATES, GRANULARITIES, STRATEGIES
 
-HOST, NONE = "host", "none"  # --latency-profile: this machine's calibrated profile, or none (any width, MAC only)
+HOST, NONE = "host", "none"
+DEPLOY_DTYPES = ("fp32", "fp16", "int8")  # as edgeprune.graph.latency_profile.DTYPES (kept light: no import)  # --latency-profile: this machine's calibrated profile, or none (any width, MAC only)
 DEFAULT_TARGET_MAC = 0.8  # when neither --target-mac nor --target-latency is given
 # --finetune-steps, --max-iterations and --seed replace the preset's settings of these names
 PRESET_OPTIONS = ("finetune_steps", "max_iterations", "seed")
@@ -46,6 +47,7 @@ class PruneOptions:
     target_mac: float | None = None
     target_latency: float | None = None
     latency_profile: str | None = None  # PROFILE.json, "host" or "none"; None: host for the loop
+    deploy_dtype: str | None = None  # fp32, fp16 or int8: what the model is deployed as; None: the profile's
     num_threads: int | None = None
     channel_multiple: int = 1
     tolerance_psnr: float = 0.05
@@ -68,6 +70,11 @@ class PruneOptions:
         _choice("--strategy", self.strategy, STRATEGIES)
         _choice("--granularity", self.granularity, GRANULARITIES)
         _choice("--gate", self.gate, GATES)
+        _choice("--deploy-dtype", self.deploy_dtype, DEPLOY_DTYPES)
+        if self.deploy_dtype == "fp16" and self.profile_spec == HOST:
+            raise InvalidArgumentError("--deploy-dtype fp16 needs a device's fp16 profile (--latency-profile "
+                                       "PROFILE.json from 'edgeprune calibrate --device --quantize fp16'): this host's "
+                                       "XNNPACK runs fp16 models in fp32")
         if self.target_mac is not None:
             fraction("target MAC", self.target_mac, "a fraction of the baseline")
         if self.target_latency is not None:

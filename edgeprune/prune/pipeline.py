@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field as dataclass_field, replace
 from pathlib import Path
 
+import numpy as np
+
 from edgeprune.core.atomic import staged_files, write_json_atomic
 from edgeprune.data.pairs import PairSet
 from edgeprune.core.errors import InvalidArgumentError, ModelLoadError, UnsupportedModelError
@@ -77,14 +79,16 @@ class Hardware:
 
     ``profile`` (a LatencyProfile) or ``load_profile`` (a callable returning ``(profile, source)``, called once every
     other option has been checked: calibrating the host takes minutes) give the widths and the predicted latency;
-    ``channel_multiple`` aligns widths without one. ``measure(models, input_size)`` times Keras models on the host
-    and returns ``{"us": [per model], ...details}``; None leaves the report without measured figures."""
+    ``channel_multiple`` aligns widths without one. ``measure(models, input_size, calib_samples=...)`` times Keras
+    models on the host, exported in ``dtype`` (int8 calibrated on the samples), and returns ``{"us": [per model],
+    ...details}``; None leaves the report without measured figures."""
 
     profile: object | None = None
     profile_source: str | None = None
     load_profile: Callable[[], tuple[object, str]] | None = None
     channel_multiple: int = 1
-    measure: Callable[[list, tuple], dict] | None = None
+    measure: Callable[..., dict] | None = None
+    dtype: str = "fp32"  # what the model is deployed as: the profile's dtype, and what ``measure`` exports
 
     def __post_init__(self):
         if self.has_profile and self.channel_multiple != 1:
@@ -431,7 +435,7 @@ def latency_report(ctx: RunContext, baseline, slim_model, loop: LoopResult, mac_
     from edgeprune.graph.latency_profile import predict_report
 
     size, profile = ctx.eval_size, ctx.loop.profile
-    out = {"widths_for": ctx.loop.widths.source, "widths": ctx.loop.widths.to_dict(),
+    out = {"widths_for": ctx.loop.widths.source, "widths": ctx.loop.widths.to_dict(), "dtype": ctx.hardware.dtype,
            "profile": {**profile_identity(profile), "source": ctx.profile_source} if profile is not None else None,
            "input_size": list(size), "mac_ratio": mac_ratio, "target_latency": ctx.loop.target_latency,
            "predicted": None, "measured": None}
@@ -440,12 +444,19 @@ def latency_report(ctx: RunContext, baseline, slim_model, loop: LoopResult, mac_
         pruned_us = predict_report(profile, model_cost(slim_model, size))["total_us"]
         out["predicted"] = {"baseline_us": base_us, "pruned_us": pruned_us, "ratio": pruned_us / base_us}
     if ctx.hardware.measure is not None:
-        ctx.echo(f"measuring the baseline's and the pruned model's latency on this host (fp32 TFLite at "
+        ctx.echo(f"measuring the baseline's and the pruned model's latency on this host ({ctx.hardware.dtype} TFLite at "
                  f"{'x'.join(map(str, size))})")
-        measured = dict(ctx.hardware.measure([baseline, slim_model], size))
+        measured = dict(ctx.hardware.measure([baseline, slim_model], size, calib_samples=_samples_of(ctx.val, size)))
         base_us, pruned_us = measured.pop("us")
         out["measured"] = {"baseline_us": base_us, "pruned_us": pruned_us, "ratio": pruned_us / base_us, **measured}
     return out
+
+
+def _samples_of(val: PairSet, size, limit: int = 8) -> list:
+    """Up to ``limit`` validation inputs cropped to ``size`` (HxW), batched: an int8 export's calibration."""
+    h, w = size
+    return [np.asarray(x, np.float32)[None, :h, :w] for x in val.inputs
+            if x.shape[0] >= h and x.shape[1] >= w][:limit]
 
 
 def write_outputs(out_dir: Path, report: dict, slim_model, plan: PruningPlan, kernels=None) -> None:

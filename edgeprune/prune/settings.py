@@ -32,7 +32,8 @@ def profile_identity(profile) -> dict | None:
     if profile is None:
         return None
     return {"target": profile.target, "runner": profile.runner, "num_threads": profile.num_threads,
-            "channel_tile": profile.channel_tile, "small_channel_tile": profile.small_channel_tile}
+            "channel_tile": profile.channel_tile, "small_channel_tile": profile.small_channel_tile,
+            "dtype": getattr(profile, "dtype", "fp32")}
 
 
 @dataclass(frozen=True)
