@@ -4,6 +4,9 @@ two one-shot pruned variants each, exported to fp32 TFLite, predicted with a pro
 
 Usage: python tools/latency_model_check.py --profile PROFILE.json [--input-size 128x128] [--ratios 0.25,0.5]
                                           [--rounds 7] [--threads 1] [--channel-multiple 1] [--out DIR]
+
+The models are exported in the profile's dtype (fp32, or int8: full integer, calibrated on uniform noise, which
+does not change a model's time).
 """
 
 import argparse
@@ -11,7 +14,8 @@ import tempfile
 from pathlib import Path
 
 from edgeprune.deploy.bench.host import interleaved_latency
-from edgeprune.deploy.export import export_tflite
+from edgeprune.core.modelio import resolve_model
+from edgeprune.deploy.export import convert, export_tflite, fixed_shape_model, random_samples
 from edgeprune.graph.latency_profile import LatencyProfile
 from edgeprune.deploy.latency import predict_tflite
 from edgeprune.prune.oneshot import one_shot_prune
@@ -34,19 +38,27 @@ def main() -> None:
     size = parse_input_size(args.input_size)
     profile = LatencyProfile.load(args.profile)
     out = Path(args.out or tempfile.mkdtemp(prefix="latency_check_"))
+    out.mkdir(parents=True, exist_ok=True)
     variants = {}
+    def export(model, path):
+        if profile.dtype == "fp32":
+            export_tflite(model, path, size)
+        else:  # timing does not depend on the values: calibrate the int8 export on noise
+            fixed = fixed_shape_model(resolve_model(model).model, size)
+            path.write_bytes(convert(fixed, "int8", random_samples(fixed)))
+
     for model in ("edsr", "sid"):
         path = out / f"{model}_original.tflite"
-        export_tflite(model, path, size)
+        export(model, path)
         variants[f"{model} original"] = path
         for ratio in [float(r) for r in args.ratios.split(",")]:
             one_shot_prune(model, ratio, out / f"{model}_r{ratio}", input_size=size,
                            channel_multiple=args.channel_multiple)
             path = out / f"{model}_r{ratio}.tflite"
-            export_tflite(out / f"{model}_r{ratio}" / "pruned.keras", path, size)
+            export(out / f"{model}_r{ratio}" / "pruned.keras", path)
             variants[f"{model} R={ratio}"] = path
     measured = interleaved_latency(list(variants.values()), args.threads, rounds=args.rounds)
-    print(f"fp32, input {args.input_size}, {args.threads} thread(s), profile {args.profile} (output-channel tiles "
+    print(f"{profile.dtype}, input {args.input_size}, {args.threads} thread(s), profile {args.profile} (output-channel tiles "
           f"{profile.small_channel_tile}/{profile.channel_tile}); measured = median of {args.rounds} interleaved rounds\n")
     print("| model | conv MAC | predicted (ms) | measured (ms) | error |")
     print("|---|---|---|---|---|")

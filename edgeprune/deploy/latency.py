@@ -274,7 +274,10 @@ def layer_sample(desc: str, features, measured_us: float) -> dict:
     """One calibration sample: a single-layer model's ops, summed MAC and bytes, the output channels of its one
     tiled op (0 if it has none or several), and its measured time; the op it is fitted under is its costliest."""
     tiled = [f[3] for f in features if f[3]]
-    main_op = max(features, key=lambda f: (f[1], f[2]))[0]
+    # an int8 single-layer model quantises its float input and dequantises its output around the layer's op: the
+    # sample is fitted under the layer's op, not under those
+    own = [f for f in features if f[0] not in ("QUANTIZE", "DEQUANTIZE")] or features
+    main_op = max(own, key=lambda f: (f[1], f[2]))[0]
     return {"layer": desc, "op": main_op, "ops": [f[0] for f in features], "mac": sum(f[1] for f in features),
             "bytes": sum(f[2] for f in features), "out_channels": tiled[0] if len(tiled) == 1 else 0,
             "measured_us": float(measured_us)}
