@@ -69,6 +69,8 @@ def test_the_host_calibrates_int8_models_and_refuses_fp16():
     assert profile.dtype == "int8" and profile.target == "host"
     conv = next(s for s in profile.samples if s["op"] == "CONV_2D" and "tile sweep" not in s["layer"])
     assert "QUANTIZE" in conv["ops"]  # a full-integer single-layer model: float input quantised, output dequantised
+    adds = [s for s in profile.samples if "ADD" in s["ops"]]  # fitted under the layer's op, not the QUANTIZE around it
+    assert adds and all(s["op"] == "ADD" for s in adds)
     with pytest.raises(InvalidArgumentError, match="runs an fp16 model in fp32"):
         calibrate_host([build_edsr(num_blocks=1, num_features=8)], (16, 16), dtype="fp16")
 
