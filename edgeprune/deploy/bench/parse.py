@@ -79,6 +79,18 @@ def _error_lines(lines: list[str]) -> list[str]:
     return found[-5:]
 
 
+def _node_row(m) -> dict:
+    """One node of a run-order table (a match of either table format: the same group names)."""
+    return {"node_type": m["type"], "first_ms": _f(m["first"]), "avg_ms": _f(m["avg"]), "percent": _f(m["pct"]),
+            "mem_kb": _f(m["mem"]), "times_called": int(m["times"]), "name": m["name"]}
+
+
+def _type_row(m) -> dict:
+    """One node type of a summary-by-node-type table."""
+    return {"node_type": m["type"], "count": int(m["count"]), "avg_ms": _f(m["avg"]), "percent": _f(m["pct"]),
+            "mem_kb": _f(m["mem"]), "times_called": int(m["times"])}
+
+
 def parse_op_profile(lines: list[str]) -> dict:
     """Rows of the op-profiling tables: per node in run order, and totals per node type."""
     run_order, by_type, section = [], [], None
@@ -90,12 +102,9 @@ def parse_op_profile(lines: list[str]) -> dict:
         elif "Summary by node type" in line:
             section = "summary"
         elif section == "run" and (m := _PROFILE_ROW.match(line)):
-            run_order.append({"node_type": m["type"], "first_ms": _f(m["first"]), "avg_ms": _f(m["avg"]),
-                              "percent": _f(m["pct"]), "mem_kb": _f(m["mem"]), "times_called": int(m["times"]),
-                              "name": m["name"]})
+            run_order.append(_node_row(m))
         elif section == "summary" and (m := _SUMMARY_ROW.match(line)):
-            by_type.append({"node_type": m["type"], "count": int(m["count"]), "avg_ms": _f(m["avg"]),
-                            "percent": _f(m["pct"]), "mem_kb": _f(m["mem"]), "times_called": int(m["times"])})
+            by_type.append(_type_row(m))
     return {"run_order": run_order, "by_node_type": by_type}
 
 
@@ -129,12 +138,9 @@ def parse_op_profile_csv(text: str) -> dict:
             section = ("run" if "Run Order" in stripped else "summary" if "Summary by node type" in stripped
                        else "other")
         elif section == "run" and (m := _CSV_RUN_ROW.match(stripped)):
-            run_order.append({"node_type": m["type"], "first_ms": _f(m["first"]), "avg_ms": _f(m["avg"]),
-                              "percent": _f(m["pct"]), "mem_kb": _f(m["mem"]), "times_called": int(m["times"]),
-                              "name": m["name"]})
+            run_order.append(_node_row(m))
         elif section == "summary" and (m := _CSV_TYPE_ROW.match(stripped)):
-            by_type.append({"node_type": m["type"], "count": int(m["count"]), "avg_ms": _f(m["avg"]),
-                            "percent": _f(m["pct"]), "mem_kb": _f(m["mem"]), "times_called": int(m["times"])})
+            by_type.append(_type_row(m))
     if not run_order:
         raise BenchmarkParseError("the op-profiling CSV's regular-runs section has no per-node rows")
     return {"run_order": run_order, "by_node_type": by_type}
