@@ -66,3 +66,28 @@ def test_builtin_sid_fixed_sensor_and_bad_options():
         builtin_sid(1, 64, 64, sensor="phone")
     with pytest.raises(InvalidArgumentError, match="exposure ratios must be in"):
         builtin_sid(1, 64, 64, ratios=[1000])
+
+
+def test_sid_pairs_from_a_folder_of_srgb_photos_draw_fresh_noise_and_share_the_builtin_validation(tmp_path):
+    from PIL import Image
+
+    from edgeprune.data.pairs import sid_rgb_folder
+    from edgeprune.train.fit import load_data
+    from edgeprune.train.presets import preset
+
+    (tmp_path / "train").mkdir()
+    rng = np.random.default_rng(0)
+    for name, (h, w) in {"a.png": (70, 100), "b.jpg": (64, 64)}.items():
+        Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8)).save(tmp_path / "train" / name)
+    train, val = sid_rgb_folder(tmp_path, 64, ratios=(100.0,), sensor="fixed", draws=3)
+    assert [x.shape for x in train.inputs] == [(32, 48, 4)] * 3 + [(32, 32, 4)] * 3  # cropped to multiples of 32
+    assert [y.shape for y in train.targets] == [(64, 96, 3)] * 3 + [(64, 64, 3)] * 3
+    assert np.array_equal(train.targets[0], train.targets[2]) and not np.array_equal(train.inputs[0], train.inputs[1])
+    _, builtin_val = builtin_sid(4, 64, 64, ratios=(100.0,), sensor="fixed")
+    assert all(np.array_equal(a, b) for a, b in zip(val.inputs, builtin_val.inputs))
+    # `--data` with such a folder trains SID on it (a Sony raw folder has short/ and long/ instead)
+    settings = preset("quick", "sid").with_overrides({"val_side": 64})
+    pool, _ = load_data("sid", tmp_path, settings)
+    assert pool.description["kind"] == "sRGB photos unprocessed to noisy raw" and len(pool.inputs) == 16
+    with pytest.raises(InvalidArgumentError, match="has no train/ folder of PNG or JPEG photos"):
+        sid_rgb_folder(tmp_path / "train", 64)

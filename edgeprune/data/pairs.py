@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgeprune.core.checks import integer_at_least
 from edgeprune.core.errors import InvalidArgumentError
 
 SID_RATIOS = (100.0, 250.0, 300.0)
@@ -104,6 +105,43 @@ def builtin_sid(train_images: int, train_size: int, val_side: int, seed: int = 0
             PairSet([v[0] for v in val], [v[1] for v in val], 2,
                     {"kind": "real photos from scikit-image (held out), unprocessed to noisy raw at ratio 100",
                      "files": [p.name for p in photos], "side": val_side, "sensor": sensor_text}))
+
+
+def sid_rgb_folder(root, val_side: int, seed: int = 0, ratios=SID_RATIOS, sensor: str = "random",
+                   draws: int = 8) -> tuple[PairSet, PairSet]:
+    """SID pairs from a folder of sRGB photos (``root/train/``, as ``tools/registry_photos.py`` writes it),
+    unprocessed to noisy low-light raw as :func:`builtin_sid` does dead leaves: every training photo (cropped to a
+    multiple of 32 pixels) ``draws`` times, each draw its own noise (and, with ``sensor="random"``, its own camera
+    and ratio), so the network sees the noise vary on the same scene. Validation is :func:`builtin_sid`'s: the
+    held-out scikit-image photos at ratio 100, so the two are measured on the same images."""
+    from pathlib import Path
+
+    from edgeprune.data.photos import load_rgb
+    from edgeprune.data.unprocess import low_light_pair, noise_at, sony_a7s_camera
+
+    folder = Path(root) / "train"
+    files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg")) \
+        if folder.is_dir() else []
+    if not files:
+        raise InvalidArgumentError(f"'{root}' has no train/ folder of PNG or JPEG photos: give a folder made by "
+                                   "tools/registry_photos.py, or the SID Sony layout (short/ and long/ raw files)")
+    integer_at_least("draws", draws)
+    _, val = builtin_sid(1, 32, val_side, seed, ratios, sensor)
+    camera, noise = (sony_a7s_camera(), noise_at(FIXED_SHOT_NOISE)) if sensor == "fixed" else (None, None)
+    rng = np.random.default_rng(seed)
+    inputs, targets = [], []
+    for path in files:
+        image = load_rgb(path)
+        h, w = image.shape[0] // 32 * 32, image.shape[1] // 32 * 32
+        srgb = image[:h, :w].astype(np.float32) / 255.0
+        for _ in range(draws):
+            x, y = low_light_pair(srgb, float(rng.choice(ratios)), rng, camera, noise)
+            inputs.append(x)
+            targets.append(y)
+    train = PairSet(inputs, targets, 2, {"kind": "sRGB photos unprocessed to noisy raw", "root": str(root),
+                                         "images": len(files), "draws": draws, "ratios": [float(r) for r in ratios],
+                                         "sensor": sensor, "seed": seed})
+    return train, val
 
 
 def sr_folder(root, scale: int, patch: int, val_side: int | None = None) -> tuple[PairSet, PairSet]:

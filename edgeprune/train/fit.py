@@ -218,6 +218,11 @@ def load_data(task: str, data, settings, scale: int = 2):
             return pairs.builtin_sid(settings.train_images, settings.train_size, settings.val_side, **options)
         return pairs.builtin_sr(scale, settings.train_images, settings.train_size, settings.val_side)
     if task == "sid":
+        from pathlib import Path
+
+        if not (Path(data) / "short").is_dir() and (Path(data) / "train").is_dir():  # sRGB photos: unprocessed
+            options = {k: getattr(settings, k) for k in ("ratios", "sensor") if getattr(settings, k) is not None}
+            return pairs.sid_rgb_folder(data, settings.val_side, settings.seed or 0, **options)
         return pairs.sid_folder(data, settings.train_images, settings.val_side)
     return pairs.sr_folder(data, scale, settings.patch, settings.val_side)
 
