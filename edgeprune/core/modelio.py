@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeprune.core.atomic import atomic_path
+from edgeprune.core.atomic import atomic_path, settle
 from edgeprune.core.runtime import keras
 from edgeprune.core.errors import InvalidArgumentError, ModelLoadError, UnsupportedModelError
 from edgeprune.core.text import one_line
@@ -56,6 +56,7 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     import keras_models  # noqa: F401  registers our custom layers for deserialisation
 
     path = Path(path)
+    settle(path.parent)  # a set of outputs that a kill left half moved into this folder is completed first
     if not path.exists():
         raise ModelLoadError(f"model file '{path}' does not exist")
     if path.is_dir():
