@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from edgeprune.deploy.tflite_reader import TRANSPOSED_OPS
 from edgeprune.graph.latency_profile import (ACTIVATION_BYTES, LatencyProfile, Roofline, effective_mac,
                                              tiled_channels, tiled_ops)
 
@@ -28,7 +29,7 @@ def op_features(graph) -> list[tuple[str, int, int, int]]:
     feats, tiled = [], tiled_ops()
     for op in graph.ops:
         elements = sum(math.prod(s) for s in op.input_shapes if s) + sum(math.prod(s) for s in op.output_shapes if s)
-        if op.name == "TRANSPOSE_CONV":  # its first input is the output-shape vector, not data
+        if op.name in TRANSPOSED_OPS:  # its first input is the output-shape vector, not data
             elements -= math.prod(op.input_shapes[0])
         out_channels = op.output_shapes[0][-1] if op.name in tiled and op.output_shapes[0] else 0
         feats.append((op.name, op.mac if op.is_conv else 0, elements * ACTIVATION_BYTES, out_channels))

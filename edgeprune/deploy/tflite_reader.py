@@ -19,6 +19,8 @@ from edgeprune.core.errors import ExportError
 CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "CONV_3D", "CONV_3D_TRANSPOSE")
 # (data input, weights input) of each conv op; every other conv op has (0, 1)
 _OPERANDS = {"TRANSPOSE_CONV": (2, 1), "CONV_3D_TRANSPOSE": (2, 1)}
+# the transposed convs: input 0 is the output-shape vector, and every weight meets every input position
+TRANSPOSED_OPS = ("TRANSPOSE_CONV", "CONV_3D_TRANSPOSE")
 
 
 def operands(op_name: str) -> tuple[int, int]:
@@ -61,7 +63,7 @@ class TfliteOp:
         data, weights = self.data_shape, self.weight_shape
         if self.name == "FULLY_CONNECTED":
             return math.prod(weights) * (math.prod(data) // weights[-1])
-        if self.name == "TRANSPOSE_CONV":  # every weight meets every input pixel
+        if self.name in TRANSPOSED_OPS:  # input positions x kernel volume x Cin x Cout
             return math.prod(weights) * math.prod(data[1:-1])
         return math.prod(weights) * math.prod(self.output_shapes[0][1:-1])
 
