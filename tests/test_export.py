@@ -169,3 +169,13 @@ def test_the_tflite_and_its_report_appear_together_even_across_a_kill(tmp_path, 
     assert sorted(atomic.settle(tmp_path)) == ["m.tflite", "m.tflite.json"]
     assert json.loads(report_path(out).read_text())["size_bytes"] == out.stat().st_size
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tflite", "m.tflite.json"]
+
+
+def test_a_fault_of_the_program_during_conversion_is_not_called_a_failed_conversion(monkeypatch):
+    def broken(self):
+        raise AttributeError("'NoneType' object has no attribute 'graph_def'")
+
+    model = build_edsr(num_blocks=1, num_features=2)
+    monkeypatch.setattr(type(tf.lite.TFLiteConverter.from_keras_model(model)), "convert", broken)
+    with pytest.raises(AttributeError, match="no attribute 'graph_def'"):
+        convert(model)

@@ -89,3 +89,14 @@ def test_a_strided_conv3d_transpose_is_counted_as_the_layer_table_counts_it():
     assert op.input_shapes[3] == ()  # the converter adds the bias in an op of its own
     elements = 4 * 6 * 8 * 3 + 3 * 2 * 3 * 5 * 3 + 8 * 12 * 16 * 5  # data, weights, output
     assert feature[1:3] == (op.mac, elements * ACTIVATION_BYTES)
+
+
+def test_a_fault_of_the_program_while_reading_is_not_called_a_corrupt_file(sid, monkeypatch):
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    def broken(content):
+        raise AttributeError("'NoneType' object has no attribute 'subgraphs'")
+
+    monkeypatch.setattr(flatbuffer_utils, "read_model_from_bytearray", broken)
+    with pytest.raises(AttributeError, match="no attribute 'subgraphs'"):
+        TfliteGraph(convert(sid[0]))

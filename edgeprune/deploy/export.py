@@ -106,11 +106,13 @@ def convert(model: keras.Model, quantize: str = "none", calib_samples=None) -> b
             raise InvalidArgumentError("int8 quantisation needs calibration data: give --calib-data DIR")
         converter.representative_dataset = lambda: ([s] for s in calib_samples)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    from tensorflow.lite.python.convert_phase import ConverterError  # what the converter raises for a model
+
     try:
         with quiet_native_stderr(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the converter's notes on quantisation statistics
             return converter.convert()
-    except Exception as exc:
+    except (ConverterError, ValueError, tf.errors.OpError) as exc:
         reason = one_line(str(exc), 400)
         raise ExportError(f"TFLite conversion failed: {reason}") from exc
 

@@ -10,6 +10,7 @@ CONV_3D_TRANSPOSE: inputs (output_shape, weights, data, bias). Weight layouts: C
 """
 
 import math
+import struct
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,7 @@ class TfliteGraph:
 
         try:
             model = flatbuffer_utils.read_model_from_bytearray(bytes(content))
-        except Exception as exc:  # a truncated or foreign file fails deep inside flatbuffers
+        except (struct.error, ValueError, TypeError, IndexError) as exc:  # flatbuffers, on a truncated or foreign file
             raise ExportError(f"not a valid .tflite flatbuffer: {type(exc).__name__}") from exc
         if not model.subgraphs:
             raise ExportError("the .tflite file has no subgraph")
