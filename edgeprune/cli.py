@@ -270,8 +270,8 @@ def export(model, to_tflite, out_path, input_size, quantize, calib_data, as_json
 @click.option("--big-cores", is_flag=True, help="Device: pin to the fastest cores (taskset, from cpufreq).")
 @click.option("--memory-traffic", is_flag=True, help="Device: count cache refills with simpleperf around the runs "
               "and report bytes per inference.")
-@click.option("--timeout", "timeout_s", type=float, default=900.0, show_default=True,
-              help="Device: give up on a run after this many seconds.")
+@click.option("--timeout", "timeout_s", type=float, default=None,
+              help="Device: give up on a run after this many seconds (default: 900).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (one schema for host and device).")
 def bench(model_paths, host, device, parse_log, num_threads, warmup_runs, num_runs, max_secs, latency_profile,
           benchmark_binary, adb_path, use_gpu, use_nnapi, no_xnnpack, op_profiling, big_cores, memory_traffic,

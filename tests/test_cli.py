@@ -308,6 +308,31 @@ def test_bench_mode_errors(args, message):
     assert result.exit_code == 2 and message in result.stderr
 
 
+def _device_only(named):
+    verb, them = ("mean", "them") if "," in named else ("means", "it")
+    return f"{named} only {verb} something on an Android device: drop {them}, or run with --device [SERIAL]"
+
+
+@pytest.mark.parametrize("options, named", [
+    (["--use-gpu", "--op-profiling", "--memory-traffic"], "--use-gpu, --op-profiling"),
+    (["--use-nnapi"], "--use-nnapi"), (["--no-xnnpack"], "--no-xnnpack"), (["--big-cores"], "--big-cores"),
+    (["--timeout", "60"], "--timeout"), (["--adb", "/usr/bin/adb"], "--adb"),
+    (["--benchmark-binary", "bm"], "--benchmark-binary"),
+])
+def test_device_only_options_are_refused_on_the_host(tmp_path, options, named):
+    """Nothing runs: the model need not even exist. (--memory-traffic has a meaning on the host too.)"""
+    result = run("bench", str(tmp_path / "m.tflite"), "--host", *options)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [f"Error: {_device_only(named)}"]
+
+
+def test_a_host_latency_profile_is_refused_on_a_device(tmp_path):
+    result = run("bench", str(tmp_path / "m.tflite"), "--device", "--latency-profile", "p.json")
+    assert result.exit_code == 2 and result.stderr.splitlines() == [
+        "Error: --latency-profile predicts host latency: use it with --host (a device's profile goes to "
+        "'edgeprune report --latency-profile')"]
+
+
 def test_bench_device_without_a_device_uses_the_real_adb(tmp_path):
     import shutil
 
