@@ -445,12 +445,20 @@ def test_prune_iterative_errors(tmp_path, monkeypatch, args, message):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(profiles)  # nothing written
 
 
-def test_honest_deploy_options(tmp_path):
+def test_export_without_the_tflite_flag_writes_the_same_tflite(tmp_path):
+    """The help says TFLite is the default and only format and the flag may be left out: both forms give the same
+    flatbuffer and the same verification report."""
     assert "TFLite, the default and only one (the flag may be left out)" in " ".join(
         run("export", "--help").output.split())
-    result = run("bench", "m.tflite", "--host", "--compare-model", "p.json")
-    assert result.exit_code == 2 and "No such option '--compare-model'" in result.stderr
-    assert "--compare-model" not in run("bench", "--help").output
+    model = save_model(build_edsr(num_blocks=1, num_features=2), tmp_path / "tiny.keras")
+    reports = []
+    for flag, name in ((["--tflite"], "with.tflite"), ([], "without.tflite")):
+        result = run("export", *flag, str(model), "--out", str(tmp_path / name), "--input-size", "8x8", "--json")
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / name).read_bytes()[4:8] == b"TFL3"
+        reports.append({k: v for k, v in json.loads(result.stdout).items() if k not in ("tflite", "conversion_s")})
+    assert reports[0] == reports[1] and reports[0]["passed"]
+    assert (tmp_path / "with.tflite").read_bytes() == (tmp_path / "without.tflite").read_bytes()
 
 
 def test_foreign_profiles_and_results_exit_2_in_one_line(tmp_path):
