@@ -207,8 +207,9 @@ def prune(**options):
     Channels are pruned in coupled groups (residual trunks, concatenations and depth-to-space blocks stay
     consistent). Progress goes to stderr; the summary (or --json) to stdout.
 
-    --strategy coarse and --strategy qr run the seeds' other two methods through the same plan, surgery, control,
-    report and latency measurement, so all three can be compared on one model.
+    --strategy coarse (random masks, Anwar & Sung 2016) and --strategy qr (pivoted-QR selection with
+    least-squares reconstruction, Zhang et al., arXiv 1908.03266) run two other pruning methods through the same
+    plan, surgery, control, report and latency measurement, so all three can be compared on one model.
     """
     from edgeprune.commands.prune import prune as run_prune
 

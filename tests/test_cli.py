@@ -1,4 +1,5 @@
-"""The command line: the acceptance figures of `analyze`, its table, and one-line errors with exit code 2."""
+"""The command line: `analyze` reproduces the paper's Table 1 figures, its table, and one-line errors with exit code
+2."""
 
 import json
 import subprocess

@@ -1,7 +1,7 @@
 """The latency model on .tflite graphs, and its calibration: a per-device roofline fitted to timed single-layer
 TFLite models (the profile itself, and predictions from a cost report, are :mod:`edgeprune.graph.latency_profile`).
 
-The tiles are measured by a sweep of conv output widths; the tiles and rooflines measured on our hosts are in
+The tiles are measured by a sweep of conv output widths; the tiles and rooflines measured on two x86 hosts are in
 BENCHMARKS.md, "Host latency model: calibration and whole-model predictions". ``calibrate_host`` times
 single-layer models over the layer shapes of EDSR and SID (at full width and at the widths pruning produces) and of
 any given model, and fits the three parameters by least squares on log time (so every layer counts by its relative

@@ -257,7 +257,7 @@ def _as_json(data):
 
 
 # How a reference baseline's initial weights are drawn from init_seed; part of the cache key, so a baseline drawn
-# another way (before issue 12 the global generators were reseeded) is not taken for this one.
+# another way (earlier versions reseeded the global generators) is not taken for this one.
 INIT_SCHEME = "per-layer initializer seeds"
 
 

@@ -1,4 +1,5 @@
-"""Parse benchmark_model's output (every version we know of) into the shared result schema.
+"""Parse benchmark_model's output (every version in tests/data/benchmark_model/SOURCES.md) into the shared result
+schema.
 
 Lines understood (numbers may be in scientific notation):
 - ``count=50 first=171000 curr=169000 min=168000 max=175000 avg=170000 std=1500`` (builds from TF Lite 2.19/2.20
