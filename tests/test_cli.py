@@ -327,6 +327,15 @@ def test_device_only_options_are_refused_on_the_host(tmp_path, options, named):
     assert result.stderr.splitlines() == [f"Error: {_device_only(named)}"]
 
 
+@pytest.mark.parametrize("options, named", [
+    (["--adb", "/usr/bin/adb"], "--adb"), (["--benchmark-binary", "bm", "--adb", "adb"], "--benchmark-binary, --adb")])
+def test_calibrate_refuses_device_only_options_on_the_host(tmp_path, options, named):
+    result = run("calibrate", "--host", "--out", str(tmp_path / "p.json"), *options)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [f"Error: {_device_only(named)}"]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_host_latency_profile_is_refused_on_a_device(tmp_path):
     result = run("bench", str(tmp_path / "m.tflite"), "--device", "--latency-profile", "p.json")
     assert result.exit_code == 2 and result.stderr.splitlines() == [

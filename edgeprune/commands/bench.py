@@ -4,6 +4,7 @@ command prints."""
 import json
 from pathlib import Path
 
+from edgeprune.core.checks import device_only
 from edgeprune.core.errors import InvalidArgumentError
 
 
@@ -17,15 +18,9 @@ def run_bench(model_paths, host: bool = False, device: str | None = None, parse_
     if modes != 1:
         raise InvalidArgumentError("choose where to run: --host, --device [SERIAL] or --parse-log FILE (one of them)")
     if host:
-        given = [name for name, value in (
-            ("--benchmark-binary", benchmark_binary is not None), ("--adb", adb_path is not None),
-            ("--use-gpu", use_gpu), ("--use-nnapi", use_nnapi), ("--no-xnnpack", not use_xnnpack),
-            ("--op-profiling", op_profiling), ("--big-cores", big_cores), ("--timeout", timeout_s is not None))
-            if value]
-        if given:
-            verb, them = ("mean", "them") if len(given) > 1 else ("means", "it")
-            raise InvalidArgumentError(f"{', '.join(given)} only {verb} something on an Android device: drop {them}, "
-                                       "or run with --device [SERIAL]")
+        device_only({"--benchmark-binary": benchmark_binary is not None, "--adb": adb_path is not None,
+                     "--use-gpu": use_gpu, "--use-nnapi": use_nnapi, "--no-xnnpack": not use_xnnpack,
+                     "--op-profiling": op_profiling, "--big-cores": big_cores, "--timeout": timeout_s is not None})
     if device is not None and latency_profile is not None:
         raise InvalidArgumentError("--latency-profile predicts host latency: use it with --host (a device's profile "
                                    "goes to 'edgeprune report --latency-profile')")

@@ -4,7 +4,7 @@
 
 from pathlib import Path
 
-from edgeprune.core.checks import integer_at_least
+from edgeprune.core.checks import device_only, integer_at_least
 from edgeprune.core.errors import InvalidArgumentError
 
 
@@ -20,6 +20,8 @@ def check_calibrate_options(out_path, model_specs, num_threads, runs, include_re
     if not host and device is None:
         raise InvalidArgumentError("choose what to calibrate: --host (this machine) or --device [SERIAL] (an "
                                    "Android device or emulator through adb)")
+    if host:
+        device_only({"--benchmark-binary": benchmark_binary is not None, "--adb": adb_path is not None})
     integer_at_least("--runs", runs)
     integer_at_least("--num-threads", num_threads)
     if not str(out_path).endswith(".json"):
