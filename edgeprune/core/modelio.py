@@ -75,6 +75,10 @@ def load_model(path: str | os.PathLike) -> keras.Model:
             model = keras.models.load_model(path, custom_objects=keras_models.CUSTOM_OBJECTS, compile=False,
                                             safe_mode=True)
     except _LOAD_ERRORS as exc:  # Keras raises several types for a bad file; all mean the same to a user
+        if "deserialization of a Lambda layer" in str(exc):
+            raise ModelLoadError(f"cannot load '{path}': it holds a Lambda layer with Python code, which edgeprune "
+                                 "never runs (it could do anything); replace the Lambda with a built-in Keras layer "
+                                 "and save the model again") from exc
         reason = one_line(str(exc), 300) or type(exc).__name__
         raise ModelLoadError(f"cannot load '{path}' as a tf_keras model: {reason}") from exc
     if not getattr(model, "_is_graph_network", False):
