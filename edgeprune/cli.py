@@ -211,8 +211,9 @@ def prune(**options):
     Channels are pruned in coupled groups (residual trunks, concatenations and depth-to-space blocks stay
     consistent). Progress goes to stderr; the summary (or --json) to stdout.
 
-    --strategy coarse and --strategy qr run the seeds' other two methods through the same plan, surgery, control,
-    report and latency measurement, so all three can be compared on one model.
+    --strategy coarse (random masks, Anwar & Sung 2016) and --strategy qr (pivoted-QR selection with
+    least-squares reconstruction, Zhang et al., arXiv 1908.03266) run two other pruning methods through the same
+    plan, surgery, control, report and latency measurement, so all three can be compared on one model.
     """
     from edgeprune.commands.prune import prune as run_prune
 
@@ -274,8 +275,8 @@ def export(model, to_tflite, out_path, input_size, quantize, calib_data, as_json
 @click.option("--big-cores", is_flag=True, help="Device: pin to the fastest cores (taskset, from cpufreq).")
 @click.option("--memory-traffic", is_flag=True, help="Device: count cache refills with simpleperf around the runs "
               "and report bytes per inference.")
-@click.option("--timeout", "timeout_s", type=float, default=900.0, show_default=True,
-              help="Device: give up on a run after this many seconds.")
+@click.option("--timeout", "timeout_s", type=float, default=None,
+              help="Device: give up on a run after this many seconds (default: 900).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (one schema for host and device).")
 def bench(model_paths, host, device, parse_log, num_threads, warmup_runs, num_runs, max_secs, latency_profile,
           benchmark_binary, adb_path, use_gpu, use_nnapi, no_xnnpack, op_profiling, big_cores, memory_traffic,

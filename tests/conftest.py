@@ -35,7 +35,8 @@ def _host_profile_cache(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
-    """Each test starts with a clear Keras session and fixed seeds (layer names and weights are reproducible)."""
+    """Each test starts with Keras' global state cleared (``clear_session``) and fixed seeds (layer names and weights
+    are reproducible)."""
     keras.backend.clear_session()
     tf.random.set_seed(0)
     np.random.seed(0)

@@ -233,3 +233,35 @@ def test_op_profiling_pulls_the_csv_benchmark_model_wrote_and_shows_it(fake_devi
                          adb_path=fake_device["adb"]).to_dict()
     assert again["op_profile"] is None
     assert any(w.startswith("benchmark_model wrote no op-profiling CSV") for w in again["warnings"])
+
+
+def test_memory_traffic_with_one_run_is_refused_before_anything_runs():
+    with pytest.raises(InvalidArgumentError, match=r"^--memory-traffic needs --num-runs of at least 2 \(it subtracts "
+                                                   r"the count of a one-run pass\), got 1$"):
+        DeviceOptions(num_runs=1, memory_traffic=True).validate()
+    DeviceOptions(num_runs=2, memory_traffic=True).validate()
+
+
+class _StubAdb:
+    """Records shell commands; the clean-up (rm) times out."""
+
+    def __init__(self):
+        self.calls = []
+
+    def shell(self, argv, timeout_s=None, check=True):
+        self.calls.append(argv[0])
+        if argv[0] == "rm":
+            raise DeviceError("adb shell timed out after 60 s: is the device still connected?")
+
+
+def test_a_clean_up_timeout_does_not_hide_the_error_that_ended_the_run():
+    from edgeprune.deploy.bench.device import device_workdir
+
+    adb = _StubAdb()
+    with pytest.raises(DeviceError, match="^the device run did not complete: Segmentation fault$"):
+        with device_workdir(adb):
+            raise DeviceError("the device run did not complete: Segmentation fault")
+    assert adb.calls == ["mkdir", "rm"]
+    with pytest.raises(DeviceError, match="^adb shell timed out"):  # with nothing else to report, it is the error
+        with device_workdir(_StubAdb()):
+            pass

@@ -1,5 +1,6 @@
 """benchmark_model output parsing: captured outputs of several versions, and properties of random/truncated text."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,19 @@ def test_the_op_profiling_csv_file_is_read_from_its_regular_runs_section():
         parse_op_profile_csv(text.split("Operator-wise")[0])
     with pytest.raises(BenchmarkParseError, match="has no per-node rows"):
         parse_op_profile_csv("Operator-wise Profiling Info for Regular Benchmark Runs:\n")
+
+
+@pytest.mark.parametrize("name", ["Aborted.tflite", "Permission denied/m.tflite", "Segmentation fault.tflite"])
+def test_a_model_path_echoed_by_the_tool_is_not_a_failure(name):
+    path = f"/data/local/tmp/edgeprune-1/{name}"
+    text = FAKE_RUN.read_text().replace("/data/local/tmp/model.tflite", path)
+    assert f"Graph: [{path}]" in text and f"Loaded model {path}" in text
+    result = parse_benchmark_output(text)
+    assert result.model == path and result.avg_us == 1820
+
+
+@pytest.mark.parametrize("line", ["/system/bin/sh: /data/local/tmp/e/benchmark_model: can't execute: Permission denied",
+                                  "Aborted", "Segmentation fault (core dumped)"])
+def test_the_shells_failure_lines_are_still_failures(line):
+    with pytest.raises(BenchmarkParseError, match="benchmark_model failed: " + re.escape(line)):
+        parse_benchmark_output(FAKE_RUN.read_text() + line + "\n")

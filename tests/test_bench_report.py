@@ -86,3 +86,20 @@ def test_report_refuses_a_partial_or_foreign_result(tmp_path, result, message):
         build_report([tmp_path / "part.json"], tmp_path / "o")
     assert "\n" not in str(err.value)
     assert not (tmp_path / "o").exists()
+
+
+def test_report_files_appear_together_or_not_at_all(tmp_path, monkeypatch):
+    from edgeprune.commands import report as report_command
+
+    host = parse_benchmark_output(FAKE_RUN.read_text(), target="device", model="m.tflite").to_dict()
+    (tmp_path / "r.json").write_text(json.dumps(host))
+
+    def plot_fails_on_bw(rows, key, label, path):
+        if key == "bw_bytes":
+            raise KeyboardInterrupt("killed while drawing the second plot")
+        path.write_bytes(b"\x89PNG")
+
+    monkeypatch.setattr(report_command, "plot_latency", plot_fails_on_bw)
+    with pytest.raises(KeyboardInterrupt):
+        build_report([tmp_path / "r.json"], tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []

@@ -1,4 +1,5 @@
-"""The command line: the acceptance figures of `analyze`, its table, and one-line errors with exit code 2."""
+"""The command line: `analyze` reproduces the paper's Table 1 figures, its table, and one-line errors with exit code
+2."""
 
 import json
 import subprocess
@@ -308,6 +309,40 @@ def test_bench_mode_errors(args, message):
     assert result.exit_code == 2 and message in result.stderr
 
 
+def _device_only(named):
+    verb, them = ("mean", "them") if "," in named else ("means", "it")
+    return f"{named} only {verb} something on an Android device: drop {them}, or run with --device [SERIAL]"
+
+
+@pytest.mark.parametrize("options, named", [
+    (["--use-gpu", "--op-profiling", "--memory-traffic"], "--use-gpu, --op-profiling"),
+    (["--use-nnapi"], "--use-nnapi"), (["--no-xnnpack"], "--no-xnnpack"), (["--big-cores"], "--big-cores"),
+    (["--timeout", "60"], "--timeout"), (["--adb", "/usr/bin/adb"], "--adb"),
+    (["--benchmark-binary", "bm"], "--benchmark-binary"),
+])
+def test_device_only_options_are_refused_on_the_host(tmp_path, options, named):
+    """Nothing runs: the model need not even exist. (--memory-traffic has a meaning on the host too.)"""
+    result = run("bench", str(tmp_path / "m.tflite"), "--host", *options)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [f"Error: {_device_only(named)}"]
+
+
+@pytest.mark.parametrize("options, named", [
+    (["--adb", "/usr/bin/adb"], "--adb"), (["--benchmark-binary", "bm", "--adb", "adb"], "--benchmark-binary, --adb")])
+def test_calibrate_refuses_device_only_options_on_the_host(tmp_path, options, named):
+    result = run("calibrate", "--host", "--out", str(tmp_path / "p.json"), *options)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [f"Error: {_device_only(named)}"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_host_latency_profile_is_refused_on_a_device(tmp_path):
+    result = run("bench", str(tmp_path / "m.tflite"), "--device", "--latency-profile", "p.json")
+    assert result.exit_code == 2 and result.stderr.splitlines() == [
+        "Error: --latency-profile predicts host latency: use it with --host (a device's profile goes to "
+        "'edgeprune report --latency-profile')"]
+
+
 def test_bench_device_without_a_device_uses_the_real_adb(tmp_path):
     import shutil
 
@@ -420,12 +455,20 @@ def test_prune_iterative_errors(tmp_path, monkeypatch, args, message):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(profiles)  # nothing written
 
 
-def test_honest_deploy_options(tmp_path):
+def test_export_without_the_tflite_flag_writes_the_same_tflite(tmp_path):
+    """The help says TFLite is the default and only format and the flag may be left out: both forms give the same
+    flatbuffer and the same verification report."""
     assert "TFLite, the default and only one (the flag may be left out)" in " ".join(
         run("export", "--help").output.split())
-    result = run("bench", "m.tflite", "--host", "--compare-model", "p.json")
-    assert result.exit_code == 2 and "No such option '--compare-model'" in result.stderr
-    assert "--compare-model" not in run("bench", "--help").output
+    model = save_model(build_edsr(num_blocks=1, num_features=2), tmp_path / "tiny.keras")
+    reports = []
+    for flag, name in ((["--tflite"], "with.tflite"), ([], "without.tflite")):
+        result = run("export", *flag, str(model), "--out", str(tmp_path / name), "--input-size", "8x8", "--json")
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / name).read_bytes()[4:8] == b"TFL3"
+        reports.append({k: v for k, v in json.loads(result.stdout).items() if k not in ("tflite", "conversion_s")})
+    assert reports[0] == reports[1] and reports[0]["passed"]
+    assert (tmp_path / "with.tflite").read_bytes() == (tmp_path / "without.tflite").read_bytes()
 
 
 def test_foreign_profiles_and_results_exit_2_in_one_line(tmp_path):

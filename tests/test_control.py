@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from edgeprune.core.errors import InvalidArgumentError
+from edgeprune.core.errors import FileFormatError, InvalidArgumentError
 from edgeprune.prune.control import SEED_OFFSET, ControlChain, EqualBudgetControl
 from edgeprune.train import fit as fit_module
 from edgeprune.train.fit import TrainConfig, fit, validate
@@ -90,10 +90,24 @@ def test_unreadable_cached_weights_are_a_clear_error(cache):
     chain = ControlChain(baseline, pool, val, CHUNK)
     cache.mkdir(parents=True)
     chain.weights_path(1).write_bytes(b"not hdf5")
-    with pytest.raises(InvalidArgumentError, match=r"cached control weights '.*-1\.weights\.h5' are unreadable "
-                                                   r"\(.*\): delete them and run again"):
+    with pytest.raises(FileFormatError, match=r"cached control weights '.*-1\.weights\.h5' are unreadable "
+                                              r"\(OSError\): delete them and run again"):
         chain(6)
     assert np.isfinite(chain(0)["psnr"])
+
+
+def test_a_fault_of_the_program_while_loading_cached_weights_surfaces(cache, monkeypatch):
+    baseline = _baseline()
+    chain = ControlChain(baseline, tiny_pool(), tiny_pool(n=2), CHUNK)
+    cache.mkdir(parents=True)
+    chain.weights_path(1).write_bytes(b"not hdf5")
+
+    def broken(self, path, *args, **kwargs):
+        raise AttributeError("'NoneType' object has no attribute 'weights'")
+
+    monkeypatch.setattr(type(baseline), "load_weights", broken)
+    with pytest.raises(AttributeError, match="no attribute 'weights'"):
+        chain(3)
 
 
 def test_the_public_control_trains_a_copy_forward_and_answers_each_budget_once():

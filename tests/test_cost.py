@@ -159,7 +159,7 @@ def test_sid_reproduces_table1_original_and_the_activation_gap():
     assert t.weights == 7_757_312
     unit = 1424 * 2128  # one full-resolution channel
     assert t.activations == 639 * unit == 1_936_343_808
-    # Our reading of the paper's 1915M: the two bottleneck convs (level 5) hold exactly 7 units; without them the
+    # The paper's 1915M, explained: the two bottleneck convs (level 5) hold exactly 7 units; without them the
     # count is 632 units = 1915.1M, the paper's figure to the million.
     level5 = report.layer("conv5_1").activations + report.layer("conv5_2").activations
     assert level5 == 7 * unit

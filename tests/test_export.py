@@ -142,3 +142,40 @@ def test_raw_calibration_samples_undo_the_srgb_curve(calib_dir):
     first = sorted(p for p in calib_dir.iterdir() if p.name != "broken.png")[0]
     assert len(samples) == 3
     np.testing.assert_array_equal(samples[0], packed_raw(fit_to(load_rgb(first), 16, 24))[None])
+
+
+def test_the_tflite_and_its_report_appear_together_even_across_a_kill(tmp_path, monkeypatch):
+    """A kill after the first of the two renames: the pair is committed, and the next reader or writer of the
+    folder completes it; a failure before the commit leaves neither file."""
+    import os
+
+    from edgeprune.core import atomic
+
+    model = build_edsr(num_blocks=1, num_features=4)
+    out = tmp_path / "m.tflite"
+    real, calls = os.replace, []
+
+    def killed_on_the_second_publish(src, dst):
+        if os.path.dirname(dst) == str(tmp_path):
+            calls.append(dst)
+            if len(calls) == 2:
+                raise KeyboardInterrupt("killed")
+        return real(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", killed_on_the_second_publish)
+    with pytest.raises(KeyboardInterrupt):
+        export_tflite(model, out, (16, 16))
+    monkeypatch.undo()
+    assert sorted(atomic.settle(tmp_path)) == ["m.tflite", "m.tflite.json"]
+    assert json.loads(report_path(out).read_text())["size_bytes"] == out.stat().st_size
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tflite", "m.tflite.json"]
+
+
+def test_a_fault_of_the_program_during_conversion_is_not_called_a_failed_conversion(monkeypatch):
+    def broken(self):
+        raise AttributeError("'NoneType' object has no attribute 'graph_def'")
+
+    model = build_edsr(num_blocks=1, num_features=2)
+    monkeypatch.setattr(type(tf.lite.TFLiteConverter.from_keras_model(model)), "convert", broken)
+    with pytest.raises(AttributeError, match="no attribute 'graph_def'"):
+        convert(model)

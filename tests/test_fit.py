@@ -225,8 +225,8 @@ def test_train_starts_a_reference_from_seed_0_and_a_keras_file_from_its_own_weig
 
 
 def test_patch_dataset_turns_tf_data_autotuning_off_and_draws_reproducible_batches():
-    # tf.data's autotuning thread made the end of a fit wait idle for up to tens of seconds (BENCHMARKS.md,
-    # "Session 11"); the prefetch depth is set explicitly instead
+    # tf.data's autotuning thread made the end of a fit wait idle for up to tens of seconds (BENCHMARKS.md, "the idle
+    # stall at the end of every fit"); the prefetch depth is set explicitly instead
     from edgeprune.train.fit import patch_dataset
 
     pool = tiny_pool()

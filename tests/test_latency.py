@@ -1,16 +1,15 @@
 import json
-from pathlib import Path
 
 import pytest
 
 from edgeprune.graph.cost import model_cost
 from edgeprune.commands.calibrate import calibrate_command
 from edgeprune.core.errors import FileFormatError, InvalidArgumentError
-from edgeprune.deploy import latency
 from edgeprune.deploy.export import convert, fixed_shape_model
 from edgeprune.graph.latency_profile import LatencyProfile, Roofline, effective_mac, predict_report, tiled_channels
 from edgeprune.deploy.latency import choose_tiles, fit_roofline, predict_tflite
 from edgeprune.core.modelio import save_model
+from edgeprune.core.runtime import keras
 from edgeprune.deploy.tflite_reader import TfliteGraph
 from keras_models import build_edsr
 
@@ -109,12 +108,18 @@ def test_a_foreign_or_broken_profile_is_a_one_line_error(tmp_path, text, message
     assert "\n" not in str(info.value)
 
 
-def test_measured_figures_live_in_benchmarks_md():
-    """The module cites BENCHMARKS.md's section instead of quoting host figures that drift."""
-    section = "Host latency model: calibration and whole-model predictions"
-    benchmarks = (Path(__file__).parents[1] / "BENCHMARKS.md").read_text()
-    assert f"## {section}" in benchmarks and f'"{section}"' in " ".join(latency.__doc__.split())
-    assert "AVX-512" not in latency.__doc__ and "32 with" not in latency.__doc__
+def test_a_tflite_prediction_prices_each_op_by_its_roofline_and_tile_and_leaves_out_dequantize():
+    """One 3x3 conv, 8x8x3 -> 20 channels, exported with fp16 weights (a DEQUANTIZE op feeds it float32 weights).
+    MAC 8*8 * 3*3*3 * 20 = 34,560, on 32 channels computed (20 > the small tile 16: rounded up to the main tile 32):
+    55,296; bytes (8*8*3 in + 20*3*3*3 weights + 20 bias + 8*8*20 out) * 4 = 8,128. CONV_2D's roofline: 5e10 MAC/s,
+    2e10 B/s, 2 us overhead -> max(1.10592, 0.4064) + 2 us."""
+    inputs = keras.Input((8, 8, 3), batch_size=1)
+    model = keras.Model(inputs, keras.layers.Conv2D(20, 3, padding="same")(inputs))
+    graph = TfliteGraph(convert(model, "fp16"))
+    assert graph.op_counts()["DEQUANTIZE"] >= 1
+    prediction = predict_tflite(_profile(), graph)
+    assert prediction["ops"] == [{"op": "CONV_2D", "mac": 34_560, "bytes": 8_128, "us": pytest.approx(3.10592)}]
+    assert prediction["total_us"] == pytest.approx(3.10592)
 
 
 def test_calibrate_a_tiny_model_for_real(tmp_path):

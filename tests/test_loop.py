@@ -414,3 +414,16 @@ def test_each_iteration_trains_what_a_fresh_masked_fit_from_the_accepted_weights
             np.testing.assert_array_equal(a, b)
         if accepted:
             start = tuned
+
+
+def test_a_fault_of_the_program_while_loading_the_checkpoint_is_not_called_an_unreadable_file(tmp_path, monkeypatch):
+    model = _tiny()
+    _finished_checkpoint(tmp_path, model, weights="accepted-002.weights.h5")
+    (tmp_path / "accepted-002.weights.h5").write_bytes(b"\x89HDF")
+
+    def broken(self, path, *args, **kwargs):
+        raise AttributeError("'NoneType' object has no attribute 'weights'")
+
+    monkeypatch.setattr(type(model), "load_weights", broken)
+    with pytest.raises(AttributeError, match="no attribute 'weights'"):
+        prune_loop(model, _pool(), None, _settings(), BASE, (16, 16), tmp_path, resume=True, verbose=0)

@@ -1,4 +1,5 @@
 import json
+import warnings
 import zipfile
 
 import numpy as np
@@ -52,8 +53,9 @@ def test_lambda_layers_are_refused_by_safe_loading(tmp_path):
     model = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2)(inputs))
     path = tmp_path / "lambda.keras"
     model.save(path)
-    with pytest.raises(ModelLoadError, match="cannot load"):
+    with pytest.raises(ModelLoadError) as info:
         load_model(path)
+    assert str(info.value) == LAMBDA_REFUSED.format(path=path)
 
 
 def test_save_is_atomic_and_needs_the_keras_suffix(tmp_path, monkeypatch):
@@ -87,3 +89,55 @@ def test_a_bad_builder_argument_is_our_one_line_error():
 
     with pytest.raises(InvalidArgumentError, match=r"^scale 5 is not supported\. Supported scales: 2\^n and 3$"):
         resolve_model("edsr", scale=5)
+
+
+LAMBDA_REFUSED = ("cannot load '{path}': it holds a Lambda layer with Python code, which edgeprune never runs (it "
+                  "could do anything); replace the Lambda with a built-in Keras layer and save the model again")
+
+
+def _lambda_h5(tmp_path):
+    """A legacy .h5 model holding a Conv2D and a Lambda whose function writes ``marker`` when the layer runs."""
+    marker = tmp_path / "written-by-the-lambda"
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    x = keras.layers.Lambda(lambda t, p=str(marker): (open(p, "w").close(), t)[1])(x)
+    path = tmp_path / "lam.h5"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # tf_keras' note that HDF5 is a legacy format: that is the point
+        keras.Model(inputs, x).save(path, save_format="h5")
+    marker.unlink()  # building the model above ran the function once
+    return path, marker
+
+
+def test_a_legacy_h5_lambda_is_refused_without_running_its_code(tmp_path):
+    path, marker = _lambda_h5(tmp_path)
+    with pytest.raises(ModelLoadError) as info:
+        load_model(path)
+    assert str(info.value) == LAMBDA_REFUSED.format(path=path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("command", [["analyze"], ["export", "--tflite"]])
+def test_the_cli_refuses_a_legacy_h5_lambda_in_one_line(tmp_path, command):
+    from click.testing import CliRunner
+
+    from edgeprune.cli import cli
+
+    path, marker = _lambda_h5(tmp_path)
+    out = ["--out", str(tmp_path / "x.tflite")] if command[0] == "export" else []
+    result = CliRunner().invoke(cli, [*command, str(path), *out], prog_name="edgeprune")
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines == ["Error: " + LAMBDA_REFUSED.format(path=path)]
+    assert not marker.exists() and not (tmp_path / "x.tflite").exists()
+
+
+def test_a_fault_of_the_program_is_not_reported_as_a_bad_file(tmp_path, monkeypatch):
+    path = save_model(build_edsr(num_blocks=1, num_features=2), tmp_path / "m.keras")
+
+    def broken(*args, **kwargs):
+        raise AttributeError("'NoneType' object has no attribute 'layers'")
+
+    monkeypatch.setattr(keras.models, "load_model", broken)
+    with pytest.raises(AttributeError, match="has no attribute 'layers'"):
+        load_model(path)

@@ -40,7 +40,7 @@ def test_every_preset_names_a_method_and_an_importance():
 
 
 def test_the_recorded_json_is_what_the_untyped_presets_recorded():
-    """Reports, run records and the baseline cache key keep their JSON layout (issue 16 changed the quick budgets:
+    """Reports, run records and the baseline cache key keep their JSON layout (the quick budgets:
     EDSR 400 steps, SID 600, 60 fine-tuning steps per iteration)."""
     assert json.dumps(preset("quick", "edsr").to_dict()) == json.dumps({
         "train_images": 48, "train_size": 96, "val_side": 128, "patch": 24, "batch_size": 16, "steps": 400,

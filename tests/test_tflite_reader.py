@@ -70,3 +70,33 @@ def test_a_corrupt_file_is_named(sid, tmp_path):
     with pytest.raises(ExportError, match=r"TFLite file '.*cut\.tflite': not a valid \.tflite flatbuffer") as err:
         TfliteGraph.read(path)
     assert "\n" not in str(err.value)
+
+
+def test_a_strided_conv3d_transpose_is_counted_as_the_layer_table_counts_it():
+    """A transposed conv's MAC is input positions x kernel volume x Cin x Cout (every weight meets every input
+    voxel), in the flatbuffer census as in the layer table; its output-shape operand is no data for the latency
+    model."""
+    from edgeprune.deploy.latency import op_features
+    from edgeprune.graph.latency_profile import ACTIVATION_BYTES
+
+    inputs = keras.Input((4, 6, 8, 3), batch_size=1)
+    model = keras.Model(inputs, keras.layers.Conv3DTranspose(5, (3, 2, 3), strides=2, padding="same")(inputs))
+    (op,) = TfliteGraph(convert(model)).conv_ops()
+    assert op.name == "CONV_3D_TRANSPOSE" and op.input_shapes[0] == (5,)
+    assert op.data_shape == (1, 4, 6, 8, 3) and op.output_shapes[0] == (1, 8, 12, 16, 5)
+    assert op.mac == (4 * 6 * 8) * (3 * 2 * 3) * 3 * 5 == model_cost(model).totals.mac
+    (feature,) = [f for f in op_features(TfliteGraph(convert(model))) if f[0] == "CONV_3D_TRANSPOSE"]
+    assert op.input_shapes[3] == ()  # the converter adds the bias in an op of its own
+    elements = 4 * 6 * 8 * 3 + 3 * 2 * 3 * 5 * 3 + 8 * 12 * 16 * 5  # data, weights, output
+    assert feature[1:3] == (op.mac, elements * ACTIVATION_BYTES)
+
+
+def test_a_fault_of_the_program_while_reading_is_not_called_a_corrupt_file(sid, monkeypatch):
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    def broken(content):
+        raise AttributeError("'NoneType' object has no attribute 'subgraphs'")
+
+    monkeypatch.setattr(flatbuffer_utils, "read_model_from_bytearray", broken)
+    with pytest.raises(AttributeError, match="no attribute 'subgraphs'"):
+        TfliteGraph(convert(sid[0]))

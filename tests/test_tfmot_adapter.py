@@ -9,13 +9,21 @@ from edgeprune.prune import tfmot_adapter
 from edgeprune.core.runtime import keras
 
 
-def test_each_internal_is_where_the_adapter_expects_it():
+def test_each_internal_is_where_the_adapter_expects_it_and_does_what_it_uses_it_for():
+    import tensorflow_model_optimization as tfmot
+
     sparsity = "tensorflow_model_optimization.python.core.sparsity.keras"
-    for module, name in [(f"{sparsity}.pruning_wrapper", "PruneLowMagnitude"),
-                         (f"{sparsity}.prune_registry", "PruneRegistry.supports"),
-                         (f"{sparsity}.prune_registry", "PruneRegistry._weight_names"),
-                         ("tensorflow_model_optimization.python.core.keras.compat", "keras")]:
-        assert tfmot_adapter._internal(module, name) is not None, f"tfmot moved {module}.{name}: update tfmot_adapter"
+    wrapper = tfmot_adapter._internal(f"{sparsity}.pruning_wrapper", "PruneLowMagnitude")
+    conv = keras.layers.Conv2D(4, 3)
+    assert wrapper is tfmot_adapter.PruneLowMagnitude and issubclass(wrapper, keras.layers.Wrapper)
+    assert isinstance(tfmot.sparsity.keras.prune_low_magnitude(conv), wrapper)  # what the public API wraps with
+    supports = tfmot_adapter._internal(f"{sparsity}.prune_registry", "PruneRegistry.supports")
+    unknown = type("Unknown", (keras.layers.Layer,), {})()  # a layer tfmot has never heard of
+    assert (supports(conv), supports(keras.layers.Add()), supports(unknown)) == (True, True, False)
+    weight_names = tfmot_adapter._internal(f"{sparsity}.prune_registry", "PruneRegistry._weight_names")
+    assert list(weight_names(conv)) == ["kernel"] and list(weight_names(keras.layers.Add())) == []
+    compat = tfmot_adapter._internal("tensorflow_model_optimization.python.core.keras.compat", "keras")
+    assert compat.layers.Layer is keras.layers.Layer  # tfmot's Keras is tf_keras, the one edgeprune builds with
 
 
 def test_a_moved_internal_fails_loudly_naming_it():

@@ -1,5 +1,6 @@
-"""The PyTorch reference network is EDSR-PyTorch's: the same state-dict keys and shapes (SPEC.md section 7) and the
-same forward pass as its definition (mean shift, residual blocks with res_scale, body skip, pixel shuffle)."""
+"""The PyTorch reference network is EDSR-PyTorch's: the same state-dict keys and shapes (its src/model/edsr.py and
+common.py) and the same forward pass as its definition (mean shift, residual blocks with res_scale, body skip, pixel
+shuffle)."""
 
 import numpy as np
 import pytest

@@ -1,7 +1,7 @@
 """The three pruning methods side by side on one quick baseline: the paper's threshold loop (A-D), coarse random masks
 (feature maps, kernels, both) and pivoted QR (one-shot reconstruction, and as the loop's importance), each at equal
 MAC targets, with the executed MAC, the measured host latency ratio of the exported model and the equal-budget
-control (issue 15's table in BENCHMARKS.md).
+control (the table "The three methods side by side" in BENCHMARKS.md).
 
     .venv/bin/python tools/compare_strategies.py --model edsr --baseline runs/edsr/baseline.keras \\
         --targets 0.8,0.6 --out runs/compare-edsr [--runs D,coarse-both,qr-oneshot] [--jobs 2]

@@ -1,4 +1,4 @@
-"""Table 1 reproduced on this machine, end to end, from one script (issue 17): how far each method prunes EDSR and
+"""Table 1 reproduced on this machine, end to end, from one script: how far each method prunes EDSR and
 SID while the quality gate holds against the baseline *and* the equal-budget control.
 
     .venv/bin/python tools/run_benchmarks.py --budget quick|medium|full --out runs/bench [--networks edsr,sid]
@@ -45,7 +45,8 @@ from pathlib import Path
 
 NETWORKS = ("edsr", "sid")
 DEFAULT_JOBS = 2 if (os.cpu_count() or 1) >= 2 else 1  # runs at once (--jobs)
-# Table 1's "Original" and method D rows (MAC, weights, activations, BW as fractions; PSNR, SSIM), and our claim
+# Table 1's "Original" and method D rows (MAC, weights, activations, BW as fractions; PSNR, SSIM), and edgeprune's
+# own targets (README)
 PAPER = {"edsr": {"mac": 897 / 1428, "weights": 857 / 1367, "bw": 4083 / 5077, "psnr": 34.42, "ssim": 0.942},
          "sid": {"mac": 236 / 560, "weights": 4241 / 7757, "bw": 1173 / 1922, "psnr": 28.55, "ssim": 0.768}}
 CLAIM = {"edsr": {"mac": 0.50, "bw": 0.6}, "sid": {"mac": 0.35, "bw": 0.5}}
@@ -408,8 +409,8 @@ def network_table(net: str, baseline: dict, rows: dict, latency: dict, eval_cost
 def top_table(results: dict, seeds: int = 1) -> str:
     """Per network: method D's and the best row's lowest MAC that held, counting only rows run at ``seeds`` seeds
     (a row held at fewer seeds is named beside, not counted: a claim needs the spread)."""
-    lines = ["| network | paper's D: MAC / BW | our claim: MAC / BW | D here: lowest MAC that held (BW) | best row "
-             f"here, held at all {seeds} seed{'s' if seeds > 1 else ''} (MAC, BW) | claim met? |",
+    lines = ["| network | paper's D: MAC / BW | edgeprune's target: MAC / BW | D here: lowest MAC that held (BW) | "
+             f"best row here, held at all {seeds} seed{'s' if seeds > 1 else ''} (MAC, BW) | claim met? |",
              "|---|---|---|---|---|---|"]
     for net, res in results.items():
         rows = {n: r for n, r in res["rows"].items() if r["seeds"] >= seeds}

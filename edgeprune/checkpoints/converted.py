@@ -15,7 +15,7 @@ class Converted:
     ``reference(x)`` runs the *original* network, in its own framework, on ``x`` given in our model's input layout
     and value range (N x H x W x C float32) and returns its output in our model's layout and range, so the two can be
     compared directly; ``framework`` names it (with its version); ``verify_size`` is the input size (H, W) the check
-    runs at; ``release()`` frees what ``reference`` holds (a session, a torch module).
+    runs at; ``release()`` frees what ``reference`` holds (a ``tf.compat.v1.Session``, a torch module).
     """
 
     model: object

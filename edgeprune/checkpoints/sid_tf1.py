@@ -222,15 +222,15 @@ def convert(prefix) -> Converted:
         x_in = tf.compat.v1.placeholder(tf.float32, [None, None, None, 4], name="input")
         out = tf1_network(x_in, widths)
         saver = tf.compat.v1.train.Saver(var_list=tf.compat.v1.global_variables())
-        session = tf.compat.v1.Session(graph=graph)
+        sess = tf.compat.v1.Session(graph=graph)
         try:  # inside the graph's context: outside it, Saver takes its eager path
-            saver.restore(session, str(path))
+            saver.restore(sess, str(path))
         except (tf.errors.OpError, ValueError) as exc:
-            session.close()
+            sess.close()
             raise CheckpointError(f"TF1's Saver cannot restore '{path}' ({_reason(exc)})") from exc
 
     def reference(x: np.ndarray) -> np.ndarray:
-        return session.run(out, {x_in: np.asarray(x, np.float32)[..., PERM]})
+        return sess.run(out, {x_in: np.asarray(x, np.float32)[..., PERM]})
 
     slots = sum(n.endswith(("/Adam", "/Adam_1")) for n in names)
     config = {"features": features, "conv_widths": overrides, "in_channels": 4, "out_channels": 3, "upscale": 2,
@@ -247,4 +247,4 @@ def convert(prefix) -> Converted:
     return Converted(model=model, architecture="sid", config=config, conversions=conversions, reference=reference,
                      framework=f"TensorFlow {tf.__version__} (tf.compat.v1 graph with the original variable names, "
                                "restored by tf.compat.v1.train.Saver)",
-                     verify_size=(64, 64), ignored=ignored, release=session.close)
+                     verify_size=(64, 64), ignored=ignored, release=sess.close)

@@ -68,18 +68,19 @@ def _load_torch(path: Path) -> dict:
         raise CheckpointError(f"'{path}' is not a readable PyTorch checkpoint: weights-only loading refuses it "
                               f"({detail.removeprefix('WeightsUnpickler error: ') or _one_line(exc)}); is it "
                               f"truncated, or not a torch.save file?") from None
-    except Exception as exc:  # torch raises RuntimeError, EOFError, ... for truncated or foreign files
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:  # torch, for truncated or foreign files
         raise CheckpointError(f"'{path}' is not a readable PyTorch checkpoint (truncated or not a torch.save "
                               f"file: {_one_line(exc)})") from None
     return data
 
 
 def _load_safetensors(path: Path) -> dict:
+    from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
     try:
         return load_file(str(path))
-    except Exception as exc:  # SafetensorError for a bad header or a short file
+    except (SafetensorError, OSError, ValueError) as exc:  # SafetensorError for a bad header or a short file
         raise CheckpointError(f"'{path}' is not a readable .safetensors file (truncated or corrupt: "
                               f"{_one_line(exc)})") from None
 

@@ -4,17 +4,26 @@ command prints."""
 import json
 from pathlib import Path
 
+from edgeprune.core.checks import device_only
 from edgeprune.core.errors import InvalidArgumentError
 
 
 def run_bench(model_paths, host: bool = False, device: str | None = None, parse_log=None, num_threads: int = 1,
               warmup_runs: int = 1, num_runs: int = 50, max_secs: float = 0.0, latency_profile=None,
               benchmark_binary=None, adb_path=None, use_gpu=False, use_nnapi=False, use_xnnpack=True,
-              op_profiling=False, big_cores=False, memory_traffic=False, timeout_s: float = 900.0) -> list[dict]:
-    """The benchmark results (one schema for host, device and log) of ``model_paths``, run where the options say."""
+              op_profiling=False, big_cores=False, memory_traffic=False, timeout_s: float | None = None) -> list[dict]:
+    """The benchmark results (one schema for host, device and log) of ``model_paths``, run where the options say.
+    An option that means nothing where the run goes is refused, before anything runs."""
     modes = sum([bool(host), device is not None, parse_log is not None])
     if modes != 1:
         raise InvalidArgumentError("choose where to run: --host, --device [SERIAL] or --parse-log FILE (one of them)")
+    if host:
+        device_only({"--benchmark-binary": benchmark_binary is not None, "--adb": adb_path is not None,
+                     "--use-gpu": use_gpu, "--use-nnapi": use_nnapi, "--no-xnnpack": not use_xnnpack,
+                     "--op-profiling": op_profiling, "--big-cores": big_cores, "--timeout": timeout_s is not None})
+    if device is not None and latency_profile is not None:
+        raise InvalidArgumentError("--latency-profile predicts host latency: use it with --host (a device's profile "
+                                   "goes to 'edgeprune report --latency-profile')")
     if parse_log is not None:
         from edgeprune.deploy.bench.parse import parse_benchmark_output
 
@@ -34,7 +43,7 @@ def run_bench(model_paths, host: bool = False, device: str | None = None, parse_
     options = DeviceOptions(num_threads=num_threads, warmup_runs=warmup_runs, num_runs=num_runs,
                             max_secs=max_secs or 150.0, use_xnnpack=use_xnnpack, use_gpu=use_gpu,
                             use_nnapi=use_nnapi, op_profiling=op_profiling, big_cores=big_cores,
-                            memory_traffic=memory_traffic, timeout_s=timeout_s)
+                            memory_traffic=memory_traffic, timeout_s=900.0 if timeout_s is None else timeout_s)
     options.validate()
     adb = Adb(adb_path)
     return [bench_device(p, device or None, benchmark_binary, options, adb=adb).to_dict() for p in model_paths]

@@ -4,7 +4,7 @@
 
 from pathlib import Path
 
-from edgeprune.core.checks import integer_at_least
+from edgeprune.core.checks import device_only, integer_at_least
 from edgeprune.core.errors import InvalidArgumentError
 
 
@@ -23,6 +23,8 @@ def check_calibrate_options(out_path, model_specs, num_threads, runs, include_re
     if host and dtype == "fp16":
         raise InvalidArgumentError("--quantize fp16 is calibrated on a device: this host's XNNPACK runs an fp16 model's"
                                    " weights dequantized to fp32, so its fp32 profile prices it (leave --quantize out)")
+    if host:
+        device_only({"--benchmark-binary": benchmark_binary is not None, "--adb": adb_path is not None})
     integer_at_least("--runs", runs)
     integer_at_least("--num-threads", num_threads)
     if not str(out_path).endswith(".json"):

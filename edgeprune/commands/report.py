@@ -9,9 +9,9 @@ PLOTS = (("mac", "conv MAC", "latency_vs_mac.png"), ("bw_bytes", "conv BW (bytes
 
 
 def build_report(result_paths, out_dir, latency_profile=None) -> dict:
-    """Writes ``report.json``, ``report.md``, ``latency_vs_mac.png`` and ``latency_vs_bw.png`` to ``out_dir``;
-    returns the report with its text table under ``"table"``."""
-    from edgeprune.core.atomic import write_json_atomic
+    """Writes ``report.json``, ``report.md``, ``latency_vs_mac.png`` and ``latency_vs_bw.png`` to ``out_dir``, all
+    four or none; returns the report with its text table under ``"table"``."""
+    from edgeprune.core.atomic import staged_files, write_json_atomic
     from edgeprune.graph.latency_profile import LatencyProfile
     from edgeprune.commands.render import op_profile_tables
     from edgeprune.core.text import si, table
@@ -20,7 +20,6 @@ def build_report(result_paths, out_dir, latency_profile=None) -> dict:
     profile = LatencyProfile.load(latency_profile) if latency_profile else None
     rows = report_rows(results, profile)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     report = {"rows": rows, "profile": str(latency_profile) if latency_profile else None}
     headers = ["model", "target", "MAC", "BW bytes", "DRAM bytes/inf", "predicted ms", "measured ms", "error",
                "delegated"]
@@ -31,10 +30,11 @@ def build_report(result_paths, out_dir, latency_profile=None) -> dict:
              f"{x['measured_us'] / 1e3:.1f}" if x["measured_us"] else "-",
              f"{100 * x['error']:+.1f}%" if x["error"] is not None else "-", x["delegated"] or "-"] for x in rows]
     text = "\n\n".join([table(headers, body), *op_profile_tables(results)])
-    for key, label, name in PLOTS:
-        plot_latency(rows, key, label, out / name)
-    write_json_atomic(out / "report.json", report)
-    (out / "report.md").write_text("```\n" + text + "\n```\n\n![latency vs MAC](latency_vs_mac.png)\n"
-                                   "![latency vs BW](latency_vs_bw.png)\n")
+    with staged_files(out, ["report.json", "report.md", *(name for _, _, name in PLOTS)]) as stage:
+        for key, label, name in PLOTS:
+            plot_latency(rows, key, label, stage / name)
+        write_json_atomic(stage / "report.json", report)
+        (stage / "report.md").write_text("```\n" + text + "\n```\n\n![latency vs MAC](latency_vs_mac.png)\n"
+                                         "![latency vs BW](latency_vs_bw.png)\n")
     report["table"] = text
     return report

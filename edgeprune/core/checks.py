@@ -19,3 +19,13 @@ def fraction(name: str, value, meaning: str | None = None) -> float:
         said = f" ({meaning})" if meaning else ""
         raise InvalidArgumentError(f"{name} must be strictly between 0 and 1{said}, got {value!r}")
     return float(value)
+
+
+def device_only(given: dict) -> None:
+    """Refuses options that mean something only on an Android device, run on the host: ``given`` maps each option's
+    name to whether the user gave it."""
+    names = [name for name, was_given in given.items() if was_given]
+    if names:
+        verb, them = ("mean", "them") if len(names) > 1 else ("means", "it")
+        raise InvalidArgumentError(f"{', '.join(names)} only {verb} something on an Android device: drop {them}, or "
+                                   "run with --device [SERIAL]")

@@ -1,22 +1,38 @@
 """Loading and saving models, and resolving what the user names on the command line.
 
 A model is either a registered reference name (``edsr``, ``sid``, ...: built with random weights, for cost and
-speed work) or a path to a ``.keras`` (or legacy ``.h5``) file saved by tf_keras. Loading is always safe
-(``safe_mode=True``: no Lambda or arbitrary code); saving is atomic (no half-written file on failure).
+speed work) or a path to a ``.keras`` (or legacy ``.h5``) file saved by tf_keras. Both formats load in Keras' safe
+mode: a Lambda layer holding Python bytecode is refused, not run (tf_keras passes ``safe_mode`` only to its
+``.keras`` loader, so the legacy ``.h5`` loader runs inside Keras' safe-mode scope). Saving is atomic (no
+half-written file on failure).
 """
 
 import json
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeprune.core.atomic import atomic_path
+from edgeprune.core.atomic import atomic_path, settle
 from edgeprune.core.runtime import keras
 from edgeprune.core.errors import InvalidArgumentError, ModelLoadError, UnsupportedModelError
 from edgeprune.core.text import one_line
 
 MODEL_SUFFIXES = (".keras", ".h5")
+
+
+# What tf_keras and h5py (whose errors are OSError or KeyError) raise for a file that is not a loadable model: a bad
+# config, a missing or misshapen weight, a truncated archive. Anything else is a fault of the program, not of the file.
+_LOAD_ERRORS = (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _safe_mode_scope():
+    """Keras' safe-mode scope: a Lambda layer holding Python bytecode raises ValueError instead of being loaded,
+    whichever loader tf_keras picks (its legacy HDF5 loader takes no ``safe_mode`` argument, only the scope)."""
+    from tf_keras.src.saving.serialization_lib import SafeModeScope
+
+    return SafeModeScope(True)
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,7 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     import keras_models  # noqa: F401  registers our custom layers for deserialisation
 
     path = Path(path)
+    settle(path.parent)  # a set of outputs that a kill left half moved into this folder is completed first
     if not path.exists():
         raise ModelLoadError(f"model file '{path}' does not exist")
     if path.is_dir():
@@ -54,9 +71,14 @@ def load_model(path: str | os.PathLike) -> keras.Model:
             raise ModelLoadError(f"'{path}' was saved by Keras {version}; edgeprune uses tf_keras (Keras 2): "
                                  "re-save it with tf_keras")
     try:
-        model = keras.models.load_model(path, custom_objects=keras_models.CUSTOM_OBJECTS, compile=False,
-                                        safe_mode=True)
-    except Exception as exc:  # Keras raises many unrelated types for a bad file; all mean the same to a user
+        with _safe_mode_scope():
+            model = keras.models.load_model(path, custom_objects=keras_models.CUSTOM_OBJECTS, compile=False,
+                                            safe_mode=True)
+    except _LOAD_ERRORS as exc:  # Keras raises several types for a bad file; all mean the same to a user
+        if "deserialization of a Lambda layer" in str(exc):
+            raise ModelLoadError(f"cannot load '{path}': it holds a Lambda layer with Python code, which edgeprune "
+                                 "never runs (it could do anything); replace the Lambda with a built-in Keras layer "
+                                 "and save the model again") from exc
         reason = one_line(str(exc), 300) or type(exc).__name__
         raise ModelLoadError(f"cannot load '{path}' as a tf_keras model: {reason}") from exc
     if not getattr(model, "_is_graph_network", False):

@@ -36,7 +36,7 @@ def one_line(text: str, limit: int | None = None) -> str:
 
 def method_label(settings: dict, strategy: dict | None = None) -> str:
     """'method D, magnitude importance': how a prune report's loop ranked channels; 'coarse strategy (both),
-    method D options' or 'one-shot QR strategy, method D options' for the seeds' other methods (``strategy``: the
+    method D options' or 'one-shot QR strategy, method D options' for the two other strategies (``strategy``: the
     report's)."""
     name = (strategy or {}).get("name", "threshold")
     if name == "coarse":

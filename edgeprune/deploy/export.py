@@ -7,7 +7,8 @@ Every export is checked before it is kept:
 - a tensor census against the analytical cost model: the conv weights in the flatbuffer equal the model's kernel
   weights exactly, the MAC computed from the flatbuffer's conv shapes equals the cost model's, and every Keras conv
   layer's input/output shapes equal those of its TFLite op(s).
-The result is printed and written beside the .tflite as ``<name>.tflite.json``. A failed check leaves no file.
+The result is printed and written beside the .tflite as ``<name>.tflite.json``; the two files appear together
+(:func:`edgeprune.core.atomic.staged_files`). A failed check leaves no file.
 """
 
 import math
@@ -17,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.core.atomic import atomic_path
 import warnings
 
 from edgeprune.core.runtime import keras, quiet_native_stderr, tf
@@ -25,7 +25,7 @@ from edgeprune.graph.cost import model_cost
 from edgeprune.graph.layer_table import kind_named
 from edgeprune.core.errors import ExportError, InvalidArgumentError, ShapeError
 from edgeprune.core.modelio import rebuilt, resolve_model
-from edgeprune.core.atomic import write_json_atomic
+from edgeprune.core.atomic import staged_files, write_json_atomic
 from edgeprune.core.sizes import check_multiple
 from edgeprune.core.text import one_line
 from edgeprune.deploy.tflite_reader import TfliteGraph
@@ -116,11 +116,13 @@ def convert(model: keras.Model, quantize: str = "none", calib_samples=None) -> b
         converter.representative_dataset = lambda: (list(s) if isinstance(s, (list, tuple)) else [s]
                                                      for s in calib_samples)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    from tensorflow.lite.python.convert_phase import ConverterError  # what the converter raises for a model
+
     try:
         with quiet_native_stderr(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the converter's notes on quantisation statistics
             return converter.convert()
-    except Exception as exc:
+    except (ConverterError, ValueError, tf.errors.OpError) as exc:
         reason = one_line(str(exc), 400)
         raise ExportError(f"TFLite conversion failed: {reason}") from exc
 
@@ -275,9 +277,9 @@ def export_tflite(model, out, input_size=None, quantize: str = "none", calib_dat
             [f"PSNR {checks['numeric']['psnr_db']} dB < {checks['numeric']['min_psnr_db']} dB "
              f"(max abs error {checks['numeric']['max_abs_err']:.3g})"])
         raise ExportError(f"verification of the {quantize} export failed: {'; '.join(problems)}")
-    with atomic_path(out) as tmp:
-        tmp.write_bytes(content)
-        write_json_atomic(report_path(out), result)
+    with staged_files(out.parent, [out.name, report_path(out).name]) as stage:
+        (stage / out.name).write_bytes(content)
+        write_json_atomic(stage / report_path(out).name, result)
     return result
 
 

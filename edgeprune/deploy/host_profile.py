@@ -21,8 +21,8 @@ KERNEL_FEATURES = ("sse4_1", "sse4_2", "avx", "f16c", "fma", "avx2", "avx512f", 
                    "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "asimd", "asimdhp", "asimddp", "fphp",
                    "sve", "sve2", "i8mm", "bf16")
 # how edgeprune.deploy.latency calibrates (part of the cache key: profiles of an earlier rule are calibrated afresh).
-# 3: the main conv tile is fitted on the widths above 16 only (session 10: four idle calibrations of one AVX-512
-# host chose 32 twice and 16 twice when every width of the sweep counted)
+# 3: the main conv tile is fitted on the widths above 16 only (four idle calibrations of one AVX-512 host chose 32
+# twice and 16 twice when every width of the sweep counted: BENCHMARKS.md, "The calibration's tile choice")
 CALIBRATION = 3
 
 

@@ -1,7 +1,7 @@
 """The latency model on .tflite graphs, and its calibration: a per-device roofline fitted to timed single-layer
 TFLite models (the profile itself, and predictions from a cost report, are :mod:`edgeprune.graph.latency_profile`).
 
-The tiles are measured by a sweep of conv output widths; the tiles and rooflines measured on our hosts are in
+The tiles are measured by a sweep of conv output widths; the tiles and rooflines measured on two x86 hosts are in
 BENCHMARKS.md, "Host latency model: calibration and whole-model predictions". ``calibrate_host`` times
 single-layer models over the layer shapes of EDSR and SID (at full width and at the widths pruning produces) and of
 any given model, and fits the three parameters by least squares on log time (so every layer counts by its relative
@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from edgeprune.core.errors import InvalidArgumentError
+from edgeprune.deploy.tflite_reader import TRANSPOSED_OPS
 from edgeprune.graph.latency_profile import (LatencyProfile, Roofline, effective_mac,
                                              tiled_channels, tiled_ops)
 
@@ -29,7 +30,7 @@ def op_features(graph) -> list[tuple[str, int, int, int]]:
     channels is 0 for ops whose cost is not tiled by output channel."""
     feats, tiled = [], tiled_ops()
     for op in graph.ops:
-        skip = (0,) if op.name == "TRANSPOSE_CONV" else ()  # its first input is the output-shape vector, not data
+        skip = (0,) if op.name in TRANSPOSED_OPS else ()  # their first input is the output-shape vector, not data
         out_channels = op.output_shapes[0][-1] if op.name in tiled and op.output_shapes[0] else 0
         feats.append((op.name, op.mac if op.is_conv else 0, op.tensor_bytes(skip), out_channels))
     return feats

@@ -10,6 +10,7 @@ CONV_3D_TRANSPOSE: inputs (output_shape, weights, data, bias). Weight layouts: C
 """
 
 import math
+import struct
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from edgeprune.core.errors import ExportError
 CONV_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "CONV_3D", "CONV_3D_TRANSPOSE")
 # (data input, weights input) of each conv op; every other conv op has (0, 1)
 _OPERANDS = {"TRANSPOSE_CONV": (2, 1), "CONV_3D_TRANSPOSE": (2, 1)}
+# the transposed convs: input 0 is the output-shape vector, and every weight meets every input position
+TRANSPOSED_OPS = ("TRANSPOSE_CONV", "CONV_3D_TRANSPOSE")
 
 
 def operands(op_name: str) -> tuple[int, int]:
@@ -72,7 +75,7 @@ class TfliteOp:
         data, weights = self.data_shape, self.weight_shape
         if self.name == "FULLY_CONNECTED":
             return math.prod(weights) * (math.prod(data) // weights[-1])
-        if self.name == "TRANSPOSE_CONV":  # every weight meets every input pixel
+        if self.name in TRANSPOSED_OPS:  # input positions x kernel volume x Cin x Cout
             return math.prod(weights) * math.prod(data[1:-1])
         return math.prod(weights) * math.prod(self.output_shapes[0][1:-1])
 
@@ -91,7 +94,7 @@ class TfliteGraph:
 
         try:
             model = flatbuffer_utils.read_model_from_bytearray(bytes(content))
-        except Exception as exc:  # a truncated or foreign file fails deep inside flatbuffers
+        except (struct.error, ValueError, TypeError, IndexError) as exc:  # flatbuffers, on a truncated or foreign file
             raise ExportError(f"not a valid .tflite flatbuffer: {type(exc).__name__}") from exc
         if not model.subgraphs:
             raise ExportError("the .tflite file has no subgraph")

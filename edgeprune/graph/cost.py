@@ -1,4 +1,6 @@
-"""The analytical cost model: MAC, weights, activations and memory bandwidth per layer (SPEC.md section 2).
+"""The analytical cost model: MAC, weights, activations and memory bandwidth per layer, counted as
+in Table 1 of Wang et al., "Architecture-aware Network Pruning for Vision Quality Applications", ICIP 2019
+(arXiv 1908.02125).
 
 Costed layers are the kinds of the layer table (:mod:`edgeprune.graph.layer_table`) that have a cost formula: the
 convolutions and Dense (``Conv1D/2D/3D``, their transposes, ``DepthwiseConv1D/2D``, ``SeparableConv1D/2D``,

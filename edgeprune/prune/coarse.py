@@ -1,5 +1,5 @@
 """Coarse pruning with random masks: feature maps and k x k kernels, the least damaging of N candidates (Anwar &
-Sung, "Coarse Pruning of Convolutional Neural Networks with Random Masks", 2016; the seed 003).
+Sung, "Coarse Pruning of Convolutional Neural Networks with Random Masks", 2016).
 
 Two granularities. *Feature-map* (``channel``) pruning removes whole units of the channel groups, which the engine
 removes physically: a random allocation (groups narrowed one allowed width at a time, in random order, to the level)

@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from edgeprune.core.checks import integer_at_least
-from edgeprune.core.errors import InvalidArgumentError
+from edgeprune.core.errors import FileFormatError, InvalidArgumentError
 
 # what an iteration's quality is judged against: the baseline's, or the baseline's and the equal-budget control's
 GATES = ("baseline", "control")
@@ -129,9 +129,9 @@ class ControlChain:
         if start:
             try:
                 model.load_weights(str(self.weights_path(start)))
-            except Exception as exc:  # h5py fails in many ways on a truncated or foreign file
-                raise InvalidArgumentError(f"cached control weights '{self.weights_path(start)}' are unreadable "
-                                           f"({exc.__class__.__name__}): delete them and run again") from None
+            except (OSError, ValueError, KeyError) as exc:  # h5py: truncated or foreign; Keras: do not fit
+                raise FileFormatError(f"cached control weights '{self.weights_path(start)}' are unreadable "
+                                      f"({exc.__class__.__name__}): delete them and run again") from None
             self.echo(f"{self.what}: the unpruned baseline after {start * self.finetune.steps} steps from the cache "
                       f"{self.weights_path(start)}")
         for j in range(start + 1, n + 1):

@@ -261,7 +261,7 @@ def _as_json(data):
 
 
 # How a reference baseline's initial weights are drawn from init_seed; part of the cache key, so a baseline drawn
-# another way (before issue 12 the global generators were reseeded) is not taken for this one.
+# another way (earlier versions reseeded the global generators) is not taken for this one.
 INIT_SCHEME = "per-layer initializer seeds"
 
 
@@ -465,7 +465,8 @@ def write_outputs(out_dir: Path, report: dict, slim_model, plan: PruningPlan, ke
 
     masked = {n: m for n, m in (kernels or {}).items() if not m.all()}
     names = OUTPUT_FILES + ((KERNEL_MASK_FILE,) if masked else ())
-    with staged_files(out_dir, names) as stage:
+    stale = () if masked else (KERNEL_MASK_FILE,)  # not a mask of an earlier run in this folder
+    with staged_files(out_dir, names, remove=stale) as stage:
         save_model(slim_model, stage / "pruned.keras")
         plan.save(stage / "plan.json")
         write_json_atomic(stage / "report.json", report)
@@ -476,8 +477,6 @@ def write_outputs(out_dir: Path, report: dict, slim_model, plan: PruningPlan, ke
                 "format": KERNEL_MASK_FORMAT, "model": plan.model, "fingerprint": plan.fingerprint,
                 "layers": {n: {"shape": list(m.shape), "pruned": p}
                            for (n, m), p in zip(masked.items(), kernels_to_json(masked).values())}})
-    if not masked:  # not a stale mask of an earlier run in this folder
-        (Path(out_dir) / KERNEL_MASK_FILE).unlink(missing_ok=True)
 
 
 # -- progress lines --

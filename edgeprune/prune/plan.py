@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.core.atomic import write_json_atomic
+from edgeprune.core.atomic import settle, write_json_atomic
 from edgeprune.graph.coupling import Coupling
 from edgeprune.core.errors import FileFormatError, PlanError
 from edgeprune.core.files import read_json
@@ -98,7 +98,9 @@ class PruningPlan:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "PruningPlan":
-        """The plan in ``path``; a missing, unreadable, corrupt or foreign file is a one-line PlanError."""
+        """The plan in ``path``; a missing, unreadable, corrupt or foreign file is a one-line PlanError. A set of
+        outputs that a kill left half moved into the plan's folder is completed first."""
+        settle(Path(path).parent)
         try:
             data = read_json(path, "plan file")
         except FileFormatError as exc:

@@ -153,7 +153,7 @@ def _load_accepted(model, workdir: Path, name: str) -> None:
         raise _resume_error(workdir, f"its weights file '{path}' does not exist")
     try:
         model.load_weights(str(path))
-    except Exception as exc:  # h5py and Keras fail in many ways on a truncated or foreign file
+    except (OSError, ValueError, KeyError) as exc:  # h5py: truncated or foreign file; Keras: weights that do not fit
         raise _resume_error(workdir, f"its weights file '{path}' is unreadable ({exc.__class__.__name__})") from None
 
 

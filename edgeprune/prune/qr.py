@@ -6,7 +6,7 @@ orders them most linearly independent first (``|R_ii|`` non-increasing along the
 ``counts[g]`` units, and every conv that reads them is re-fitted by least squares so that it reconstructs its outputs
 from the channels that are left.
 
-The seed's two tweaks for ResNet-like networks are not described in the text we have; these are our choices:
+The paper mentions two tweaks for ResNet-like networks without describing them; edgeprune does the following:
 
 1. A coupled group (EDSR's residual trunk, read by every block's first conv, the body-end conv and the upsampler) is
    selected once for all its tensors: the columns are the group's units, the rows the stacked samples of every

@@ -1,5 +1,5 @@
 """The one-shot QR strategy (``edgeprune prune --strategy qr``): pivoted-QR channel selection with least-squares
-reconstruction (:mod:`edgeprune.prune.qr`, the seed 004), once, to a cost target, then optionally fine-tuned under
+reconstruction (:mod:`edgeprune.prune.qr`), once, to a cost target, then optionally fine-tuned under
 its channel masks for ``recover_steps`` (``--recover-steps``; the pipeline's control then has as many steps).
 
 How many units each group keeps comes from the same allocation as the loop's: units are scored by their pivoted-QR

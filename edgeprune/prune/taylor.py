@@ -9,7 +9,7 @@ on the validation images the quality gate uses.
 
 Why it exists next to filter magnitudes (:mod:`edgeprune.prune.importance`): in a briefly trained network the filter
 norms mostly reflect the random initialisation; on the quick SID baseline, masking to MAC 0.8 by this score keeps
-far more quality than by magnitude (BENCHMARKS.md, "SID, session 4", and "Figures behind the library's defaults").
+far more quality than by magnitude (BENCHMARKS.md, "Figures behind the library's defaults").
 
 Per layer, the scores are divided by their mean over the layer's live channels (non-zero score: a pruned channel's
 activation is exactly zero), so layers compare on a common scale, as the magnitudes are.

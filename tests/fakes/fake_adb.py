@@ -6,7 +6,8 @@
   $FAKE_ADB_ROOT; ``getprop NAME`` answers from $FAKE_ADB_PROPS ("name=value" entries separated by '|');
 - ``push``/``pull`` copy files in and out of the sandbox.
 Every call is appended to $FAKE_ADB_LOG as JSON. What it does not prove: adb's wire protocol, Android's toybox shell
-(we rely only on POSIX quoting, which both share), a real phone's benchmark_model, GPU/NNAPI drivers or simpleperf.
+(edgeprune relies only on POSIX quoting, which both share), a real phone's benchmark_model, GPU/NNAPI drivers or
+simpleperf.
 """
 
 import json

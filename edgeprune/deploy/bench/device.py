@@ -47,6 +47,9 @@ class DeviceOptions:
             integer_at_least(f"--{name.replace('_', '-')}", getattr(self, name))
         if self.use_gpu and self.use_nnapi:
             raise InvalidArgumentError("choose one accelerator delegate: --use-gpu or --use-nnapi")
+        if self.memory_traffic and self.num_runs < 2:
+            raise InvalidArgumentError("--memory-traffic needs --num-runs of at least 2 (it subtracts the count of a "
+                                       f"one-run pass), got {self.num_runs}")
 
     def flags(self, graph: str, num_runs: int | None = None) -> list[str]:
         flags = [f"--graph={graph}", f"--num_threads={self.num_threads}", f"--warmup_runs={self.warmup_runs}",
@@ -135,14 +138,23 @@ def prepare_device(adb: Adb, serial: str | None, binary) -> tuple[Device, str, P
 
 @contextmanager
 def device_workdir(adb: Adb):
-    """A fresh folder under DEVICE_ROOT for one session's files; removed with all it holds on leaving, also when
-    the session fails."""
+    """A fresh folder under DEVICE_ROOT for one run's files; removed with all it holds on leaving, also when the run
+    fails. A failed removal is the error only when nothing else went wrong: it never hides the error that ended the
+    run."""
     workdir = f"{DEVICE_ROOT}/edgeprune-{uuid.uuid4().hex[:12]}"
+    failed = False
     try:
         adb.shell(["mkdir", "-p", workdir])
         yield workdir
+    except BaseException:
+        failed = True
+        raise
     finally:
-        adb.shell(["rm", "-rf", workdir], check=False)
+        try:
+            adb.shell(["rm", "-rf", workdir], check=False)
+        except DeviceError:
+            if not failed:
+                raise
 
 
 def push_binary(adb: Adb, binary, workdir: str) -> str:
@@ -232,10 +244,10 @@ def _run_with_traffic(adb: Adb, prefix, remote_bin, flags, options: DeviceOption
         proc = adb.shell(argv, timeout_s=options.timeout_s, check=False)
         outputs[runs] = proc.stdout + proc.stderr
         counts[runs] = parse_simpleperf_stat(outputs[runs])
-    extra_runs = options.num_runs - 1
+    extra_runs = options.num_runs - 1  # at least 1: DeviceOptions.validate
     per_inference = {}
     for event in TRAFFIC_EVENTS:
-        if event in counts[options.num_runs] and event in counts[1] and extra_runs > 0:
+        if event in counts[options.num_runs] and event in counts[1]:
             per_inference[event] = (counts[options.num_runs][event] - counts[1][event]) / extra_runs
     if not per_inference:
         raise DeviceError("simpleperf counted none of the memory events " + events + " on this device")

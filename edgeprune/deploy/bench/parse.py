@@ -1,4 +1,5 @@
-"""Parse benchmark_model's output (every version we know of) into the shared result schema.
+"""Parse benchmark_model's output (every version in tests/data/benchmark_model/SOURCES.md) into the shared result
+schema.
 
 Lines understood (numbers may be in scientific notation):
 - ``count=50 first=171000 curr=169000 min=168000 max=175000 avg=170000 std=1500`` (builds from TF Lite 2.19/2.20
@@ -53,6 +54,9 @@ _DELEGATE_CREATED = re.compile(r"(Created TensorFlow Lite delegate for GPU|GPU d
                                r"Hexagon delegate created|Created TensorFlow Lite delegate for Hexagon)", re.IGNORECASE)
 _FAILURE = re.compile(r"(ERROR: Benchmarking failed|Benchmarking failed\.|Failed to (?:apply|invoke|allocate)|"
                       r"Segmentation fault|Aborted|CANNOT LINK EXECUTABLE|not executable|Permission denied)")
+# benchmark_model's echo of its parameters ("Graph: [path]") and of the model it loaded: they hold the user's path,
+# whose words ("Aborted", "Permission denied") are no failure
+_ECHO_LINE = re.compile(r"^\s*(?:[A-Za-z#][^:\[\]]*:\s*\[.*\]|Loaded model .*)\s*$")
 _ERROR_LINE = re.compile(r"^(?:ERROR|E/|E tflite|Error|Failed|CANNOT|.*(?:failed|error)).*", re.IGNORECASE)
 _PROFILE_ROW = re.compile(rf"^\s*(?P<type>[A-Za-z_][\w:]*(?:\s[\w:]+)?)\s+(?:{NUM}\s+)?(?P<first>{NUM})\s+(?P<avg>{NUM})\s+"
                           rf"(?P<pct>{NUM})%\s+(?P<cdf>{NUM})%\s+(?P<mem>{NUM})\s+(?P<times>\d+)\s+(?P<name>\S.*?)\s*$")
@@ -157,7 +161,7 @@ def parse_benchmark_output(text: str, target: str = "device", model: str | None 
         m = _NEW_SUMMARY.search(line) or _OLD_SUMMARY.search(line)
         if m:
             summary_index, summary = i, m
-    failures = [l.strip() for l in lines if _FAILURE.search(l)]
+    failures = [l.strip() for l in lines if _FAILURE.search(l) and not _ECHO_LINE.match(l)]
     if failures:
         raise BenchmarkParseError("benchmark_model failed: " + " | ".join(dict.fromkeys(failures + _error_lines(lines))))
     if summary is None:
