@@ -192,8 +192,9 @@ def test_train_command_on_a_folder_writes_model_and_report(tmp_path):
     assert json.loads((tmp_path / "out" / "baseline.keras.json").read_text())["config"]["steps"] == 4
     assert load_model(out).count_params() == load_model(start).count_params()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["baseline.keras", "baseline.keras.json"]
+    (tmp_path / "neither").mkdir()  # no train/ folder of photos, no short/ and long/ raw files
     with pytest.raises(InvalidArgumentError, match="is not in the SID Sony layout"):
-        train_command("sid", tmp_path / "s.keras", data=tmp_path / "data", steps=1)
+        train_command("sid", tmp_path / "s.keras", data=tmp_path / "neither", steps=1)
 
 
 def test_train_starts_a_reference_from_seed_0_and_a_keras_file_from_its_own_weights(tmp_path, monkeypatch):
