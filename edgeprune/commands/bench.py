@@ -2,6 +2,7 @@
 command prints."""
 
 import json
+import re
 from pathlib import Path
 
 from edgeprune.core.errors import InvalidArgumentError
@@ -10,8 +11,11 @@ from edgeprune.core.errors import InvalidArgumentError
 def run_bench(model_paths, host: bool = False, device: str | None = None, parse_log=None, num_threads: int = 1,
               warmup_runs: int = 1, num_runs: int = 50, max_secs: float = 0.0, latency_profile=None,
               benchmark_binary=None, adb_path=None, use_gpu=False, use_nnapi=False, use_xnnpack=True,
-              op_profiling=False, big_cores=False, memory_traffic=False, timeout_s: float = 900.0) -> list[dict]:
-    """The benchmark results (one schema for host, device and log) of ``model_paths``, run where the options say."""
+              op_profiling=False, big_cores=False, memory_traffic=False, timeout_s: float = 900.0, input_size=None,
+              cache_specs=()) -> list[dict]:
+    """The benchmark results (one schema for host, device and log) of ``model_paths``, run where the options say.
+    ``input_size`` (H, W) and ``cache_specs`` (``--cache`` values, :func:`~edgeprune.deploy.bench.traffic.parse_caches`)
+    apply to the host."""
     modes = sum([bool(host), device is not None, parse_log is not None])
     if modes != 1:
         raise InvalidArgumentError("choose where to run: --host, --device [SERIAL] or --parse-log FILE (one of them)")
@@ -24,10 +28,24 @@ def run_bench(model_paths, host: bool = False, device: str | None = None, parse_
         return [parse_benchmark_output(path.read_text(errors="replace"), target="log").to_dict()]
     if not model_paths:
         raise InvalidArgumentError("give at least one MODEL.tflite")
+    if cache_specs and not (host and memory_traffic):
+        raise InvalidArgumentError("--cache sets the simulated caches of --host --memory-traffic; give those too")
+    misplaced = [p for p in model_paths if re.match(r"(L1I|L1D|I1|D1|LL)=", str(p), re.I) and not Path(p).exists()]
+    if misplaced:
+        raise InvalidArgumentError(f"'{misplaced[0]}' is a --cache entry, not a model: quote the --cache value "
+                                   "(--cache 'L1D=32K,8,64 LL=2M,16,64') or repeat --cache before each entry")
     if host:
         from edgeprune.deploy.bench.host import bench_models
 
-        return bench_models(model_paths, num_threads, warmup_runs, num_runs, max_secs, latency_profile)
+        caches = None
+        if memory_traffic:
+            from edgeprune.deploy.bench.traffic import parse_caches
+
+            caches = parse_caches(cache_specs)
+        return bench_models(model_paths, num_threads, warmup_runs, num_runs, max_secs, latency_profile, input_size,
+                            memory_traffic, caches, timeout_s)
+    if input_size:
+        raise InvalidArgumentError("--input-size applies to --host: a device runs the model at its exported size")
     from edgeprune.deploy.bench.adb import Adb
     from edgeprune.deploy.bench.device import DeviceOptions, bench_device
 
