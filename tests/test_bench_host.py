@@ -109,6 +109,5 @@ def test_the_host_run_resizes_the_input_or_says_to_export_at_that_size(tmp_path,
     fixed.write_bytes(convert(keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Reshape((256,))(inputs)))))
     with pytest.raises(InvalidArgumentError) as err:
         bench_host(fixed, num_runs=1, input_size=(16, 16))
-    assert str(err.value).startswith(f"LiteRT could not run '{fixed}' resized to 16x16 (")
-    assert str(err.value).endswith("): export the model at that size ('edgeprune export --input-size 16x16') and "
-                                   "give no --input-size")
+    assert str(err.value).startswith(f"'{fixed}' cannot be resized to 16x16 (")
+    assert str(err.value).endswith("): export it at that size ('edgeprune export --input-size 16x16')")

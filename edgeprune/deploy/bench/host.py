@@ -59,6 +59,10 @@ def bench_host(model_path, num_threads: int = 1, warmup_runs: int = 1, num_runs:
     path = check_tflite_file(model_path)
     for name, value in (("--num-threads", num_threads), ("--warmup-runs", warmup_runs), ("--num-runs", num_runs)):
         integer_at_least(name, value)
+    if input_size:
+        from edgeprune.deploy.bench.traffic import analytical_bw
+
+        analytical_bw(path, input_size)  # LiteRT's reference kernels refuse a graph that cannot take that size
     cmd = worker_command(path, num_threads, warmup_runs, num_runs, max_secs, input_size)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     try:

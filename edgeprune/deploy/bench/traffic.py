@@ -169,13 +169,17 @@ def xnnpack_kernels(ir_per_function: dict[str, int], top: int = 5) -> dict:
         return {"isa": None, "isa_share": {}, "top": []}
     shares = {}
     for name, ir in kernels.items():
-        m = re.search(r"__([a-z0-9]+)", name)
-        isa = m[1] if m else "unknown"
-        shares[isa] = shares.get(isa, 0) + ir / total
+        shares[_kernel_isa(name)] = shares.get(_kernel_isa(name), 0) + ir / total
     ranked = sorted(kernels.items(), key=lambda kv: -kv[1])
-    return {"isa": re.search(r"__([a-z0-9]+)", ranked[0][0])[1] if "__" in ranked[0][0] else "unknown",
+    return {"isa": _kernel_isa(ranked[0][0]),
             "isa_share": {k: round(v, 4) for k, v in sorted(shares.items(), key=lambda kv: -kv[1])},
             "top": [[name, round(ir / total, 4)] for name, ir in ranked[:top]]}
+
+
+def _kernel_isa(name: str) -> str:
+    """The ISA of an XNNPACK micro-kernel name: the first word after ``__`` that is not a tile size (``1x1``)."""
+    words = name.partition("__")[2].split("_")
+    return next((w for w in words if w and not re.fullmatch(r"[\dx]+", w)), "unknown")
 
 
 def host_simd_flags() -> list[str]:
