@@ -273,14 +273,24 @@ def export(model, to_tflite, out_path, input_size, quantize, calib_data, as_json
 @click.option("--no-xnnpack", is_flag=True, help="Device: plain TFLite CPU kernels instead of XNNPACK.")
 @click.option("--op-profiling", is_flag=True, help="Device: per-op timing tables.")
 @click.option("--big-cores", is_flag=True, help="Device: pin to the fastest cores (taskset, from cpufreq).")
-@click.option("--memory-traffic", is_flag=True, help="Device: count cache refills with simpleperf around the runs "
-              "and report bytes per inference.")
+@click.option("--memory-traffic", is_flag=True, help="DRAM bytes per inference. Device: cache refills counted "
+              "with simpleperf around the runs. Host: LiteRT run under Valgrind's Cachegrind (apt-get install "
+              "valgrind) with a simulated phone cache hierarchy (see --cache), beside the analytical BW of the same "
+              "graph.")
+@click.option("--cache", "cache_specs", multiple=True, metavar="'LEVEL=SIZE,WAYS,LINE ...'",
+              help="Host --memory-traffic: the simulated caches replacing the default's levels, LEVEL one of L1I, "
+                   "L1D, LL (e.g. --cache 'L1D=32K,8,64 LL=2M,16,64'; repeatable). Default: 64 KiB 4-way L1I and "
+                   "L1D, 2 MiB 16-way LL, 64 B lines (a Cortex-A76-class core with a 2 MiB L3).")
+@click.option("--input-size", type=InputSize(), default=None,
+              help="Host: resize the model's input to HxW before running (default: the file's own size; 16x16 with "
+                   "--memory-traffic, where Cachegrind runs LiteRT about 1000x slower than native).")
 @click.option("--timeout", "timeout_s", type=float, default=None,
-              help="Device: give up on a run after this many seconds (default: 900).")
+              help="Give up on a device run, or on one model's Cachegrind measurement (--host --memory-traffic), "
+                   "after this many seconds (default: 900); it is stopped and reported.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (one schema for host and device).")
 def bench(model_paths, host, device, parse_log, num_threads, warmup_runs, num_runs, max_secs, latency_profile,
           benchmark_binary, adb_path, use_gpu, use_nnapi, no_xnnpack, op_profiling, big_cores, memory_traffic,
-          timeout_s, as_json):
+          cache_specs, input_size, timeout_s, as_json):
     """Measure latency and memory of .tflite models, with benchmark_model's semantics.
 
     Reports init time, first inference, warm-up average, inference avg/std/min/max/median/p5/p95 (us), memory and,
@@ -293,7 +303,8 @@ def bench(model_paths, host, device, parse_log, num_threads, warmup_runs, num_ru
                                    max_secs=max_secs, latency_profile=latency_profile,
                                    benchmark_binary=benchmark_binary, adb_path=adb_path, use_gpu=use_gpu,
                                    use_nnapi=use_nnapi, use_xnnpack=not no_xnnpack, op_profiling=op_profiling,
-                                   big_cores=big_cores, memory_traffic=memory_traffic, timeout_s=timeout_s)
+                                   big_cores=big_cores, memory_traffic=memory_traffic, timeout_s=timeout_s,
+                                   input_size=input_size, cache_specs=cache_specs)
     click.echo(text)
     for line in warnings:
         click.echo(line, err=True)
@@ -356,17 +367,23 @@ def calibrate(host, device, out_path, models, input_size, num_threads, runs, onl
 @click.option("--latency-profile", type=click.Path(), default=None, metavar="PROFILE.json",
               help="Add the calibrated model's predictions to the rows of the profile's target (a host profile "
                    "predicts host runs; device rows get none).")
-def report(results, out_dir, latency_profile):
+@click.option("--baseline", "baselines", multiple=True, metavar="MODEL.tflite",
+              help="A baseline among the results' models (path or file name; repeatable): each other model with the "
+                   "same ops, input size, dtype and simulated caches gets its traffic, BW and MAC ratios against it.")
+def report(results, out_dir, latency_profile, baselines):
     """Join analytical cost, predictions and measured latency (host and device) of a set of models.
 
     RESULT.json files come from 'edgeprune bench ... --json' (one result or a list). Writes a table
-    (report.md, report.json) and plots of measured latency against conv MAC and against conv BW.
+    (report.md, report.json) and plots of measured latency against conv MAC and against conv BW; results of
+    'bench --host --memory-traffic' add a table of simulated DRAM traffic beside the analytical BW and
+    traffic_vs_bw.png (per model: Cachegrind counts per function, not per layer).
     """
-    from edgeprune.commands.report import build_report
+    from edgeprune.commands.report import TRAFFIC_PLOT, build_report
 
-    rep = build_report(results, out_dir, latency_profile)
+    rep = build_report(results, out_dir, latency_profile, baselines)
     click.echo(rep["table"])
-    click.echo(f"\nwrote {out_dir}/report.md, report.json, latency_vs_mac.png, latency_vs_bw.png")
+    traffic = f", {TRAFFIC_PLOT}" if any(r["traffic"] for r in rep["rows"]) else ""
+    click.echo(f"\nwrote {out_dir}/report.md, report.json, latency_vs_mac.png, latency_vs_bw.png{traffic}")
 
 
 @cli.group("import")

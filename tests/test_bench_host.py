@@ -99,3 +99,15 @@ def test_a_worker_that_prints_no_result_is_a_one_line_error(monkeypatch, tflite_
     with pytest.raises(EdgepruneError, match="the LiteRT benchmark worker gave no result for .* run it again") as info:
         bench_host(tflite_files[0])
     assert "\n" not in str(info.value)
+
+
+def test_the_host_run_resizes_the_input_or_says_to_export_at_that_size(tmp_path, tflite_files):
+    r = bench_host(tflite_files[0], num_runs=2, input_size=(8, 12)).to_dict()
+    assert r["input_shapes"] == [[1, 8, 12, 3]] and r["runs"] == 2
+    inputs = keras.Input((8, 8, 4), batch_size=1)  # RESHAPE holds its target shape as a constant
+    fixed = tmp_path / "flat.tflite"
+    fixed.write_bytes(convert(keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Reshape((256,))(inputs)))))
+    with pytest.raises(InvalidArgumentError) as err:
+        bench_host(fixed, num_runs=1, input_size=(16, 16))
+    assert str(err.value).startswith(f"'{fixed}' cannot be resized to 16x16 (")
+    assert str(err.value).endswith("): export it at that size ('edgeprune export --input-size 16x16')")

@@ -8,7 +8,7 @@ from edgeprune.commands.report import build_report
 from edgeprune.deploy.bench.report import analytic_cost
 from edgeprune.graph.latency_profile import LatencyProfile
 from edgeprune.graph.cost import model_cost
-from edgeprune.core.errors import FileFormatError
+from edgeprune.core.errors import FileFormatError, InvalidArgumentError
 from edgeprune.deploy.export import convert, fixed_shape_model
 from keras_models import build_edsr
 from test_bench_parse import DATA, FAKE_RUN
@@ -79,6 +79,10 @@ def test_a_host_profile_predicts_host_rows_only(tmp_path):
     ({"target": "device", "memory_traffic": {"bytes_per_inference": True}},
      "field 'memory_traffic.bytes_per_inference' is True"),
     ({"median_us": 5.0}, "has no 'target'"),
+    ({"target": "host", "memory_traffic": {"bytes_per_inference": 1.0, "analytical": {"mac": 1}}},
+     "memory_traffic has no memory_traffic.analytical.weights"),
+    ({"target": "host", "memory_traffic": {"bytes_per_inference": 1.0, "analytical": "many"}},
+     "field 'memory_traffic.analytical' is 'many'"),
 ])
 def test_report_refuses_a_partial_or_foreign_result(tmp_path, result, message):
     (tmp_path / "part.json").write_text(json.dumps({"schema": "edgeprune.bench/1", **result}))
@@ -103,3 +107,38 @@ def test_report_files_appear_together_or_not_at_all(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         build_report([tmp_path / "r.json"], tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def _traffic_result(tfl, traffic_bytes, size=(16, 16), ll=2097152):
+    """A host result of 'bench --host --memory-traffic' for ``tfl`` with the given traffic (the rest as measured)."""
+    from edgeprune.deploy.bench.traffic import analytical_bw, parse_caches
+
+    caches = parse_caches(f"LL={ll},16,64").to_dict()
+    return {"schema": "edgeprune.bench/1", "target": "host", "model": str(tfl), "runner": "ai_edge_litert",
+            "num_threads": 1, "median_us": 100.0,
+            "memory_traffic": {"bytes_per_inference": traffic_bytes, "read_bytes_per_inference": traffic_bytes - 64,
+                               "write_bytes_per_inference": 64, "input_size": list(size), "caches": caches,
+                               "analytical": analytical_bw(tfl, size), "xnnpack": {"isa": "fma3"}}}
+
+
+def test_report_pairs_simulated_traffic_with_its_baseline(tmp_path):
+    base, pruned = tmp_path / "base.tflite", tmp_path / "pruned.tflite"
+    base.write_bytes(convert(fixed_shape_model(build_edsr(num_blocks=1, num_features=8), (16, 16))))
+    pruned.write_bytes(convert(fixed_shape_model(build_edsr(num_blocks=1, num_features=8, block_features=[4]),
+                                                 (16, 16))))
+    other_size = _traffic_result(pruned, 500.0, size=(32, 32))  # another size: no baseline of its own
+    results = [_traffic_result(base, 1000.0), _traffic_result(pruned, 800.0), other_size]
+    (tmp_path / "r.json").write_text(json.dumps(results))
+    rep = build_report([tmp_path / "r.json"], tmp_path / "out", baselines=["base.tflite"])
+    b, p, o = rep["rows"]
+    bw_b, bw_p = b["traffic"]["bw_bytes"], p["traffic"]["bw_bytes"]
+    assert b["cost"] == {k: results[0]["memory_traffic"]["analytical"][k] for k in b["cost"]}
+    assert b["traffic"]["ratio"] == 1000.0 / bw_b and "vs_baseline" not in b and "vs_baseline" not in o
+    assert p["vs_baseline"] == {"baseline": str(base), "traffic_ratio": 0.8, "bw_ratio": bw_p / bw_b,
+                                "mac_ratio": p["traffic"]["mac"] / b["traffic"]["mac"]}
+    assert 0 < p["vs_baseline"]["mac_ratio"] < p["vs_baseline"]["bw_ratio"] < 1
+    assert "traffic ratio" in rep["table"] and f"{bw_p / bw_b:.3f}" in rep["table"]
+    assert (tmp_path / "out" / "traffic_vs_bw.png").read_bytes()[:4] == b"\x89PNG"
+    assert "![traffic vs BW](traffic_vs_bw.png)" in (tmp_path / "out" / "report.md").read_text()
+    with pytest.raises(InvalidArgumentError, match="^--baseline 'none.tflite' is not the model of any result given"):
+        build_report([tmp_path / "r.json"], tmp_path / "out2", baselines=["none.tflite"])

@@ -314,10 +314,17 @@ def _device_only(named):
     return f"{named} only {verb} something on an Android device: drop {them}, or run with --device [SERIAL]"
 
 
+def test_a_host_timeout_limits_only_a_memory_traffic_measurement(tmp_path):
+    result = run("bench", str(tmp_path / "m.tflite"), "--host", "--timeout", "60")
+    assert result.exit_code == 2 and result.stderr.splitlines() == [
+        "Error: --timeout limits a device run or a host --memory-traffic measurement: drop it, or add "
+        "--memory-traffic"]
+
+
 @pytest.mark.parametrize("options, named", [
     (["--use-gpu", "--op-profiling", "--memory-traffic"], "--use-gpu, --op-profiling"),
     (["--use-nnapi"], "--use-nnapi"), (["--no-xnnpack"], "--no-xnnpack"), (["--big-cores"], "--big-cores"),
-    (["--timeout", "60"], "--timeout"), (["--adb", "/usr/bin/adb"], "--adb"),
+    (["--adb", "/usr/bin/adb"], "--adb"),
     (["--benchmark-binary", "bm"], "--benchmark-binary"),
 ])
 def test_device_only_options_are_refused_on_the_host(tmp_path, options, named):

@@ -66,9 +66,28 @@ def bench_table(results: list[dict]) -> str:
                                                  if r.get("memory_traffic") and
                                                  r["memory_traffic"].get("bytes_per_inference") is not None else "-"
                                                  for r in results])
+    simulated = [r["memory_traffic"] if r.get("memory_traffic", {}) and "analytical" in r["memory_traffic"] else None
+                 for r in results]
     rows += extra
+    if any(simulated):
+        def each(fmt):
+            return [fmt(t) if t else "-" for t in simulated]
+
+        rows += [["DRAM read bytes/inference"] + each(lambda t: f"{t['read_bytes_per_inference']:,.0f}"),
+                 ["DRAM write bytes/inference"] + each(lambda t: f"{t['write_bytes_per_inference']:,.0f}"),
+                 ["analytical BW bytes"] + each(lambda t: f"{t['analytical']['bw_bytes']:,}"),
+                 ["measured / analytical"] + each(lambda t: f"{t['traffic_to_bw']:.3f}" if t["traffic_to_bw"]
+                                                  else "-"),
+                 ["traffic input, dtype"] + each(lambda t: "x".join(map(str, t["input_size"])) +
+                                                 f", {t['analytical']['dtype']}"),
+                 ["XNNPACK kernels (ISA)"] + each(lambda t: t["xnnpack"]["isa"] or "none")]
     threads = first["num_threads"] if first.get("num_threads") is not None else "?"
     head = f"{first['target']} benchmark ({first['runner']}, {threads} thread(s)); times in us"
+    caches = {t["caches"]["name"] + ": " + ", ".join(f"{k.upper()} {v['size']:,} B {v['assoc']}-way {v['line']} B"
+                                                      for k, v in t["caches"].items() if k != "name")
+              for t in simulated if t}
+    if caches:
+        head += "\nDRAM traffic simulated by Cachegrind, caches " + "; ".join(sorted(caches))
     names = [r["model"].rsplit("/", 1)[-1] for r in results]
     return "\n\n".join([head + "\n" + table(["metric"] + names, rows), *op_profile_tables(results)])
 

@@ -145,3 +145,16 @@ class TfliteGraph:
 
     def conv_ops(self) -> list[TfliteOp]:
         return [op for op in self.ops if op.is_conv]
+
+
+def conv_cost(convs, weight_dtype: str | None) -> dict:
+    """The analytical cost of conv ops (:class:`TfliteOp`): MAC, weights, activations (each conv's data input and
+    output) and BW = weights + activations, in elements and in bytes at the element size of ``weight_dtype`` (4 for
+    FLOAT32, 1 for INT8; fp16 weights reach the conv through a DEQUANTIZE and count as FLOAT32)."""
+    from edgeprune.graph.cost import tflite_bytes_per_element
+
+    weights = sum(op.weight_elements for op in convs)
+    activations = sum(math.prod(op.data_shape) + math.prod(op.output_shapes[0]) for op in convs)
+    nbytes = tflite_bytes_per_element(weight_dtype)
+    return {"mac": sum(op.mac for op in convs), "weights": weights, "activations": activations,
+            "bw_elements": weights + activations, "bw_bytes": (weights + activations) * nbytes}

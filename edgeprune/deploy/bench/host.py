@@ -31,24 +31,46 @@ def check_tflite_file(path) -> Path:
     return path
 
 
+def worker_command(path, num_threads: int, warmup_runs: int, num_runs: int, max_secs: float = 0.0,
+                   input_size=None) -> list[str]:
+    """The command line of the host worker (:mod:`edgeprune.deploy.bench.host_worker`); with ``input_size`` (H, W)
+    the worker resizes the model's input to it."""
+    cmd = [sys.executable, "-m", "edgeprune.deploy.bench.host_worker", str(path), str(num_threads), str(warmup_runs),
+           str(num_runs), str(max_secs)]
+    return cmd + [str(int(d)) for d in input_size] if input_size else cmd
+
+
+def worker_failure(path, stderr: str, input_size=None) -> EdgepruneError:
+    """The one-line error for a host worker that exited with an error (its last line of stderr)."""
+    last = ([l for l in stderr.strip().splitlines() if l.strip()][-1:] or ["no error output"])[0][:300]
+    if "not a valid Flatbuffer" in last:
+        return InvalidArgumentError(f"'{path}' is truncated or corrupt: LiteRT cannot read it as a flatbuffer")
+    if input_size:
+        size = "x".join(map(str, input_size))
+        return InvalidArgumentError(f"LiteRT could not run '{path}' resized to {size} ({last}): export the model "
+                                    f"at that size ('edgeprune export --input-size {size}') and give no --input-size")
+    return EdgepruneError(f"LiteRT could not run '{path}': {last}")
+
+
 def bench_host(model_path, num_threads: int = 1, warmup_runs: int = 1, num_runs: int = 50,
-               max_secs: float = 0.0, timeout_s: float = 3600.0) -> BenchResult:
-    """Benchmarks one .tflite file on this machine (random input data, as benchmark_model)."""
+               max_secs: float = 0.0, timeout_s: float = 3600.0, input_size=None) -> BenchResult:
+    """Benchmarks one .tflite file on this machine (random input data, as benchmark_model); with ``input_size``
+    (H, W) at that input size (the graph resized by LiteRT), else at the file's own."""
     path = check_tflite_file(model_path)
     for name, value in (("--num-threads", num_threads), ("--warmup-runs", warmup_runs), ("--num-runs", num_runs)):
         integer_at_least(name, value)
-    cmd = [sys.executable, "-m", "edgeprune.deploy.bench.host_worker", str(path), str(num_threads), str(warmup_runs),
-           str(num_runs), str(max_secs)]
+    if input_size:
+        from edgeprune.deploy.bench.traffic import analytical_bw
+
+        analytical_bw(path, input_size)  # LiteRT's reference kernels refuse a graph that cannot take that size
+    cmd = worker_command(path, num_threads, warmup_runs, num_runs, max_secs, input_size)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired:
         raise EdgepruneError(f"the benchmark of '{path}' did not finish within {timeout_s:.0f} s") from None
     if proc.returncode != 0:
-        last = ([l for l in proc.stderr.strip().splitlines() if l.strip()][-1:] or ["no error output"])[0][:300]
-        if "not a valid Flatbuffer" in last:
-            raise InvalidArgumentError(f"'{path}' is truncated or corrupt: LiteRT cannot read it as a flatbuffer")
-        raise EdgepruneError(f"LiteRT could not run '{path}': {last}")
+        raise worker_failure(path, proc.stderr, input_size)
     raw = _worker_result(proc.stdout, path)
     partitions = raw["delegate_partitions"]
     warnings = [] if partitions else ["XNNPACK took no node of the graph: it ran on LiteRT's builtin CPU kernels"]
@@ -106,16 +128,33 @@ def interleaved_latency(model_paths, num_threads: int = 1, rounds: int = 5, warm
 
 
 def bench_models(model_paths, num_threads: int = 1, warmup_runs: int = 1, num_runs: int = 50, max_secs: float = 0.0,
-                 latency_profile=None) -> list[dict]:
-    """Benchmarks each model (``bench_host``); with a latency profile, adds the prediction and a side-by-side
-    measurement: ``interleaved_median_us`` from runs of all models interleaved in one process."""
+                 latency_profile=None, input_size=None, memory_traffic: bool = False, caches=None,
+                 timeout_s: float = 3600.0) -> list[dict]:
+    """Benchmarks each model (``bench_host``, at ``input_size`` where given); with a latency profile, adds the
+    prediction and a side-by-side measurement: ``interleaved_median_us`` from runs of all models interleaved in one
+    process; with ``memory_traffic``, the DRAM traffic per inference under Cachegrind
+    (:func:`edgeprune.deploy.bench.traffic.measure_traffic`, at ``input_size`` or its default, with ``caches`` or the
+    default hierarchy), the latency then measured natively at the same size."""
     paths = [check_tflite_file(p) for p in model_paths]
     profile = None
     if latency_profile:
         from edgeprune.graph.latency_profile import LatencyProfile
 
         profile = LatencyProfile.load(latency_profile)
-    results = [bench_host(p, num_threads, warmup_runs, num_runs, max_secs).to_dict() for p in paths]
+    if memory_traffic:
+        from edgeprune.deploy.bench import traffic
+
+        traffic.find_valgrind()  # before anything runs
+        input_size = tuple(input_size or traffic.DEFAULT_INPUT_SIZE)
+    if profile and input_size:
+        raise InvalidArgumentError("--latency-profile predicts a model at its own input size; leave out "
+                                   "--input-size and --memory-traffic, or export the model at that size")
+    results = [bench_host(p, num_threads, warmup_runs, num_runs, max_secs, timeout_s, input_size).to_dict()
+               for p in paths]
+    if memory_traffic:
+        for path, result in zip(paths, results):
+            result["memory_traffic"] = traffic.measure_traffic(path, input_size, caches or traffic.PHONE_CACHES,
+                                                               num_threads=num_threads, timeout_s=timeout_s)
     if profile:
         from edgeprune.deploy.latency import predict_tflite
 

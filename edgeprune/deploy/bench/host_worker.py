@@ -1,6 +1,7 @@
 """Child process of the host benchmark: loads only LiteRT (no TensorFlow), so memory figures are the model's.
 
-Usage: python -m edgeprune.deploy.bench.host_worker MODEL THREADS WARMUP RUNS MAX_SECS  -> one JSON object on stdout.
+Usage: python -m edgeprune.deploy.bench.host_worker MODEL THREADS WARMUP RUNS MAX_SECS [H W]  -> one JSON object on
+stdout. With H W the input's spatial size is resized to HxW before the tensors are allocated.
 
 LiteRT's public Python API does not say what its default XNNPACK delegate took, so :func:`delegate_partitions` is
 this package's one use of a private LiteRT interpreter method (``tests/test_bench_host.py`` fails loudly if a LiteRT
@@ -25,6 +26,14 @@ def delegate_partitions(interpreter) -> int:
     return sum(op["op_name"] == "DELEGATE" for op in interpreter._get_ops_details())
 
 
+def resize_input(interpreter, size) -> None:
+    """Resizes the spatial dimensions (1 and 2 of NHWC) of every 4-D input to ``size`` (H, W)."""
+    for detail in interpreter.get_input_details():
+        shape = [int(d) for d in detail["shape"]]
+        if len(shape) == 4:
+            interpreter.resize_tensor_input(detail["index"], [shape[0], *size, shape[3]], strict=False)
+
+
 def main(argv) -> None:
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter
@@ -33,6 +42,8 @@ def main(argv) -> None:
     rss_before = _status_kb("VmRSS")
     start = time.perf_counter()
     interpreter = Interpreter(model_path=path, num_threads=threads)
+    if len(argv) >= 7:
+        resize_input(interpreter, (int(argv[5]), int(argv[6])))
     interpreter.allocate_tensors()
     init_us = (time.perf_counter() - start) * 1e6
     rng = np.random.default_rng(0)
