@@ -283,7 +283,7 @@ def export(model, to_tflite, out_path, input_size, quantize, calib_data, as_json
                    "L1D, 2 MiB 16-way LL, 64 B lines (a Cortex-A76-class core with a 2 MiB L3).")
 @click.option("--input-size", type=InputSize(), default=None,
               help="Host: resize the model's input to HxW before running (default: the file's own size; 16x16 with "
-                   "--memory-traffic, where Cachegrind runs LiteRT about 1000x slower than native).")
+                   "--memory-traffic, where Cachegrind runs LiteRT thousands of times slower than native).")
 @click.option("--timeout", "timeout_s", type=float, default=None,
               help="Give up on a device run, or on one model's Cachegrind measurement (--host --memory-traffic), "
                    "after this many seconds (default: 900); it is stopped and reported.")

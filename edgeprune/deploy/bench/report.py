@@ -168,6 +168,7 @@ def plot_traffic(rows: list[dict], path) -> None:
     and last-level cache, with the line traffic = BW, as a PNG (log axes). Per model only: Cachegrind attributes
     counts to functions, and all convs run the same XNNPACK micro-kernels, so there is no per-layer figure."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     fig = Figure(figsize=(6, 4.5))
     ax = fig.subplots()
@@ -188,6 +189,8 @@ def plot_traffic(rows: list[dict], path) -> None:
         ax.plot([lo, hi], [lo, hi], color="grey", linewidth=0.8, label="traffic = analytical BW")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_minor_formatter(NullFormatter())  # decade labels only: the minor ones overlap
     ax.set_xlabel("analytical conv BW (bytes per inference)")
     ax.set_ylabel("simulated DRAM traffic (bytes per inference)")
     ax.set_title("Measured traffic against analytical BW (Cachegrind)")

@@ -30,8 +30,8 @@ EVENTS = ("Ir", "I1mr", "ILmr", "Dr", "D1mr", "DLmr", "Dw", "D1mw", "DLmw")
 
 DEFAULT_INPUT_SIZE = (16, 16)
 """Input size of a traffic measurement unless one is given: the README's EDSR x2 16x64 baseline and its pruned
-model are measured at it in about two minutes on a 2-core CPU (Cachegrind runs LiteRT about 1000x slower than
-native)."""
+model are measured at it in under 3 minutes on a 2-core CPU (164 s, docs/memory_traffic.md); Cachegrind runs these
+XNNPACK kernels thousands of times slower than native, and 32x32 takes over 5 minutes."""
 
 INSTALL_HINT = "install it with 'apt-get install valgrind'"
 _UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024 ** 2, "MB": 1024 ** 2, "MIB": 1024 ** 2}
