@@ -114,6 +114,7 @@ class QualityGatedPruning(keras.callbacks.Callback):
         self._proposal = None
         self._steps = 0
         self._update_step = None
+        self._saved_iterations = None  # decisions in the last checkpoint written
 
     # -- validation --
 
@@ -258,7 +259,7 @@ class QualityGatedPruning(keras.callbacks.Callback):
 
     def _proposal_is_new_state(self) -> bool:
         """Whether levels decided without training (nothing new to prune) changed the state since the last save."""
-        return len(self.pruner.state.iterations) != getattr(self, "_saved_iterations", None)
+        return len(self.pruner.state.iterations) != self._saved_iterations
 
     def _save(self, weights: bool) -> None:
         self.pruner.save(self.backup_dir, weights=weights, write=self._chief)
