@@ -109,13 +109,19 @@ def slim(model, plan_path, out_path, input_size, as_json):
 
 @cli.command()
 @click.option("--model", "model", required=True,
-              help="edsr or sid (reference configurations; a baseline is trained first unless --baseline is "
-                   "given), or a trained .keras model (pruned as it is).")
-@click.option("--baseline", type=click.Path(), default=None, metavar="FILE.keras",
-              help="A trained baseline of --model (from 'edgeprune train'); skips baseline training.")
+              help="edsr or sid (reference configurations: the trained weights shipped with edgeprune are pruned, "
+                   "see --baseline), or a trained .keras model (pruned as it is).")
+@click.option("--baseline", type=click.Path(), default=None, metavar="shipped|train|FILE.keras",
+              help="For a reference --model, what is pruned: shipped = the trained weights in "
+                   "keras_models/weights/ (the default for edsr and sid; the file is checked against its "
+                   "manifest), train = a baseline trained here with the preset first (cached in --out), or "
+                   "FILE.keras = your trained baseline of --model (from 'edgeprune train' or 'edgeprune import').")
 @click.option("--data", type=click.Path(), default=None, metavar="DIR",
-              help="Training/validation data: a folder of HR images (EDSR) or the SID Sony layout (SID). Default: "
-                   "generated dead-leaves training images, scikit-image's photos held out for validation.")
+              help="Training/validation data: a folder of HR images (EDSR; train/ alone is validated on the "
+                   "built-in held-out photos), the SID Sony layout, or (SID) a train/ folder of sRGB photos turned "
+                   "into low-light raw. Default: for shipped weights, the photos they learnt from "
+                   "(keras_models/weights/photos/); otherwise generated dead-leaves images; scikit-image's photos "
+                   "held out for validation.")
 @click.option("--method", type=click.Choice(METHODS), default=None,
               help="Table 1's cumulative options: A iterative prune, B + keep layer depth, C + MAC efficiency, "
                    "D + balanced residual groups. Default: the preset's (D; B for SID's quick preset).")

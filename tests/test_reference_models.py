@@ -1,6 +1,6 @@
-"""Every registered reference model, at tiny widths, through the whole data path (timm's model-wide test):
-build -> one-shot prune -> slim -> masked equals slim -> TFLite export -> LiteRT run -> the .tflite's cost equals the
-cost model's."""
+"""Every registered reference model, at tiny widths, and every shipped trained model, at its real widths, through the
+whole data path (timm's model-wide test): build or load -> one-shot prune -> slim -> masked equals slim -> TFLite
+export -> LiteRT run -> the .tflite's cost equals the cost model's."""
 
 import numpy as np
 import pytest
@@ -11,7 +11,9 @@ from edgeprune.graph.coupling import Coupling
 from edgeprune.prune.masking import masked_model
 from edgeprune.prune.oneshot import equivalence, l1_plan
 from edgeprune.prune.surgery import slim
+from edgeprune.core.modelio import load_shipped
 from keras_models import REFERENCE_MODELS, build_reference
+from keras_models.shipped import shipped_names
 
 TINY = {  # every registered name must have a tiny configuration here (the first test checks)
     "edsr": ({"num_blocks": 2, "num_features": 8}, (12, 10)),
@@ -28,7 +30,20 @@ def test_every_registered_model_is_covered():
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_build_prune_slim_export_run_and_cost(name, tmp_path):
     kwargs, size = TINY[name]
-    model = build_reference(name, **kwargs)
+    _prune_slim_export_run_and_cost(build_reference(name, **kwargs), name, size, tmp_path)
+
+
+@pytest.mark.parametrize("name", shipped_names())
+def test_the_shipped_trained_models_at_their_real_widths(name, tmp_path):
+    model, shipped = load_shipped(name)
+    reference = build_reference(name)  # the registered configuration's widths, layer by layer
+    assert [(l.name, getattr(l, "filters", None)) for l in model.layers] == \
+        [(l.name, getattr(l, "filters", None)) for l in reference.layers]
+    assert model.count_params() == reference.count_params() == shipped.manifest["architecture"]["parameters"]
+    _prune_slim_export_run_and_cost(model, name, {"edsr": (24, 20), "sid": (32, 48)}[name], tmp_path)
+
+
+def _prune_slim_export_run_and_cost(model, name, size, tmp_path):
     coupling = Coupling(model)
     assert coupling.groups, f"{name} has no prunable group"
     plan = l1_plan(coupling, 0.5, name)

@@ -17,6 +17,13 @@ arguments; other arguments are refused):
     DIR/latest.keras       the model at the last evaluation
     DIR/final.keras        the model after ``--steps`` (and final.keras.json: its validation and history)
     DIR/backup/            Keras' BackupAndRestore checkpoint (removed at the end)
+    DIR/quick_recipe.json  with --ship: the quick preset's baseline (``edgeprune prune --baseline train``'s) trained
+                           and validated here on the same held-out photos, for the manifest's comparison
+
+``--ship`` (after the run is complete; the same arguments) writes ``keras_models/weights/NAME.keras`` and its manifest
+``NAME.json`` (``keras_models.shipped``): the architecture and widths, the training photos with their SHA-256, the
+recipe, the hours and CPU (from DIR/run.json and the curve), the library versions, the curve, and the PSNR/SSIM on
+the held-out photos next to bicubic upscaling (EDSR) and the quick recipe's.
 
 Bad input is one line on stderr and exit status 2.
 """
@@ -55,7 +62,7 @@ def run(args) -> int:
     out = Path(args.out)
     record = {"net": args.net, "data": str(Path(args.data).resolve()) if args.data else None, "steps": args.steps,
               "patch": args.patch, "batch_size": args.batch_size, "learning_rate": args.lr, "seed": args.seed,
-              "eval_every": args.eval_every}
+              "eval_every": args.eval_every, **({"init": str(Path(args.init).resolve())} if args.init else {})}
     run_file = out / "run.json"
     if run_file.exists():
         before = json.loads(run_file.read_text())
@@ -103,8 +110,15 @@ def run(args) -> int:
             print(f"step {step}: PSNR {quality['psnr']:.3f} dB, SSIM {quality['ssim']:.4f}", file=sys.stderr,
                   flush=True)
 
+    if args.ship:
+        return ship(args, out, model, task, settings, val)
     start = time.perf_counter()
-    trained, history = fit(initialised_copy(model, config.seed), train_pool, config, workdir=out, resume=True,
+    start_model = initialised_copy(model, config.seed)
+    if args.init:  # continue from a saved model's weights, with a fresh optimizer and this run's schedule
+        from edgeprune.core.modelio import load_model
+
+        start_model.set_weights(load_model(args.init).get_weights())
+    trained, history = fit(start_model, train_pool, config, workdir=out, resume=True,
                            callbacks=[Curve()], verbose=args.verbose)
     quality = validate(trained, val)
     save_model(trained, out / "final.keras")
@@ -114,6 +128,145 @@ def run(args) -> int:
                                                  "data": {"train": train_pool.description,
                                                           "validation": val.description}})
     print(f"final: PSNR {quality['psnr']:.3f} dB, SSIM {quality['ssim']:.4f}", file=sys.stderr)
+    return 0
+
+
+def _training_hours(curve: list[dict]) -> float:
+    """Wall hours behind the curve: each evaluation's ``seconds`` counts from its process's start, so a drop marks a
+    resumed run (the steps redone after a kill are counted, as they were run)."""
+    total, last = 0.0, 0.0
+    for line in curve:
+        seconds = line.get("seconds")
+        if seconds is None:
+            continue
+        total += seconds - last if seconds >= last else seconds
+        last = seconds
+    return total / 3600
+
+
+def _quick_recipe(out: Path, task: str, val) -> dict:
+    """The quick preset's baseline, trained here on its default data as ``edgeprune prune --baseline train`` does,
+    validated on ``val``; cached in ``DIR/quick_recipe.json``."""
+    from edgeprune.core.atomic import write_json_atomic
+    from edgeprune.train.fit import fit, initialised_copy, load_data, scale_of, validate
+    from edgeprune.train.presets import preset
+    from keras_models import build_reference
+
+    cache = out / "quick_recipe.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    settings = preset("quick", task)
+    model = build_reference("sid" if task == "sid" else "edsr")
+    config = settings.train_config()
+    pool, _ = load_data(task, None, settings, scale_of(model))
+    print(f"training the quick recipe's baseline ({config.steps} steps) for the comparison", file=sys.stderr)
+    start = time.perf_counter()
+    trained, _ = fit(initialised_copy(model, config.seed), pool, config, verbose=0)
+    quality = validate(trained, val)
+    record = {"steps": config.steps, "data": pool.description, "psnr": quality["psnr"], "ssim": quality["ssim"],
+              "seconds": round(time.perf_counter() - start, 1)}
+    write_json_atomic(cache, record)
+    return record
+
+
+PACK_SIDE = 384  # the photo pack's centre crops: at most this side, a multiple of 32 (SID's packed input needs 16)
+
+
+def write_photo_pack(data: Path, dest: Path) -> None:
+    """``dest/train/*.jpg``: a centre crop (JPEG quality 95) of every training photo in ``data`` (registry_photos'
+    folder), and ``dest/manifest.json`` naming each crop's source photo and its SHA-256: the default fine-tuning data
+    when the shipped weights are pruned (``keras_models.shipped.PHOTOS_DIR``)."""
+    import hashlib
+    import shutil
+    import tempfile
+
+    from PIL import Image
+
+    photos = json.loads((data / "manifest.json").read_text())
+    stage = Path(tempfile.mkdtemp(prefix=".photos-", dir=dest.parent))
+    (stage / "train").mkdir()
+    crops = []
+    for entry in photos["train"]:
+        with Image.open(data / entry["file"]) as image:
+            image = image.convert("RGB")
+            w, h = image.size
+            side = min(PACK_SIDE, w // 32 * 32, h // 32 * 32)
+            box = ((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side)
+            name = f"train/{Path(entry['file']).stem}.jpg"
+            image.crop(box).save(stage / name, quality=95, subsampling=0)
+        crops.append({"file": name, "source": entry["file"], "package": entry["package"],
+                      "version": entry["version"], "source_sha256": entry["sha256"], "box": list(box),
+                      "sha256": hashlib.sha256((stage / name).read_bytes()).hexdigest()})
+    (stage / "manifest.json").write_text(json.dumps({"created_by": "tools/train_reference.py --ship",
+                                                     "crops": crops}, indent=1) + "\n")
+    old = dest.with_name(dest.name + ".old")
+    if dest.exists():
+        dest.rename(old)
+    stage.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def ship(args, out: Path, reference, task: str, settings, val) -> int:
+    """Writes the finished run's model and its manifest into ``keras_models/weights/`` (``keras_models.shipped``)."""
+    from edgeprune.core.atomic import staged_files
+    from edgeprune.core.errors import EdgepruneError
+    from edgeprune.core.modelio import load_model, save_model
+    from edgeprune.train.fit import validate, validate_bicubic
+    from keras_models import REFERENCE_MODELS
+    from keras_models.shipped import MANIFEST_FORMAT, PHOTOS_DIR, SHIPPED, WEIGHTS_DIR, file_sha256
+
+    final = out / "final.keras"
+    if not final.exists():
+        raise EdgepruneError(f"'{out}' holds no finished run (no final.keras): run it to the end first, then --ship")
+    curve = [json.loads(line) for line in (out / "curve.jsonl").read_text().splitlines()]
+    run_record = json.loads((out / "run.json").read_text())
+    model = load_model(final)
+    quality = validate(model, val)
+    data_manifest = Path(args.data) / "manifest.json" if args.data else None
+    if data_manifest is None or not data_manifest.exists():
+        raise EdgepruneError("--ship needs --data's manifest.json (tools/registry_photos.py writes it) to record the "
+                             "training photos")
+    photos = json.loads(data_manifest.read_text())
+    spec = REFERENCE_MODELS[args.net]
+    widths = {layer.name: int(layer.filters) for layer in model.layers if hasattr(layer, "filters")}
+    quick = _quick_recipe(out, task, val)
+    compare = {"quick_recipe": quick}
+    if task == "edsr":
+        bicubic = validate_bicubic(val)
+        compare["bicubic"] = {"psnr": bicubic["psnr"], "ssim": bicubic["ssim"]}
+    config = settings.train_config()
+    name = SHIPPED[args.net]
+    manifest = {
+        "format": MANIFEST_FORMAT, "model": args.net, "file": f"{name}.keras", "sha256": None,
+        "architecture": {"reference": args.net, "description": spec.description, "builder_kwargs": spec.kwargs,
+                         "parameters": int(model.count_params()), "conv_widths": widths,
+                         "input_channels": int(model.inputs[0].shape[-1])},
+        "data": {"source": "tools/registry_photos.py" + (" (sRGB photos unprocessed to synthetic low-light raw, "
+                                                         "Brooks et al. 2019)" if task == "sid" else ""),
+                 "files": [{"file": f["file"], "package": f["package"], "version": f["version"],
+                            "sha256": f["sha256"]} for f in photos["train"]],
+                 "validation": "the eight held-out scikit-image photos (edgeprune.data.photos.BUILTIN_PHOTOS), "
+                               f"{val.description}"},
+        "recipe": {"steps": config.steps, "patch": settings.patch, "batch_size": config.batch_size,
+                   "learning_rate": config.learning_rate, "schedule": "Adam, L1 loss, the rate halved at 50% and 75% "
+                                                                      "of the steps",
+                   "clipnorm": config.clipnorm, "seed": config.seed,
+                   "command": f"python tools/train_reference.py {' '.join(args.command_line)}"},
+        "training": {"hours": round(_training_hours(curve), 2), "cpu": run_record["cpu"],
+                     "python": run_record["python"], "tensorflow": run_record["tensorflow"],
+                     "tf_keras": run_record["tf_keras"], "finished": time.strftime("%Y-%m-%d", time.localtime(
+                         final.stat().st_mtime))},
+        "quality": {"psnr": quality["psnr"], "ssim": quality["ssim"], **compare},
+        "curve": [{k: line[k] for k in ("step", "psnr", "ssim") if k in line} for line in curve if "psnr" in line],
+    }
+    WEIGHTS_DIR.mkdir(exist_ok=True)
+    with staged_files(WEIGHTS_DIR, [f"{name}.keras", f"{name}.json"]) as stage:
+        save_model(model, stage / f"{name}.keras")  # loaded without its optimizer: the weights alone
+        manifest["sha256"] = file_sha256(stage / f"{name}.keras")
+        (stage / f"{name}.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    write_photo_pack(Path(args.data), PHOTOS_DIR)
+    print(f"wrote {WEIGHTS_DIR / name}.keras and .json: PSNR {quality['psnr']:.3f} dB, SSIM {quality['ssim']:.4f} "
+          f"(quick recipe {quick['psnr']:.3f} dB)", file=sys.stderr)
     return 0
 
 
@@ -127,9 +280,14 @@ def main(argv=None) -> int:
     parser.add_argument("--lr", type=float, default=None, help="initial learning rate (default: the quick preset's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-every", type=int, default=1000)
+    parser.add_argument("--init", default=None, metavar="MODEL.keras",
+                        help="start from this model's weights (a fresh optimizer; the run's steps and schedule)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--verbose", type=int, default=2)
+    parser.add_argument("--ship", action="store_true",
+                        help="the run is complete: write its model and manifest into keras_models/weights/")
     args = parser.parse_args(argv)
+    args.command_line = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--ship"]
     from edgeprune.core.errors import EdgepruneError
 
     try:

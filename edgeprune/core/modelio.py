@@ -137,3 +137,16 @@ def resolve_model(spec, **build_kwargs) -> ResolvedModel:
         raise ModelLoadError(f"unknown model '{text}': use one of {', '.join(REFERENCE_MODELS)} or a path to a "
                              ".keras file")
     return ResolvedModel(load_model(path), text)
+
+
+def load_shipped(name: str, weights_dir=None):
+    """The trained weights shipped for reference model ``name`` (``keras_models/weights/``), loaded after their
+    SHA-256 is checked against the manifest: ``(model, keras_models.shipped.ShippedWeights)``. A missing, damaged or
+    replaced file raises ModelLoadError (one line, saying to reinstall)."""
+    from keras_models.shipped import ShippedWeightsError, verified_weights
+
+    try:
+        shipped = verified_weights(name, weights_dir)
+    except ShippedWeightsError as exc:
+        raise ModelLoadError(str(exc)) from None
+    return load_model(shipped.path), shipped

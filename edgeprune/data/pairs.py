@@ -13,6 +13,7 @@ Built-in default (no ``--data``), documented in the README:
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -155,6 +156,25 @@ def sr_folder(root, scale: int, patch: int, val_side: int | None = None) -> tupl
             PairSet([v[0] for v in val_pairs], [v[1] for v in val_pairs], scale,
                     {"kind": "HR folder (held out)", "root": str(root), "images": len(val.images),
                      "skipped": val.skipped}))
+
+
+def sr_train_folder(root, scale: int, patch: int, val_side: int | None = None) -> tuple[PairSet, PairSet]:
+    """SR pairs from a folder of training photos alone (``root/train/``, no validation folder): validation is
+    :func:`builtin_sr`'s, the held-out scikit-image photos, so the figures compare with every built-in run's. The
+    photos the shipped models learnt from (``keras_models/weights/photos/``) are such a folder."""
+    from edgeprune.data.sr import downscale, load_images
+
+    files = sorted(p for p in (Path(root) / "train").glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    train = load_images(files, patch * scale)
+    if not train.images:
+        raise InvalidArgumentError(f"no usable training image in '{root}/train' ({train.skipped['unreadable']} "
+                                   f"unreadable, {train.skipped['smaller than a patch']} smaller than a "
+                                   f"{patch * scale}-pixel patch)")
+    _, val = builtin_sr(scale, 0, patch * scale, val_side)
+    pairs = [downscale(image, scale) for image in train.images]
+    return (PairSet([p[0] for p in pairs], [p[1] for p in pairs], scale,
+                    {"kind": "photos folder", "root": str(root), "images": len(train.images),
+                     "skipped": train.skipped}), val)
 
 
 def sid_folder(root, train_images: int, val_side: int) -> tuple[PairSet, PairSet]:

@@ -18,6 +18,9 @@ from edgeprune.prune.criteria import IMPORTANCE, METHODS
 from edgeprune.prune.proposers import CANDIDATES, GRANULARITIES, STRATEGIES
 
 HOST, NONE = "host", "none"
+# --baseline for a reference --model: the package's trained weights (the default where it ships some), or one
+# trained here with the preset; anything else is a .keras file
+SHIPPED, TRAIN = "shipped", "train"
 DEPLOY_DTYPES = ("fp32", "fp16", "int8")  # as edgeprune.graph.latency_profile.DTYPES (kept light: no import)  # --latency-profile: this machine's calibrated profile, or none (any width, MAC only)
 DEFAULT_TARGET_MAC = 0.8  # when neither --target-mac nor --target-latency is given
 # --finetune-steps, --max-iterations and --seed replace the preset's settings of these names

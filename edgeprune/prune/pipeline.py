@@ -1,7 +1,8 @@
 """``edgeprune prune`` (iterative): baseline -> quality-gated prune loop -> equal-budget control -> slim model.
 
-1. The baseline: ``--baseline FILE``, or the ``--model`` .keras file itself, or (for a reference name) one trained
-   here with the preset and cached as ``DIR/baseline.keras`` (reused by later runs with the same settings).
+1. The baseline: ``--baseline FILE``, or the ``--model`` .keras file itself, or (for a reference name) the trained
+   weights shipped in ``keras_models/weights/`` (checked against their manifest), or with ``--baseline train`` one
+   trained here with the preset and cached as ``DIR/baseline.keras`` (reused by later runs with the same settings).
 2. The loop of :mod:`edgeprune.prune.loop`, gated by PSNR/SSIM on the held-out validation set.
 3. The control: the baseline fine-tuned for as many steps as the pruned model's accepted history holds, in the
    loop's own chunks (:class:`~edgeprune.prune.control.ControlChain`), so a gain from extra training is not credited
@@ -35,12 +36,12 @@ from edgeprune.core.errors import InvalidArgumentError, ModelLoadError, Unsuppor
 from edgeprune.core.files import read_json
 from edgeprune.graph.cost import model_cost
 from edgeprune.graph.coupling import Coupling
-from edgeprune.core.modelio import ResolvedModel, load_model, resolve_model, save_model
+from edgeprune.core.modelio import ResolvedModel, load_model, load_shipped, resolve_model, save_model
 from edgeprune.prune.control import ControlChain, quality_of
 from edgeprune.prune.coarse import kernels_to_json, pruned_kernel_fraction
 from edgeprune.prune.loop import (LoopResult, LoopSettings, Tolerance, load_state, profile_identity,
                                   prune_loop)
-from edgeprune.prune.options import PruneOptions
+from edgeprune.prune.options import SHIPPED, TRAIN, PruneOptions
 from edgeprune.prune.plan import PruningPlan, fingerprint
 from edgeprune.prune.widths import width_rule
 from edgeprune.train.fit import fit, initialised_copy, load_data, scale_of, task_of, validate
@@ -201,9 +202,14 @@ def prepare(options: PruneOptions, hardware: Hardware | None = None, echo=None, 
     base = _given_baseline(o.model, resolved, coupling, o.baseline)
     if base is None:
         base = _reference_baseline(resolved, out_dir, o.preset_name, o.data, settings)
+    data = o.data
+    if data is None and (base.info or {}).get("source") == "shipped":  # fine-tune on what the weights learnt from
+        from keras_models.shipped import PHOTOS_DIR
+
+        data = PHOTOS_DIR
     times = times or PhaseTimes()
     with times.phase("prepare.data"):
-        train_pool, val = load_data(task, o.data, settings, scale_of(resolved.model, coupling.graph))
+        train_pool, val = load_data(task, data, settings, scale_of(resolved.model, coupling.graph))
     profile, source = hardware.profile, hardware.profile_source
     if hardware.load_profile is not None:
         with times.phase("prepare.latency_profile"):  # calibrates the host the first time: minutes
@@ -221,14 +227,36 @@ def prepare(options: PruneOptions, hardware: Hardware | None = None, echo=None, 
 
 
 def _given_baseline(model, resolved, coupling: Coupling, baseline) -> Baseline | None:
-    """The baseline of ``--baseline FILE``, or the ``--model`` .keras itself; None for a reference name."""
-    if baseline is not None:
+    """The baseline of ``--baseline FILE``, the ``--model`` .keras itself, or a reference name's shipped weights
+    (``--baseline shipped``, the default where the package ships some); None when one is to be trained here
+    (``--baseline train``, the default for a reference name without shipped weights)."""
+    from keras_models.shipped import has_shipped
+
+    reference = isinstance(model, str) and model in _reference_names()
+    if baseline in (SHIPPED, TRAIN) and not reference:
+        raise InvalidArgumentError(f"--baseline {baseline} goes with a reference --model "
+                                   f"({', '.join(_reference_names())}); a model file is pruned as it is: drop "
+                                   "--baseline")
+    if baseline not in (None, SHIPPED, TRAIN):
         trained = load_model(baseline)
         _same_architecture(resolved.model, coupling, trained, baseline)
         return Baseline(trained, {"source": str(baseline)})
-    if not isinstance(model, str) or model not in _reference_names():
+    if not reference:
         return Baseline(resolved.model, {"source": str(model)})
-    return None
+    if baseline == TRAIN or (baseline is None and not has_shipped(model)):
+        return None
+    trained, shipped = load_shipped(model)  # checks the file against its manifest first
+    _same_architecture(resolved.model, coupling, trained, shipped.path)
+    return Baseline(trained, shipped_info(shipped))
+
+
+def shipped_info(shipped) -> dict:
+    """The report's ``baseline`` fields for shipped weights: which file, its digest, how it was trained and how
+    good it was recorded to be."""
+    m = shipped.manifest
+    return {"source": "shipped", "weights": f"keras_models/weights/{shipped.path.name}", "sha256": shipped.sha256,
+            "description": shipped.summary(), "recipe": m["recipe"], "training": m["training"],
+            "recorded_quality": m["quality"]}
 
 
 def _same_architecture(reference, coupling: Coupling, candidate, path) -> None:

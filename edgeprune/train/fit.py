@@ -208,6 +208,8 @@ def load_data(task: str, data, settings, scale: int = 2):
     ``settings``: the run's :class:`edgeprune.train.presets.Preset`, whose data fields (``train_images``,
     ``train_size``, ``val_side``, ``patch``; SID's ``ratios`` and ``sensor``, None: the data's defaults) are read
     as attributes; a dict of those fields is accepted too."""
+    from pathlib import Path
+
     from edgeprune.data import pairs
 
     if isinstance(settings, Mapping):
@@ -218,12 +220,13 @@ def load_data(task: str, data, settings, scale: int = 2):
             return pairs.builtin_sid(settings.train_images, settings.train_size, settings.val_side, **options)
         return pairs.builtin_sr(scale, settings.train_images, settings.train_size, settings.val_side)
     if task == "sid":
-        from pathlib import Path
-
         if not (Path(data) / "short").is_dir() and (Path(data) / "train").is_dir():  # sRGB photos: unprocessed
             options = {k: getattr(settings, k) for k in ("ratios", "sensor") if getattr(settings, k) is not None}
             return pairs.sid_rgb_folder(data, settings.val_side, settings.seed or 0, **options)
         return pairs.sid_folder(data, settings.train_images, settings.val_side)
+    if (Path(data) / "train").is_dir() and not any((Path(data) / n).is_dir() for n in ("val", "valid",
+                                                                                       "validation")):
+        return pairs.sr_train_folder(data, scale, settings.patch, settings.val_side)
     return pairs.sr_folder(data, scale, settings.patch, settings.val_side)
 
 
