@@ -18,7 +18,7 @@ def shell_commands(text: str) -> list[str]:
     commands = []
     for block in re.findall(r"^```(?:sh|bash|shell|console)\n(.*?)^```", text, re.M | re.S):
         for line in block.splitlines():
-            line = line.split(" #", 1)[0].strip()
+            line = re.split(r" #| [|>] ", line, maxsplit=1)[0].strip()  # no comment, pipe or redirection
             commands += [part.strip() for part in line.split("&&") if part.strip()]
     return commands
 
