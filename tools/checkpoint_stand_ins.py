@@ -74,17 +74,17 @@ def write_sid(model, prefix: Path) -> None:
     with graph.as_default():
         tf1_network(tf.compat.v1.placeholder(tf.float32, [None, None, None, 4]), widths)
         variables = {v.op.name: v for v in tf.compat.v1.global_variables()}
-        with tf.compat.v1.Session(graph=graph) as session:
+        with tf.compat.v1.Session(graph=graph) as sess:
             for layer, name in TF1_NAMES.items():
                 weights = values[layer]
                 if layer.startswith("up"):
-                    variables[name].load(weights[0], session)
+                    variables[name].load(weights[0], sess)
                     continue
                 kernel = weights[0][:, :, PERM, :] if layer == "conv1_1" else weights[0]
-                variables[f"{name}/weights"].load(kernel, session)
-                variables[f"{name}/biases"].load(weights[1], session)
+                variables[f"{name}/weights"].load(kernel, sess)
+                variables[f"{name}/biases"].load(weights[1], sess)
             prefix.parent.mkdir(parents=True, exist_ok=True)
-            tf.compat.v1.train.Saver(var_list=list(variables.values())).save(session, str(prefix))
+            tf.compat.v1.train.Saver(var_list=list(variables.values())).save(sess, str(prefix))
 
 
 def main(kind: str, baseline: str, out: str) -> None:

@@ -410,7 +410,7 @@ def top_table(results: dict, seeds: int = 1) -> str:
     """Per network: method D's and the best row's lowest MAC that held, counting only rows run at ``seeds`` seeds
     (a row held at fewer seeds is named beside, not counted: a claim needs the spread)."""
     lines = ["| network | paper's D: MAC / BW | edgeprune's target: MAC / BW | D here: lowest MAC that held (BW) | "
-             f"best row here, held at all {seeds} seed{'s' if seeds > 1 else ''} (MAC, BW) | claim met? |",
+             f"best row here, held at all {seeds} seed{'s' if seeds > 1 else ''} (MAC, BW) | target met? |",
              "|---|---|---|---|---|---|"]
     for net, res in results.items():
         rows = {n: r for n, r in res["rows"].items() if r["seeds"] >= seeds}
@@ -451,7 +451,8 @@ def reference_text(b: dict) -> str:
 
 
 def section(info: dict, results: dict, budget: Budget, commands: dict, seconds: float, seeds=None) -> str:
-    resumed = f", resumed {', '.join(info['resumed'])}" if info.get("resumed") else ""
+    resumed = (f", finished {info['resumed'][-1]} after {len(info['resumed'])} resumption"
+               f"{'s' if len(info['resumed']) > 1 else ''}" if info.get("resumed") else "")
     out = [f"## Table 1 on this machine: `tools/run_benchmarks.py --budget {info['budget']}` ({info['date']}"
            f"{resumed})", "",
            f"Machine: {info['cpu']}, {info['cores']} cores; "

@@ -101,12 +101,12 @@ def configure_process() -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("EDGEPRUNE_TF_LOGS") else "3")
         os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
         # TensorFlow turns its oneDNN CPU kernels on by itself only on some CPUs (not on an AVX2-only AMD EPYC);
-        # there they made edgeprune's training step 1.7-1.9x faster (BENCHMARKS.md, "The main job in 15 minutes").
+        # there they made edgeprune's training step 1.7-1.9x faster (BENCHMARKS.md, "Training throughput").
         # Set TF_ENABLE_ONEDNN_OPTS=0 to keep TensorFlow's own choice.
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
         # one inter-op thread: ops run one after another, each on every core (the default runs one op per core
         # beside each op's own threads); EDSR's fit step 0.998 -> 0.818 s on 2 AVX2 cores, SID's unchanged
-        # (BENCHMARKS.md, "The main job in 15 minutes"). Set TF_NUM_INTEROP_THREADS to choose another.
+        # (BENCHMARKS.md, "Training throughput"). Set TF_NUM_INTEROP_THREADS to choose another.
         os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
     _process_configured = True
     if "tf" in globals():

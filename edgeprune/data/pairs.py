@@ -4,7 +4,7 @@ A pool holds whole (input, target) images where the target is ``factor`` times l
 scale; SID: 2, packed raw -> RGB). Patches are cut at matching positions and get the same flip and 90-degree
 rotation (as in EDSR's and SID's own training code).
 
-Built-in default (no ``--data``), documented in the README:
+Built-in default (no ``--data``), documented in docs/commands.md ("Training"):
 - training: generated dead-leaves images (never a photograph); for SID turned into noisy short-exposure raw by
   unprocessing. The quick preset uses one fixed sensor (one camera, one noise level) at ratio 100; the full preset
   draws camera, noise and ratio (100, 250, 300 as in the SID Sony set) per image;

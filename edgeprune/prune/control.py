@@ -13,8 +13,8 @@ Two implementations of one interface, ``control(steps) -> metrics``:
   the result: the baseline's weights, the images, the fine-tuning settings, the TensorFlow version), so another run
   on the same baseline and seed, a resumed run, or the final control at the accepted budget continues the chain
   instead of training it again. The control at ``n`` chunks costs one chunk more than at ``n - 1``: a loop that
-  accepts ``k`` iterations trains ``k`` chunks of control instead of ``k (k + 1) / 2`` (BENCHMARKS.md, "Table 1 end
-  to end"). The QR strategy's recovery is one chunk of ``--recover-steps``.
+  accepts ``k`` iterations trains ``k`` chunks of control instead of ``k (k + 1) / 2``. The QR strategy's recovery
+  is one chunk of ``--recover-steps``.
 
 This module imports nothing heavy at import time: the command line reads :data:`GATES` from it.
 """
