@@ -220,6 +220,19 @@ def ship(args, out: Path, reference, task: str, settings, val) -> int:
         raise EdgepruneError(f"'{out}' holds no finished run (no final.keras): run it to the end first, then --ship")
     curve = [json.loads(line) for line in (out / "curve.jsonl").read_text().splitlines()]
     run_record = json.loads((out / "run.json").read_text())
+    stages, offset, hours = [], 0, 0.0
+    for spec in args.history:  # earlier runs this one continued from (--init): DIR@STEP
+        folder, _, step = spec.rpartition("@")
+        if not folder or not step.isdigit():
+            raise EdgepruneError(f"--history takes DIR@STEP (the earlier run and the step its model was taken at), "
+                                 f"got {spec!r}")
+        earlier = [json.loads(line) for line in (Path(folder) / "curve.jsonl").read_text().splitlines()]
+        earlier = [line for line in earlier if line.get("step", 0) <= int(step)]
+        record = json.loads((Path(folder) / "run.json").read_text())
+        stages.append({"args": record["args"], "until_step": int(step), "hours": round(_training_hours(earlier), 2),
+                       "curve": [{k: line[k] for k in ("step", "psnr", "ssim") if k in line}
+                                 for line in earlier if "psnr" in line]})
+        offset, hours = offset + int(step), hours + _training_hours(earlier)
     model = load_model(final)
     quality = validate(model, val)
     data_manifest = Path(args.data) / "manifest.json" if args.data else None
@@ -251,13 +264,17 @@ def ship(args, out: Path, reference, task: str, settings, val) -> int:
                    "learning_rate": config.learning_rate, "schedule": "Adam, L1 loss, the rate halved at 50% and 75% "
                                                                       "of the steps",
                    "clipnorm": config.clipnorm, "seed": config.seed,
-                   "command": f"python tools/train_reference.py {' '.join(args.command_line)}"},
-        "training": {"hours": round(_training_hours(curve), 2), "cpu": run_record["cpu"],
+                   "command": f"python tools/train_reference.py {' '.join(args.command_line)}",
+                   **({"note": args.note} if args.note else {}),
+                   **({"earlier_stages": stages, "total_steps": offset + config.steps} if stages else {})},
+        "training": {"hours": round(hours + _training_hours(curve), 2), "cpu": run_record["cpu"],
                      "python": run_record["python"], "tensorflow": run_record["tensorflow"],
                      "tf_keras": run_record["tf_keras"], "finished": time.strftime("%Y-%m-%d", time.localtime(
                          final.stat().st_mtime))},
         "quality": {"psnr": quality["psnr"], "ssim": quality["ssim"], **compare},
-        "curve": [{k: line[k] for k in ("step", "psnr", "ssim") if k in line} for line in curve if "psnr" in line],
+        "curve": [point for stage in stages for point in stage["curve"]] +
+                 [{"step": line["step"] + offset, **{k: line[k] for k in ("psnr", "ssim")}}
+                  for line in curve if "psnr" in line],
     }
     WEIGHTS_DIR.mkdir(exist_ok=True)
     with staged_files(WEIGHTS_DIR, [f"{name}.keras", f"{name}.json"]) as stage:
@@ -270,27 +287,82 @@ def ship(args, out: Path, reference, task: str, settings, val) -> int:
     return 0
 
 
+def plot_curves(png: Path) -> int:
+    """PSNR on the held-out photos against training steps, one panel per shipped model, from the manifests; the
+    quick recipe's baseline (and bicubic, for EDSR) as horizontal lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from keras_models.shipped import shipped_names, verified_weights
+
+    names = shipped_names()
+    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 3.8))
+    for ax, name in zip(axes, names):
+        m = verified_weights(name).manifest
+        steps = [p["step"] for p in m["curve"]]
+        ax.plot(steps, [p["psnr"] for p in m["curve"]], marker="o", ms=3, label="shipped model, during training")
+        quality = m["quality"]
+        ax.axhline(quality["quick_recipe"]["psnr"], color="tab:orange", ls="--",
+                   label=f"quick recipe ({quality['quick_recipe']['steps']} steps)")
+        if "bicubic" in quality:
+            ax.axhline(quality["bicubic"]["psnr"], color="grey", ls=":", label="bicubic upscaling")
+        for stage in m["recipe"].get("earlier_stages", []):
+            ax.axvline(stage["until_step"], color="k", lw=0.6, alpha=0.5)
+        lows = [quality["quick_recipe"]["psnr"], quality.get("bicubic", {}).get("psnr", quality["psnr"])]
+        ax.set_ylim(min(lows) - 1.0, quality["psnr"] + 0.7)
+        ax.set_title(f"{m['architecture']['description'].split(';')[0]}")
+        ax.set_xlabel("training step")
+        ax.set_ylabel("PSNR on the 8 held-out photos (dB)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    print(f"wrote {png}", file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--net", choices=("edsr", "sid"), required=True)
+    parser.add_argument("--net", choices=("edsr", "sid"))
     parser.add_argument("--data", default=None, help="EDSR: tools/registry_photos.py's folder")
-    parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--steps", type=int)
     parser.add_argument("--patch", type=int, default=None, help="input-side patch (default: the quick preset's)")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None, help="initial learning rate (default: the quick preset's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-every", type=int, default=1000)
+    parser.add_argument("--history", action="append", default=[], metavar="DIR@STEP",
+                        help="with --ship: an earlier run whose model at STEP this run started from (--init); its "
+                             "curve, arguments and hours go into the manifest (repeat for several)")
+    parser.add_argument("--note", default=None, help="with --ship: a sentence for the manifest's recipe (for "
+                                                     "example a schedule changed while the run was under way)")
+    parser.add_argument("--plot", default=None, metavar="PNG",
+                        help="instead of training: plot the shipped models' curves (PSNR on the held-out photos "
+                             "against steps) from their manifests")
     parser.add_argument("--init", default=None, metavar="MODEL.keras",
                         help="start from this model's weights (a fresh optimizer; the run's steps and schedule)")
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out")
     parser.add_argument("--verbose", type=int, default=2)
     parser.add_argument("--ship", action="store_true",
                         help="the run is complete: write its model and manifest into keras_models/weights/")
     args = parser.parse_args(argv)
-    args.command_line = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--ship"]
+    if not args.plot and None in (args.net, args.steps, args.out):
+        parser.error("--net, --steps and --out are required (unless --plot)")
+    given, args.command_line = list(argv if argv is not None else sys.argv[1:]), []
+    while given:  # the training command alone, without what --ship adds
+        arg = given.pop(0)
+        if arg in ("--history", "--note"):
+            given.pop(0) if given else None
+        elif arg != "--ship" and not arg.startswith(("--history=", "--note=")):
+            args.command_line.append(arg)
     from edgeprune.core.errors import EdgepruneError
 
     try:
+        if args.plot:
+            return plot_curves(Path(args.plot))
         return run(args)
     except EdgepruneError as exc:
         print(f"Error: {exc}", file=sys.stderr)
