@@ -230,7 +230,7 @@ def ship(args, out: Path, reference, task: str, settings, val) -> int:
         earlier = [line for line in earlier if line.get("step", 0) <= int(step)]
         record = json.loads((Path(folder) / "run.json").read_text())
         stages.append({"args": record["args"], "until_step": int(step), "hours": round(_training_hours(earlier), 2),
-                       "curve": [{k: line[k] for k in ("step", "psnr", "ssim") if k in line}
+                       "curve": [{"step": line["step"] + offset, "psnr": line["psnr"], "ssim": line["ssim"]}
                                  for line in earlier if "psnr" in line]})
         offset, hours = offset + int(step), hours + _training_hours(earlier)
     model = load_model(final)
