@@ -184,6 +184,7 @@ def write_photo_pack(data: Path, dest: Path) -> None:
 
     photos = json.loads((data / "manifest.json").read_text())
     stage = Path(tempfile.mkdtemp(prefix=".photos-", dir=dest.parent))
+    stage.chmod(0o755)  # mkdtemp's 0700 would hide the photos from other users of an installed package
     (stage / "train").mkdir()
     crops = []
     for entry in photos["train"]:
