@@ -309,8 +309,10 @@ def plot_curves(png: Path) -> int:
                    label=f"quick recipe ({quality['quick_recipe']['steps']} steps)")
         if "bicubic" in quality:
             ax.axhline(quality["bicubic"]["psnr"], color="grey", ls=":", label="bicubic upscaling")
-        for stage in m["recipe"].get("earlier_stages", []):
-            ax.axvline(stage["until_step"], color="k", lw=0.6, alpha=0.5)
+        boundary = 0
+        for stage in m["recipe"].get("earlier_stages", []):  # where a stage ended and the next began
+            boundary += stage["until_step"]
+            ax.axvline(boundary, color="k", lw=0.6, alpha=0.5)
         lows = [quality["quick_recipe"]["psnr"], quality.get("bicubic", {}).get("psnr", quality["psnr"])]
         ax.set_ylim(min(lows) - 1.0, quality["psnr"] + 0.7)
         ax.set_title(f"{m['architecture']['description'].split(';')[0]}")
