@@ -442,8 +442,8 @@ def network_table(net: str, baseline: dict, rows: dict, latency: dict, eval_cost
     size = "x".join(map(str, baseline["input_size"]))
     eval_size = "x".join(map(str, latency.get("input_size", [])))
     head = (f"| row | seeds | MAC at {size} | weights | activations | BW (elements) | BW (MB, fp32) | MAC at "
-            f"{eval_size} | host fp32 at {eval_size} | PSNR | SSIM | vs baseline (dB / SSIM) | vs control (dB / SSIM) | "
-            "held | latency fp32 | int8 | predicted | iterations (accepted) | kept widths (width x groups) |")
+            f"{eval_size} | host fp32 at {eval_size} | PSNR | SSIM | vs baseline (dB / SSIM) | vs control (dB / "
+            "SSIM) | held | latency fp32 | int8 | predicted | iterations (accepted) | kept widths (width x groups) |")
     lines = [head, "|" + "---|" * 19]
     b = base_totals
     base_lat = latency.get("fp32", {}).get("baseline_us")

@@ -10,15 +10,16 @@ strategy, picks the least damaging of random masks. The threshold's steps adapt 
 briefly trained network has normalised filter norms within a few percent of 1, where fixed steps in norm prune
 nothing for a while and then most of the network at once (BENCHMARKS.md, "Figures behind the library's defaults").
 
-:func:`prune_loop` builds a :class:`~edgeprune.prune.pruner.Pruner`, compiles its tfmot-wrapped model with L1 loss
-and Adam (with ``settings.distill``, inside a :class:`~edgeprune.train.distill.Distiller` whose teacher is the
-baseline: L1 to the ground truth plus that weight times L1 to the baseline's output), and trains it in ONE ``fit`` with :class:`~edgeprune.prune.gating.QualityGatedPruning`: every
-``finetune.steps`` steps the gate measures PSNR/SSIM on the held-out images and accepts (within the tolerance of
-the baseline's, with ``gate="control"`` also of the equal-budget control's: the unpruned baseline fine-tuned for as
-many steps as the candidate's history holds) or rolls weights and masks back; each proposal starts from a fresh Adam
-(``reset_optimizer``) on patches drawn from ``seed + iteration``, as each iteration always has. Pruned units stay
-pruned (the plan only shrinks). After every decision the state and the accepted weights are checkpointed in
-``workdir``, so a killed run continues with ``resume=True`` and loses no accepted iteration.
+:func:`prune_loop` builds a :class:`~edgeprune.prune.pruner.Pruner`, compiles its tfmot-wrapped model with L1 loss and
+Adam (with ``settings.distill``, inside a :class:`~edgeprune.train.distill.Distiller` whose teacher is the baseline:
+L1 to the ground truth plus that weight times L1 to the baseline's output), and trains it in ONE ``fit`` with
+:class:`~edgeprune.prune.gating.QualityGatedPruning`: every ``finetune.steps`` steps the gate measures PSNR/SSIM on
+the held-out images and accepts (within the tolerance of the baseline's, with ``gate="control"`` also of the
+equal-budget control's: the unpruned baseline fine-tuned for as many steps as the candidate's history holds) or rolls
+weights and masks back; each proposal starts from a fresh Adam (``reset_optimizer``) on patches drawn from ``seed +
+iteration``, as each iteration always has. Pruned units stay pruned (the plan only shrinks). After every decision the
+state and the accepted weights are checkpointed in ``workdir``, so a killed run continues with ``resume=True`` and
+loses no accepted iteration.
 """
 
 from dataclasses import dataclass

@@ -71,7 +71,7 @@ class LoopSettings:
     granularity: str = "both"  # coarse: feature maps, kernels or both (edgeprune.prune.coarse)
     candidates: int = CANDIDATES  # coarse: random masks compared per iteration
     gate: str = "baseline"  # one of GATES
-    distill: float | None = None  # fine-tune against the baseline's output too, at this weight (edgeprune.train.distill)
+    distill: float | None = None  # fine-tune against the baseline's output too, at this weight (train.distill)
 
     @property
     def measure(self) -> str:

@@ -90,9 +90,6 @@ class Distiller(keras.Model):
         logs["loss"] = logs["ground_truth"] + self.weight * logs["distillation"]
         return logs
 
-    def get_config(self):
-        raise NotImplementedError("a Distiller is a trainer, not a model to save: save its student")
-
 
 def _output_shape(model):
     outputs = getattr(model, "outputs", None)

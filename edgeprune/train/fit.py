@@ -173,8 +173,8 @@ def fit(model: keras.Model, pool: PairSet, config: TrainConfig, strategy=None, w
 
     With ``masks`` the copy is fine-tuned with those channels masked out, and the returned model has them exactly 0.
     ``masks`` (:class:`edgeprune.prune.masking.ChannelMasks`) brings its own hooks: ``wrap_for_training(model)`` (called
-    inside the strategy's scope), ``training_callbacks(wrapped)`` and ``unwrap(trained, model)``. The prune loop does not
-    call this once per iteration: it trains one wrapped model in one ``fit`` under changing masks
+    inside the strategy's scope), ``training_callbacks(wrapped)`` and ``unwrap(trained, model)``. The prune loop does
+    not call this once per iteration: it trains one wrapped model in one ``fit`` under changing masks
     (:mod:`edgeprune.prune.gating`), which computes the same chunk by chunk.
     """
     config.validate()
