@@ -9,6 +9,9 @@ Pruning inside your own training, in the shape of tfmot's API::
     slim = pruner.slim()                                     # channels physically removed
     edgeprune.export_tflite(slim, "model.tflite", input_size=(256, 256))
 
+To fine-tune against the unpruned model's output as well as the ground truth (knowledge distillation), fit a
+``edgeprune.Distiller(pruner.model, teacher=model, weight=1.0)`` instead of ``pruner.model``, with the same callback.
+
 The public names are re-exported lazily: importing ``edgeprune`` loads neither TensorFlow nor tfmot and changes
 nothing in the process (see :mod:`edgeprune.core.runtime`). The layers of the package are in ARCHITECTURE.md.
 """
@@ -26,6 +29,7 @@ _PUBLIC = {  # public name -> the module that defines it
     "Pruner": "edgeprune.prune.pruner",
     "QualityGatedPruning": "edgeprune.prune.gating",
     "EqualBudgetControl": "edgeprune.prune.control",
+    "Distiller": "edgeprune.train.distill",
     "PruningPlan": "edgeprune.prune.plan",
     "LatencyProfile": "edgeprune.graph.latency_profile",
     "export_tflite": "edgeprune.deploy.export",

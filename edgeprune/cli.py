@@ -182,6 +182,12 @@ def slim(model, plan_path, out_path, input_size, as_json):
               help="With --strategy qr: fine-tune the reconstructed model under its channel masks for N steps (the "
                    "preset's fine-tuning settings); its control is then the baseline fine-tuned for the same N "
                    "steps. Default 0: the reconstruction as it is.")
+@click.option("--distill", type=float, is_flag=False, flag_value=1.0, default=None, metavar="[WEIGHT]",
+              help="Fine-tune the pruned model against the unpruned baseline's output too: the loss is L1 to the "
+                   "ground truth plus WEIGHT times L1 to the baseline's output on the same patches (knowledge "
+                   "distillation; WEIGHT >= 0, 1.0 when given bare). Applies to the loop's fine-tuning and to "
+                   "--strategy qr's --recover-steps; the control still learns from the ground truth alone, and the "
+                   "report says what the pruned model was fine-tuned against.")
 @click.option("--seed", type=int, default=None,
               help="Seed of the run's random draws (default 0): fine-tuning patches, the control's, coarse masks, "
                    "Taylor and QR sample batches, and a baseline trained here. Runs that differ only in the seed "

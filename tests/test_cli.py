@@ -180,6 +180,14 @@ def _plan_with(tmp_path, keep):
     (lambda d: ["prune", "--model", "edsr", "--one-shot", "--channel-ratio", "0", "--out", str(d / "o")],
      "channel ratio must be strictly between 0 and 1, got 0.0"),
     (lambda d: ["prune", "--model", "edsr", "--one-shot", "--out", str(d / "o")], "needs --channel-ratio"),
+    (lambda d: ["prune", "--model", "edsr", "--distill", "nan", "--out", str(d / "o")],
+     "the --distill weight must be a finite number >= 0"),
+    # click reads a negative optional value as an option (also as --distill=-1): refused all the same
+    (lambda d: ["prune", "--model", "edsr", "--distill", "-1", "--out", str(d / "o")], "No such option '-1'"),
+    (lambda d: ["prune", "--model", "edsr", "--distill", "inf", "--out", str(d / "o")],
+     "the --distill weight must be a finite number >= 0"),
+    (lambda d: ["prune", "--model", "edsr", "--strategy", "qr", "--target-mac", "0.5", "--distill", "--out",
+                str(d / "o")], "--strategy qr fine-tunes only with --recover-steps N"),
     (lambda d: ["prune", "--model", str(d / "custom.keras"), "--one-shot", "--channel-ratio", "0.3", "--out",
                 str(d / "o")], "cannot load"),
 ])
@@ -533,3 +541,15 @@ def test_prune_with_the_seed_strategies_from_the_command_line(tmp_path, args, la
         assert (out / "kernel_mask.json").exists()
     else:
         assert "re-fitted convs, median relative output error" in result.stdout
+
+
+@pytest.mark.parametrize("given, weight", [([], None), (["--distill"], 1.0), (["--distill", "0.25"], 0.25),
+                                           (["--distill", "0"], 0.0)])
+def test_distill_takes_an_optional_weight(tmp_path, monkeypatch, given, weight):
+    import edgeprune.commands.prune as command
+
+    seen = []
+    monkeypatch.setattr(command, "prune", lambda options, echo=None: seen.append(options) or "ok")
+    result = run("prune", "--model", "edsr", *given, "--out", str(tmp_path / "o"))
+    assert result.exit_code == 0, result.output
+    assert seen[0].distill == weight

@@ -53,6 +53,11 @@ def test_from_cli_turns_the_preset_options_into_overrides_and_freezes():
     ({"target_latency": 0.5, "latency_profile": "none"}, "--target-latency needs a latency profile"),
     ({"strategy": "qr", "gate": "control"}, "--strategy qr prunes once without a gate"),
     ({"recover_steps": 5}, "--recover-steps fine-tunes the QR strategy's reconstruction"),
+    ({"distill": -1.0}, "the --distill weight must be a finite number >= 0 (how much the L1 distance to the "
+                        "unpruned baseline's output weighs"),
+    ({"distill": float("nan")}, "the --distill weight must be a finite number >= 0"),
+    ({"one_shot": True, "channel_ratio": 0.5, "distill": 1.0}, "--one-shot does not train; drop one"),
+    ({"strategy": "qr", "target_mac": 0.5, "distill": 1.0}, "--strategy qr fine-tunes only with --recover-steps N"),
 ])
 def test_options_that_do_not_go_together_are_refused_with_the_option_named(kwargs, message):
     with pytest.raises(InvalidArgumentError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -442,3 +442,52 @@ def test_a_seed_changes_the_runs_draws_and_the_same_seed_repeats_them(tmp_path, 
     # the same seed: the same run
     assert [r["psnr"] for r in again["iterations"]] == [r["psnr"] for r in one["iterations"]]
     assert again["pruned"]["psnr"] == one["pruned"]["psnr"]
+
+
+def test_distillation_weight_zero_is_the_ground_truth_run_and_the_report_says_what_was_learned_from(tmp_path,
+                                                                                                   monkeypatch):
+    monkeypatch.setenv("EDGEPRUNE_CACHE_DIR", str(tmp_path / "cache"))
+    model = str(_tiny_file(tmp_path))
+    kwargs = dict(target_mac=0.85, tolerance_psnr=5.0, tolerance_ssim=1.0, overrides=TINY, verbose=0)
+    plain = prune_command(model, tmp_path / "plain", **kwargs)
+    zero = prune_command(model, tmp_path / "zero", distill=0.0, **kwargs)
+    lines = []
+    taught = prune_command(model, tmp_path / "taught", distill=2.0, echo=lines.append, **kwargs)
+    assert plain["fine_tuned_against"]["text"] == "ground truth" and "distill" not in plain["settings"]
+    assert zero["fine_tuned_against"]["text"] == "ground truth + teacher output at weight 0"
+    assert taught["fine_tuned_against"] == {"text": "ground truth + teacher output at weight 2", "ground_truth": True,
+                                            "teacher": "the unpruned baseline's output (L1)", "weight": 2.0}
+    assert taught["settings"]["distill"] == 2.0
+    # weight 0: every decision and figure of the run without distillation, bit for bit
+    for key in ("psnr", "ssim", "mac_ratio"):
+        assert zero["pruned"][key] == plain["pruned"][key]
+    assert [r["psnr"] for r in zero["iterations"]] == [r["psnr"] for r in plain["iterations"]]
+    # the teacher's term changed the fine-tuning; the control (ground truth alone, same steps) did not change
+    assert [r["psnr"] for r in taught["iterations"]] != [r["psnr"] for r in plain["iterations"]]
+    if taught["control"]["steps"] == plain["control"]["steps"]:
+        assert taught["control"]["psnr"] == plain["control"]["psnr"]
+    assert any(line.startswith("pruned: ") and line.endswith("fine-tuned against ground truth + teacher output at "
+                                                             "weight 2") for line in lines)
+    from edgeprune.commands.render import prune_summary
+
+    assert "fine-tuned against: ground truth + teacher output at weight 2 (the control: ground truth)" in \
+        prune_summary({**taught, "seconds": 1.0}, "out")
+
+
+def test_qr_recovery_distils_from_the_baseline(tmp_path, monkeypatch):
+    from edgeprune.prune.pipeline import Hardware
+
+    monkeypatch.setenv("EDGEPRUNE_CACHE_DIR", str(tmp_path / "cache"))
+    model = str(_tiny_file(tmp_path))
+    kwargs = dict(target_mac=0.7, tolerance_psnr=5.0, tolerance_ssim=1.0, overrides=TINY, verbose=0, strategy="qr",
+                  hardware=Hardware(channel_multiple=4), recover_steps=3)
+    tuned = prune_command(model, tmp_path / "tuned", **kwargs)
+    taught = prune_command(model, tmp_path / "taught", distill=1.0, **kwargs)
+    untrained = prune_command(model, tmp_path / "none", **{**kwargs, "recover_steps": 0})
+    assert untrained["fine_tuned_against"]["text"] == "nothing (not fine-tuned)"
+    assert tuned["fine_tuned_against"]["text"] == "ground truth"
+    assert taught["fine_tuned_against"]["text"] == "ground truth + teacher output at weight 1"
+    assert taught["pruned"]["psnr"] != tuned["pruned"]["psnr"]
+    # the same control: the baseline on the ground truth for 3 steps (the second run finds it in the cache)
+    assert [taught["control"][k] for k in ("steps", "psnr", "ssim")] == [tuned["control"][k]
+                                                                         for k in ("steps", "psnr", "ssim")]

@@ -29,7 +29,8 @@ def report(psnr, ssim, control_psnr, control_ssim, mac=0.5, base_psnr=30.0, base
             "pruned": {"psnr": psnr, "ssim": ssim, "totals": pruned},
             "control": {"psnr": control_psnr, "ssim": control_ssim, "steps": steps},
             "iterations": [{"accepted": True}, {"accepted": False}], "input_size": [1020, 1020],
-            "layers": [{"layer": "c1", "original": 8, "pruned": 4}, {"layer": "c2", "original": 8, "pruned": 8}]}
+            "layers": [{"layer": "c1", "original": 8, "pruned": 4}, {"layer": "c2", "original": 8, "pruned": 8}],
+            "groups": {"g1": {"size": 8, "kept": 4}, "g2": {"size": 8, "kept": 8}}}
 
 
 def test_a_budget_plans_every_loop_row_per_seed_then_qr_at_each_target(rb):
@@ -68,6 +69,48 @@ def test_the_commands_are_the_users_with_the_gate_a_low_target_and_the_seed(rb, 
     tuned = rb.prune_command(exe, "sid", base, medium, "qr-tuned@0.35", 0, tmp_path)
     assert tuned[8:14] == ["--strategy", "qr", "--target-mac", "0.35", "--recover-steps", "480"]
     assert medium.recover_steps == medium.finetune_steps * medium.max_iterations == 480
+
+
+def test_variants_run_every_row_again_at_seed_0_beside_it_where_they_apply(rb, tmp_path):
+    medium, exe, base = rb.BUDGETS["medium"], Path("edgeprune"), Path("b.keras")
+    plan = rb.planned_rows(medium, rows=("D", "latency-aware", "qr-oneshot", "qr-tuned"), net="sid",
+                           variants=("m8", "distill", "m8+distill"))
+    assert plan == [
+        ("D", 0), ("D+m8", 0), ("D+distill", 0), ("D+m8+distill", 0), ("D", 1), ("D", 2),
+        ("latency-aware", 0), ("latency-aware+distill", 0),  # its widths are the profile's: no m8
+        ("qr-oneshot@0.7", 0), ("qr-oneshot@0.7+m8", 0), ("qr-oneshot@0.5", 0), ("qr-oneshot@0.5+m8", 0),
+        ("qr-oneshot@0.35", 0), ("qr-oneshot@0.35+m8", 0),  # not fine-tuned: nothing to distil
+        ("qr-tuned@0.5", 0), ("qr-tuned@0.5+m8", 0), ("qr-tuned@0.5+distill", 0), ("qr-tuned@0.5+m8+distill", 0),
+        ("qr-tuned@0.35", 0), ("qr-tuned@0.35+m8", 0), ("qr-tuned@0.35+distill", 0),
+        ("qr-tuned@0.35+m8+distill", 0)]
+    assert rb.planned_rows(medium, net="sid") == rb.planned_rows(medium, net="sid", variants=())  # none by default
+    cmd = rb.prune_command(exe, "edsr", base, medium, "D+m8+distill", 0, tmp_path)
+    assert cmd[8:] == ["--method", "D", "--target-mac", "0.2", "--gate", "control", "--finetune-steps", "60",
+                       "--max-iterations", "8", "--channel-multiple", "8", "--distill", "--out", str(tmp_path),
+                       "--json"]
+    tuned = rb.prune_command(exe, "edsr", base, medium, "qr-tuned@0.5+distill", 1, tmp_path)
+    assert tuned[8:16] == ["--strategy", "qr", "--target-mac", "0.5", "--recover-steps", "480", "--distill",
+                           "--seed"]
+    assert rb.check_variant("distill+m8") == ["m8", "distill"]
+    with pytest.raises(SystemExit, match="unknown variant 'm16': combine m8, distill with"):
+        rb.check_variant("m16")
+    assert rb.width_histogram({"groups": {"a": {"kept": 8}, "b": {"kept": 16}, "c": {"kept": 8}}}) == {8: 2, 16: 1}
+    assert rb.widths_text({16: 1, 8: 2}) == "8x2, 16x1"
+    text = rb.variants_text(("m8", "m8+distill"))[0]
+    assert text.startswith("Rows named ROW+VARIANT are ROW run again at seed 0 with `--channel-multiple 8`")
+
+
+def test_plan_prints_the_commands_and_writes_nothing(tmp_path, capsys, rb):
+    out = tmp_path / "bench"
+    assert rb.main(["--budget", "quick", "--out", str(out), "--variants", "m8", "--plan"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["edsr D s0", "edsr D+m8 s0", "edsr qr-oneshot@0.6 s0",
+                                                      "edsr qr-oneshot@0.6+m8 s0", "sid D s0", "sid D+m8 s0",
+                                                      "sid qr-oneshot@0.6 s0", "sid qr-oneshot@0.6+m8 s0"]
+    assert "--channel-multiple 8 --out " + str(out / "edsr" / "D+m8-s0") in lines[1]
+    assert not out.exists()
+    with pytest.raises(SystemExit):
+        rb.main(["--budget", "quick", "--out", str(out), "--variants", "m4", "--plan"])
 
 
 def test_a_target_row_that_held_at_seed_0_is_confirmed_at_the_other_seeds_and_one_that_failed_is_not(rb, tmp_path):
@@ -154,6 +197,7 @@ def test_the_section_and_the_plots_are_written_from_the_figures(rb, tmp_path):
     reports = {"D": report(30.0, 0.9, 30.0, 0.9, mac=0.55)}
     rows = {n: rb.row_figures([r]) for n, r in reports.items()}
     baseline = {"psnr": 30.0, "ssim": 0.9, "totals": reports["D"]["baseline"]["totals"], "input_size": [1020, 1020],
+                "widths": rb.original_widths(reports["D"]),
                 "train_seconds": 60.0, "quick": {"psnr": 29.5, "ssim": 0.89, "steps": 400, "train_seconds": 20.0},
                 "bicubic": {"psnr": 28.0, "ssim": 0.85, "images": 8}}
     latency = {"input_size": [64, 64], "fp32": {"baseline_us": 2000.0}, "int8": {"baseline_us": 1000.0},
@@ -167,8 +211,11 @@ def test_the_section_and_the_plots_are_written_from_the_figures(rb, tmp_path):
     assert "What this budget cuts: quick budget: baselines of 100" in text
     assert ("; the quick preset's baseline (400 steps, the same data, 20 s): 29.500 dB / 0.8900 (+0.500 dB, "
             "+0.0100 here); bicubic upscaling: 28.000 dB / 0.8500 (+2.000 dB, +0.0500 here).") in text
-    assert "| D | 1 | 0.0G (0.550) | 0K (0.550) |" in text and "| 2.200G | 30.000 | 0.9000 | +0.000 / +0.0000 |" in text
-    assert "| yes | 0.600 | 0.700 | 0.580 | 2 (1) |" in text and "- D: `edgeprune prune --method D`" in text
+    assert "| D | 1 | 0.0G (0.550) | 0K (0.550) |" in text
+    # the measured host latency beside the MAC (the baseline's 2 ms x 0.6), the kept widths at the end
+    assert "| 2.200G | 1.20 ms | 30.000 | 0.9000 | +0.000 / +0.0000 |" in text
+    assert "| yes | 0.600 | 0.700 | 0.580 | 2 (1) | 4x1, 8x1 |" in text and "- D: `edgeprune prune --method D`" in text
+    assert "| 4.000G | 2.00 ms | 30.000 |" in text and text.count("ROW+VARIANT") == 0
     written = rb.plots(tmp_path, "edsr", baseline, rows, reports, latency)
     assert [p.name for p in written] == ["edsr-channels.png", "edsr-psnr-mac.png", "edsr-latency.png"]
     assert all(p.stat().st_size > 5000 for p in written)

@@ -2,7 +2,7 @@
 SID while the quality gate holds against the baseline *and* the equal-budget control.
 
     .venv/bin/python tools/run_benchmarks.py --budget quick|medium|full --out runs/bench [--networks edsr,sid]
-        [--rows D,qr-oneshot,qr-tuned] [--seeds N] [--jobs N]
+        [--rows D,qr-oneshot,qr-tuned] [--seeds N] [--jobs N] [--variants m8,distill,m8+distill] [--plan]
 
 Every figure comes from the commands a user types (``edgeprune train`` / ``edgeprune prune``, recorded beside each
 table) plus one idle side-by-side latency measurement in this process. Stages, each kept in a file under DIR, so a
@@ -17,15 +17,19 @@ killed run continues where it stopped (a half-trained baseline and a half-run lo
    it stops; QR one-shot at fixed MAC targets (no fine-tuning: its control is the baseline itself), and QR at fixed
    targets then fine-tuned (``--recover-steps``, as many steps as the loop's cap allows it: its control has as
    many). Where the budget asks (medium, full), the row with the lowest MAC that held at seed 0 is run at the other
-   seeds too, then the next lowest, until one holds at every seed.
+   seeds too, then the next lowest, until one holds at every seed. ``--variants`` runs every row again at seed 0
+   beside it, as ``ROW+m8`` (``--channel-multiple 8``: a phone's fp32 tiles instead of this host's) and/or
+   ``ROW+distill`` (``--distill``: fine-tuned against the baseline's output too), where the variant applies.
 4. ``DIR/NET/latency.json``: the baseline and every row's model (seed 0), fp32 and int8 TFLite, timed side by side
    at the evaluated size (LiteRT, XNNPACK, 1 thread), with the profile's prediction beside.
-5. ``DIR/benchmarks.md`` (the BENCHMARKS.md section: the top table, Table 1 per network, what the budget cut) and
+5. ``DIR/benchmarks.md`` (the BENCHMARKS.md section: the top table, Table 1 per network with each row's host fp32
+   latency beside its MAC and its kept widths, what the budget cut) and
    ``DIR/plots/`` (kept channels per layer, PSNR against MAC, measured against predicted latency).
 
 A row "holds" when every seed's pruned model is within the tolerance (0.05 dB PSNR, 0.002 SSIM) of the baseline and
 of its control; the top table gives, per network, the lowest MAC that held for method D and for the best row,
-counting only rows run at every seed (a lower row held at fewer seeds is named beside it).
+counting only rows run at every seed (a lower row held at fewer seeds is named beside it). ``--plan`` prints the
+first stage's commands and runs nothing.
 """
 
 import argparse
@@ -61,6 +65,10 @@ LOOP_ROWS = {
     "coarse": ["--strategy", "coarse", "--granularity", "both"],
     "qr-loop": ["--method", "D", "--importance", "qr"],
 }
+# A row run again with other options, beside the row as it is: ROW+VARIANT (e.g. "D+m8", "qr-tuned@0.5+m8+distill").
+# m8: widths in multiples of 8 (a phone's fp32 conv tiles) instead of this host's profile (its tiles, 32 wide with
+# AVX-512); distill: the pruned model fine-tuned against the unpruned baseline's output too (weight 1)
+VARIANTS = {"m8": ["--channel-multiple", "8"], "distill": ["--distill"]}
 ONE_SHOT = "qr-oneshot"  # pivoted QR with least-squares reconstruction at each of the budget's qr_targets
 TUNED = "qr-tuned"  # the same, then fine-tuned for finetune_steps * max_iterations, at each of tuned_targets
 TARGET_ROWS = (ONE_SHOT, TUNED)
@@ -82,6 +90,7 @@ class Budget:
     spread_rows: tuple | None = None  # the loop rows run at every seed (None: all); the others at seed 0 only
     quick_reference: bool = True  # also train the quick preset's baseline on the same data, to compare with
     tuned_targets: tuple | dict = ()  # the TUNED row's MAC targets (per network: {net: targets})
+    variants: tuple = ()  # combinations of VARIANTS ("m8", "distill", "m8+distill") run at seed 0 beside each row
     confirm_rows: tuple = ()  # target rows (ONE_SHOT, TUNED) run again at seeds 1.. where seed 0 held
     confirm_best: bool = False  # the lowest-MAC row held at seed 0 runs at seeds 1.. too, until one holds at all
 
@@ -151,18 +160,55 @@ def prune_command(exe: Path, net: str, baseline: Path, budget: Budget, name: str
                   data: Path | None = None) -> list[str]:
     common = [str(exe), "prune", "--model", net, "--baseline", str(baseline), "--preset", "quick",
               *(["--data", str(data)] if data else [])]
-    last = [*(["--seed", str(seed)] if seed else []), "--out", str(out), "--json"]  # seed 0: as a user types it
-    if name.startswith(TARGET_ROWS):
-        target = name.split("@")[1]
-        tuned = ["--recover-steps", str(budget.recover_steps)] if name.startswith(TUNED) else []
+    base, variants = split_variants(name)
+    extra = [option for v in variants for option in VARIANTS[v]]
+    last = [*extra, *(["--seed", str(seed)] if seed else []), "--out", str(out), "--json"]  # seed 0: as typed
+    if base.startswith(TARGET_ROWS):
+        target = base.split("@")[1]
+        tuned = ["--recover-steps", str(budget.recover_steps)] if base.startswith(TUNED) else []
         return [*common, "--strategy", "qr", "--target-mac", target, *tuned, *last]
-    target = [] if "--target-latency" in LOOP_ROWS[name] else ["--target-mac", LOW_TARGET]
-    return [*common, *LOOP_ROWS[name], *target, "--gate", "control", "--finetune-steps", str(budget.finetune_steps),
+    target = [] if "--target-latency" in LOOP_ROWS[base] else ["--target-mac", LOW_TARGET]
+    return [*common, *LOOP_ROWS[base], *target, "--gate", "control", "--finetune-steps", str(budget.finetune_steps),
             "--max-iterations", str(budget.max_iterations), *last]
 
 
-def planned_rows(budget: Budget, rows=None, seeds=None, net: str | None = None) -> list[tuple[str, int]]:
-    """(row name, seed) in order: loop rows for every seed, then QR one-shot and tuned QR at each target (seed 0)."""
+def split_variants(name: str) -> tuple[str, list[str]]:
+    """``("qr-tuned@0.5", ["m8", "distill"])`` of ``"qr-tuned@0.5+m8+distill"``."""
+    base, *variants = name.split("+")
+    return base, variants
+
+
+def check_variant(variant: str) -> list[str]:
+    """The variants of ``"m8+distill"``, in VARIANTS' order; a SystemExit naming what is known for anything else."""
+    parts = variant.split("+")
+    if not parts or any(p not in VARIANTS for p in parts) or len(set(parts)) != len(parts):
+        raise SystemExit(f"unknown variant {variant!r}: combine {', '.join(VARIANTS)} with '+'")
+    return [v for v in VARIANTS if v in parts]
+
+
+def variant_applies(base: str, variants: list[str]) -> bool:
+    """Whether a row takes the variants: m8 replaces the host profile's widths (not the latency-aware row's, which
+    prices latency with that profile); distill needs fine-tuning (not QR one-shot's)."""
+    if "m8" in variants and base == "latency-aware":
+        return False
+    return not ("distill" in variants and base.startswith(ONE_SHOT))
+
+
+def planned_rows(budget: Budget, rows=None, seeds=None, net: str | None = None,
+                 variants=None) -> list[tuple[str, int]]:
+    """(row name, seed) in order: loop rows for every seed, then QR one-shot and tuned QR at each target (seed 0);
+    every row's ``variants`` (default: the budget's) at seed 0 right after it, where they apply."""
+    plain = _planned_rows(budget, rows, seeds, net)
+    variants = [check_variant(v) for v in (budget.variants if variants is None else variants)]
+    out = []
+    for name, seed in plain:
+        out.append((name, seed))
+        if seed == 0:
+            out += [("+".join([name, *v]), 0) for v in variants if variant_applies(name, v)]
+    return out
+
+
+def _planned_rows(budget: Budget, rows=None, seeds=None, net: str | None = None) -> list[tuple[str, int]]:
     seeds = budget.seeds if seeds is None else seeds
     chosen = budget.rows if rows is None else rows
     spread = budget.spread_rows if budget.spread_rows is not None else chosen
@@ -344,9 +390,28 @@ def row_figures(reports: list[dict]) -> dict:
     out = {k: spread([s[k] for s in per_seed]) for k in per_seed[0]}
     out["seeds"] = len(per_seed)
     out["held"] = all(held(r) for r in reports)
+    out["widths"] = width_histogram(reports[0])
     out["totals"] = reports[0]["pruned"]["totals"]
     out["input_size"] = reports[0]["input_size"]
     return out
+
+
+def width_histogram(report: dict) -> dict[int, int]:
+    """Kept width (units kept of a channel group) -> how many groups keep it, of one report (seed 0's)."""
+    counts = {}
+    for group in (report.get("groups") or {}).values():
+        counts[group["kept"]] = counts.get(group["kept"], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def original_widths(report: dict) -> dict[int, int]:
+    """The baseline's width histogram: every group's full size."""
+    return width_histogram({"groups": {n: {"kept": g["size"]} for n, g in (report.get("groups") or {}).items()}})
+
+
+def widths_text(histogram: dict) -> str:
+    """``"8x3, 16x5, 64x1"``: each kept width and its count of groups."""
+    return ", ".join(f"{w}x{n}" for w, n in sorted((int(w), n) for w, n in histogram.items())) or "-"
 
 
 def held(report: dict) -> bool:
@@ -377,16 +442,17 @@ def network_table(net: str, baseline: dict, rows: dict, latency: dict, eval_cost
     size = "x".join(map(str, baseline["input_size"]))
     eval_size = "x".join(map(str, latency.get("input_size", [])))
     head = (f"| row | seeds | MAC at {size} | weights | activations | BW (elements) | BW (MB, fp32) | MAC at "
-            f"{eval_size} | PSNR | SSIM | vs baseline (dB / SSIM) | vs control (dB / SSIM) | held | latency fp32 | "
-            "int8 | predicted | iterations (accepted) |")
-    lines = [head, "|" + "---|" * 17]
+            f"{eval_size} | host fp32 at {eval_size} | PSNR | SSIM | vs baseline (dB / SSIM) | vs control (dB / "
+            "SSIM) | held | latency fp32 | int8 | predicted | iterations (accepted) | kept widths (width x groups) |")
+    lines = [head, "|" + "---|" * 19]
     b = base_totals
     base_lat = latency.get("fp32", {}).get("baseline_us")
     base_int8 = latency.get("int8", {}).get("baseline_us")
     lines.append(f"| Original | 1 | {b['mac'] / 1e9:,.1f}G | {b['weights'] / 1e3:,.0f}K | "
                  f"{b['activations'] / 1e6:,.0f}M | {b['bw_elements'] / 1e6:,.0f}M | {b['bw_bytes'] / 1e6:,.0f} | "
-                 f"{eval_cost['Original']['mac'] / 1e9:.3f}G | {baseline['psnr']:.3f} | {baseline['ssim']:.4f} | - | - | "
-                 f"- | {base_lat / 1e3:.1f} ms | {base_int8 / 1e3:.1f} ms | - | - |"
+                 f"{eval_cost['Original']['mac'] / 1e9:.3f}G | {base_lat / 1e3:.2f} ms | {baseline['psnr']:.3f} | "
+                 f"{baseline['ssim']:.4f} | - | - | - | {base_lat / 1e3:.1f} ms | {base_int8 / 1e3:.1f} ms | - | - | "
+                 f"{widths_text(baseline.get('widths') or {})} |"
                  if base_lat and base_int8 else "| Original | (not measured) |")
     def fmt(v):
         return f"{v:.3f}" if v is not None else "-"
@@ -397,11 +463,14 @@ def network_table(net: str, baseline: dict, rows: dict, latency: dict, eval_cost
                  f"{t['weights'] / 1e3:,.0f}K ({r['weights']['mean']:.3f})",
                  f"{t['activations'] / 1e6:,.0f}M ({r['activations']['mean']:.3f})",
                  f"{t['bw_elements'] / 1e6:,.0f}M ({r['bw_elements']['mean']:.3f})", f"{t['bw_bytes'] / 1e6:,.0f}",
-                 f"{ec['mac'] / 1e9:.3f}G" if ec else "-", _spread(r["psnr"], ".3f"), _spread(r["ssim"], ".4f"),
+                 f"{ec['mac'] / 1e9:.3f}G" if ec else "-",
+                 f"{base_lat * lat['fp32'] / 1e3:.2f} ms" if base_lat and lat.get("fp32") is not None else "-",
+                 _spread(r["psnr"], ".3f"), _spread(r["ssim"], ".4f"),
                  f"{_spread(r['d_psnr_baseline'], '.3f', True)} / {_spread(r['d_ssim_baseline'], '.4f', True)}",
                  f"{_spread(r['d_psnr_control'], '.3f', True)} / {_spread(r['d_ssim_control'], '.4f', True)}",
                  "yes" if r["held"] else "no", fmt(lat.get("fp32")), fmt(lat.get("int8")), fmt(lat.get("predicted")),
-                 f"{_spread(r['iterations'], '.0f')} ({_spread(r['accepted'], '.0f')})"]
+                 f"{_spread(r['iterations'], '.0f')} ({_spread(r['accepted'], '.0f')})",
+                 widths_text(r.get("widths") or {})]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -450,7 +519,21 @@ def reference_text(b: dict) -> str:
     return "; " + "; ".join(parts) if parts else ""
 
 
-def section(info: dict, results: dict, budget: Budget, commands: dict, seconds: float, seeds=None) -> str:
+def variants_text(variants) -> list[str]:
+    """The paragraph naming the rows run again with other options (none: nothing)."""
+    if not variants:
+        return []
+    said = {"m8": "`--channel-multiple 8` (widths in multiples of 8, a phone's fp32 conv tiles, instead of this "
+                  "host's profile)",
+            "distill": "`--distill` (fine-tuned against the unpruned baseline's output too, weight 1; the control "
+                       "still learns from the ground truth alone)"}
+    return [f"Rows named ROW+VARIANT are ROW run again at seed 0 with {'; '.join(said[v] for v in VARIANTS)} where "
+            f"the variant applies (run here: {', '.join(variants)}); each follows the row it varies.", ""]
+
+
+def section(info: dict, results: dict, budget: Budget, commands: dict, seconds: float, seeds=None,
+            variants=None) -> str:
+    variants = budget.variants if variants is None else variants
     resumed = (f", finished {info['resumed'][-1]} after {len(info['resumed'])} resumption"
                f"{'s' if len(info['resumed']) > 1 else ''}" if info.get("resumed") else "")
     out = [f"## Table 1 on this machine: `tools/run_benchmarks.py --budget {info['budget']}` ({info['date']}"
@@ -466,7 +549,9 @@ def section(info: dict, results: dict, budget: Budget, commands: dict, seconds: 
            "when the seeds differ); MAC is also given at the evaluated size (seed 0). PSNR, SSIM and the "
            "differences are mean [min, max] over seeds. Latency: fp32 and int8 "
            "TFLite of the baseline and each row's seed-0 model, timed side by side in one idle process (LiteRT, "
-           "XNNPACK, 1 thread), as a fraction of the baseline's; predicted = the host profile's.", "",
+           "XNNPACK, 1 thread), as a fraction of the baseline's (host fp32, beside the MAC: the same measurement in "
+           "milliseconds); predicted = the host profile's. Kept widths: seed 0's channel groups counted per kept "
+           "width (units).", "", *variants_text(variants),
            top_table(results, budget.seeds if seeds is None else seeds), ""]
     for net, res in results.items():
         b = res["baseline"]
@@ -587,6 +672,13 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", default=None, help=f"comma-separated, of {', '.join([*LOOP_ROWS, *TARGET_ROWS])} "
                                                      "(default: the budget's)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per loop row (default: the budget's)")
+    parser.add_argument("--variants", default=None,
+                        help=f"comma-separated combinations of {', '.join(VARIANTS)} joined by '+' (e.g. "
+                             "m8,distill,m8+distill): every row run again at seed 0 with those options, beside it "
+                             "(default: the budget's)")
+    parser.add_argument("--plan", action="store_true",
+                        help="print the first stage's prune commands (every network, row and seed) and exit: "
+                             "nothing is trained, run or written")
     parser.add_argument("--jobs", type=int, default=DEFAULT_JOBS,
                         help="training and prune runs at once, each with cores/jobs TensorFlow threads (latency is "
                              f"measured afterwards, alone; default {DEFAULT_JOBS}: on 2 cores two runs at one thread "
@@ -595,6 +687,11 @@ def main(argv=None) -> int:
     budget = BUDGETS[args.budget]
     networks = [n for n in args.networks.split(",") if n]
     rows = tuple(args.rows.split(",")) if args.rows else None
+    variants = tuple(v for v in args.variants.split(",") if v) if args.variants is not None else budget.variants
+    try:
+        variants = tuple("+".join(check_variant(v)) for v in variants)
+    except SystemExit as exc:
+        parser.error(str(exc))
     bad = [n for n in networks if n not in NETWORKS] + [r for r in rows or () if r not in (*LOOP_ROWS, *TARGET_ROWS)]
     if bad:
         parser.error(f"unknown network(s) or row(s) {bad}")
@@ -607,6 +704,14 @@ def main(argv=None) -> int:
     if not exe.exists():
         parser.error(f"no edgeprune command beside {sys.executable}: run this with the Python that has edgeprune "
                      "installed (.venv/bin/python)")
+    if args.plan:
+        for net in networks:
+            data = out / "photos" if budget.edsr_photos and net == "edsr" else None
+            for name, seed in planned_rows(budget, rows, args.seeds, net, variants):
+                cmd = prune_command(exe, net, out / net / "baseline.keras", budget, name, seed,
+                                    row_dir(out, net, name, seed), data)
+                print(f"{net} {name} s{seed}: {' '.join(cmd)}")
+        return 0
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     info_path = out / "machine.json"
@@ -629,7 +734,7 @@ def main(argv=None) -> int:
     env = {**os.environ, **({"TF_NUM_INTRAOP_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
                             if args.jobs > 1 else {})}
     runner = Runner(out, env)
-    first = {net: planned_rows(budget, rows, args.seeds, net) for net in networks}
+    first = {net: planned_rows(budget, rows, args.seeds, net, variants) for net in networks}
     commands, data = {}, {}
     if budget.edsr_photos and "edsr" in networks:
         data["edsr"] = out / "photos"
@@ -688,7 +793,8 @@ def main(argv=None) -> int:
         baseline = {"psnr": first["baseline"]["psnr"], "ssim": first["baseline"]["ssim"],
                     "totals": first["baseline"]["totals"], "input_size": first["input_size"],
                     "train_seconds": base_info["train_seconds"], "data": base_info.get("data", {}),
-                    "steps": base_info["config"]["steps"], **references(out, net, quick[net], data.get(net))}
+                    "steps": base_info["config"]["steps"], "widths": original_widths(first),
+                    **references(out, net, quick[net], data.get(net))}
         runner.note(f"{net}: timing the baseline and {len(names)} models side by side (fp32, int8)")
         latency = measure_latency(out, net, baselines[net], names, budget.latency_rounds)
         figures = {n: row_figures(r) for n, r in reports.items()}
@@ -701,7 +807,7 @@ def main(argv=None) -> int:
         commands[net] = {"baseline": shown(baselines[net].parent / "train-command.txt"),
                          "rows": {n: shown(row_dir(out, net, n, 0) / "command.txt") for n in names}}
     write_json_atomic(out / "results.json", {"machine": info, "results": results, "commands": commands})
-    text = section(info, results, budget, commands, time.perf_counter() - started, args.seeds)
+    text = section(info, results, budget, commands, time.perf_counter() - started, args.seeds, variants)
     (out / "benchmarks.md").write_text(text + "\n")
     runner.note(f"wrote {out / 'benchmarks.md'} after {time.perf_counter() - started:.0f} s")
     print(text)

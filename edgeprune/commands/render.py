@@ -156,6 +156,7 @@ def prune_summary(report: dict, out_dir) -> str:
              f"vs control (tolerance {report['settings']['tolerance']['psnr']} dB below the baseline); SSIM "
              f"{pruned['ssim'] - base['ssim']:+.4f} vs baseline, {pruned['ssim'] - control['ssim']:+.4f} vs control; "
              f"{_targets(report['settings'])} {'met' if report['target_met'] else 'NOT met'}",
+             *fine_tuning_lines(report.get("fine_tuned_against")),
              *gate_lines(report),
              *strategy_lines(report.get("strategy")),
              *latency_lines(report.get("latency")),
@@ -163,6 +164,13 @@ def prune_summary(report: dict, out_dir) -> str:
              f"wrote {out_dir}/pruned.keras, plan.json, report.json, channels.png, tradeoff.png"
              f"{', kernel_mask.json' if (report.get('strategy') or {}).get('pruned_kernels') else ''}"]
     return "\n".join(lines)
+
+
+def fine_tuning_lines(against: dict | None) -> list[str]:
+    """What the pruned model was fine-tuned against (the control always learns from the ground truth alone)."""
+    if against is None:  # a report written before the field existed
+        return []
+    return [f"fine-tuned against: {against['text']} (the control: ground truth)"]
 
 
 def gate_lines(report: dict) -> list[str]:

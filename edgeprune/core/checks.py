@@ -21,6 +21,14 @@ def fraction(name: str, value, meaning: str | None = None) -> float:
     return float(value)
 
 
+def finite_at_least(name: str, value, minimum: float = 0.0, meaning: str | None = None) -> float:
+    """``value`` as a float, finite and >= ``minimum``; ``meaning`` is said in the error."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < minimum:
+        said = f" ({meaning})" if meaning else ""
+        raise InvalidArgumentError(f"{name} must be a finite number >= {minimum:g}{said}, got {value!r}")
+    return float(value)
+
+
 def device_only(given: dict) -> None:
     """Refuses options that mean something only on an Android device, run on the host: ``given`` maps each option's
     name to whether the user gave it."""

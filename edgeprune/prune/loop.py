@@ -10,14 +10,16 @@ strategy, picks the least damaging of random masks. The threshold's steps adapt 
 briefly trained network has normalised filter norms within a few percent of 1, where fixed steps in norm prune
 nothing for a while and then most of the network at once (BENCHMARKS.md, "Figures behind the library's defaults").
 
-:func:`prune_loop` builds a :class:`~edgeprune.prune.pruner.Pruner`, compiles its tfmot-wrapped model with L1 loss
-and Adam, and trains it in ONE ``fit`` with :class:`~edgeprune.prune.gating.QualityGatedPruning`: every
-``finetune.steps`` steps the gate measures PSNR/SSIM on the held-out images and accepts (within the tolerance of
-the baseline's, with ``gate="control"`` also of the equal-budget control's: the unpruned baseline fine-tuned for as
-many steps as the candidate's history holds) or rolls weights and masks back; each proposal starts from a fresh Adam
-(``reset_optimizer``) on patches drawn from ``seed + iteration``, as each iteration always has. Pruned units stay
-pruned (the plan only shrinks). After every decision the state and the accepted weights are checkpointed in
-``workdir``, so a killed run continues with ``resume=True`` and loses no accepted iteration.
+:func:`prune_loop` builds a :class:`~edgeprune.prune.pruner.Pruner`, compiles its tfmot-wrapped model with L1 loss and
+Adam (with ``settings.distill``, inside a :class:`~edgeprune.train.distill.Distiller` whose teacher is the baseline:
+L1 to the ground truth plus that weight times L1 to the baseline's output), and trains it in ONE ``fit`` with
+:class:`~edgeprune.prune.gating.QualityGatedPruning`: every ``finetune.steps`` steps the gate measures PSNR/SSIM on
+the held-out images and accepts (within the tolerance of the baseline's, with ``gate="control"`` also of the
+equal-budget control's: the unpruned baseline fine-tuned for as many steps as the candidate's history holds) or rolls
+weights and masks back; each proposal starts from a fresh Adam (``reset_optimizer``) on patches drawn from ``seed +
+iteration``, as each iteration always has. Pruned units stay pruned (the plan only shrinks). After every decision the
+state and the accepted weights are checkpointed in ``workdir``, so a killed run continues with ``resume=True`` and
+loses no accepted iteration.
 """
 
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ from edgeprune.prune.threshold import fill_to_level, propose_keep, threshold_for
 from edgeprune.prune.settings import GATES, LoopSettings, Tolerance, check_target, profile_identity  # noqa: F401
 from edgeprune.core.runtime import keras, tf
 from edgeprune.core.timing import PhaseTimes
+from edgeprune.train.distill import Distiller
 from edgeprune.train.fit import learning_rate_schedule, strategy_for_this_machine, validate
 
 
@@ -96,7 +99,9 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
             pruner.restore(workdir)
         model = pruner.model
         optimizer = keras.optimizers.Adam(learning_rate_schedule(finetune), global_clipnorm=finetune.clipnorm)
-        model.compile(optimizer=optimizer, loss="mae")
+        # with settings.distill, the unpruned baseline's output is a second target beside the ground truth
+        trainer = model if settings.distill is None else Distiller(model, baseline, settings.distill)
+        trainer.compile(optimizer=optimizer, loss="mae")
     gate = QualityGatedPruning(pruner, metric=lambda _: _quality(validate(pruner.unwrapped(), val)),
                                finetune_steps=finetune.steps, control=control, backup_dir=workdir,
                                reset_optimizer=True, baseline_quality=baseline_quality, progress=progress)
@@ -105,7 +110,7 @@ def prune_loop(baseline, train_pool, val, settings: LoopSettings, baseline_quali
     if remaining > 0 and not pruner.done:
         data = chunk_dataset(train_pool, finetune.patch, finetune.batch_size, finetune.steps, finetune.seed,
                              first_chunk=trained_chunks)
-        model.fit(data, epochs=remaining, steps_per_epoch=finetune.steps, callbacks=[gate], verbose=verbose)
+        trainer.fit(data, epochs=remaining, steps_per_epoch=finetune.steps, callbacks=[gate], verbose=verbose)
     return LoopResult(pruner.strip(), pruner.plan, pruner.state, pruner.coupling, pruner.kernels)
 
 

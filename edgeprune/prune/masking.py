@@ -177,9 +177,10 @@ class ChannelMasks:
                 mask.assign(tf.ones_like(mask))
         self.apply(wrapped)
 
-    def training_callbacks(self) -> list:
-        """The callbacks that keep these masks imposed while the wrapped copy trains."""
-        return [tfmot_adapter.UpdatePruningStep(), ChannelMaskCallback(self)]
+    def training_callbacks(self, wrapped: keras.Model | None = None) -> list:
+        """The callbacks that keep these masks imposed while the wrapped copy trains (``wrapped``: that copy, when
+        ``fit`` trains a model that calls it, such as a :class:`~edgeprune.train.distill.Distiller`)."""
+        return [tfmot_adapter.UpdatePruningStep(), ChannelMaskCallback(self, wrapped)]
 
     def unwrap(self, trained: keras.Model, like: keras.Model) -> keras.Model:
         """A plain copy of ``like`` with the trained wrapped copy's weights (removed channels exactly 0)."""
@@ -189,16 +190,21 @@ class ChannelMasks:
 class ChannelMaskCallback(keras.callbacks.Callback):
     """Imposes channel masks when training starts and keeps masked weights exactly zero after every step.
 
-    Use it with tfmot's ``UpdatePruningStep`` (which tfmot's wrappers require during ``fit``).
+    Use it with tfmot's ``UpdatePruningStep`` (which tfmot's wrappers require during ``fit``). ``wrapped``: the
+    tfmot-wrapped model the masks are imposed on (default: the model ``fit`` trains).
     """
 
-    def __init__(self, masks: ChannelMasks):
+    def __init__(self, masks: ChannelMasks, wrapped: keras.Model | None = None):
         super().__init__()
-        self.masks = masks
+        self.masks, self.wrapped = masks, wrapped
+
+    @property
+    def _target(self) -> keras.Model:
+        return self.wrapped if self.wrapped is not None else self.model
 
     def on_train_begin(self, logs=None):
-        self.masks.apply(self.model)
-        self._multipliers = self.masks.unmasked_multipliers(self.model)
+        self.masks.apply(self._target)
+        self._multipliers = self.masks.unmasked_multipliers(self._target)
 
     def on_train_batch_end(self, batch, logs=None):
         # tfmot's wrappers mask the kernels on every step; the rest is zeroed here
@@ -206,7 +212,7 @@ class ChannelMaskCallback(keras.callbacks.Callback):
             var.assign(var * multiplier)
 
     def on_train_end(self, logs=None):
-        self.masks.apply(self.model)
+        self.masks.apply(self._target)
 
 
 def masked_model(model: keras.Model, plan: PruningPlan, coupling: Coupling | None = None) -> keras.Model:

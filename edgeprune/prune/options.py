@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 
-from edgeprune.core.checks import fraction, integer_at_least
+from edgeprune.core.checks import finite_at_least, fraction, integer_at_least
 from edgeprune.core.errors import InvalidArgumentError
 from edgeprune.prune.control import GATES
 from edgeprune.prune.criteria import IMPORTANCE, METHODS
@@ -59,6 +59,7 @@ class PruneOptions:
     preset_name: str = "quick"
     overrides: dict = field(default_factory=dict)
     recover_steps: int | None = None
+    distill: float | None = None  # fine-tune against the baseline's output too, at this weight
     resume: bool = False
     one_shot: bool = False
     channel_ratio: float | None = None
@@ -89,6 +90,9 @@ class PruneOptions:
             integer_at_least("--candidates", self.candidates)
         if self.recover_steps is not None:
             integer_at_least("--recover-steps", self.recover_steps, 0)
+        if self.distill is not None:
+            finite_at_least("the --distill weight", self.distill, 0.0, "how much the L1 distance to the unpruned "
+                            "baseline's output weighs beside the ground truth's loss")
         if self.latency_profile not in (None, NONE) and self.channel_multiple != 1:
             raise InvalidArgumentError("--channel-multiple and --latency-profile both choose the widths: give one")
         if self.strategy != "coarse" and (self.granularity is not None or self.candidates is not None):
@@ -118,6 +122,9 @@ class PruneOptions:
         if self.recover_steps is not None:
             raise InvalidArgumentError("--recover-steps fine-tunes the QR strategy's reconstruction: --one-shot "
                                        "does not train; drop one")
+        if self.distill is not None:
+            raise InvalidArgumentError("--distill sets what fine-tuning learns from: --one-shot does not train; "
+                                       "drop one")
 
     def _check_loop(self) -> None:
         if self.channel_ratio is not None or self.input_size is not None:
@@ -136,6 +143,9 @@ class PruneOptions:
         if self.recover_steps and self.strategy != "qr":
             raise InvalidArgumentError("--recover-steps fine-tunes the QR strategy's reconstruction: add --strategy "
                                        "qr, or use --finetune-steps for the loop's iterations")
+        if self.distill is not None and self.strategy == "qr" and not self.recover_steps:
+            raise InvalidArgumentError("--distill sets what fine-tuning learns from: --strategy qr fine-tunes only "
+                                       "with --recover-steps N; add it, or drop --distill")
         if self.strategy == "qr" and self.resume:
             raise InvalidArgumentError("--strategy qr runs once without a loop: there is nothing to --resume; run it "
                                        "again without --resume")

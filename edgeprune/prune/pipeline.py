@@ -44,6 +44,7 @@ from edgeprune.prune.loop import (LoopResult, LoopSettings, Tolerance, load_stat
 from edgeprune.prune.options import SHIPPED, TRAIN, PruneOptions
 from edgeprune.prune.plan import PruningPlan, fingerprint
 from edgeprune.prune.widths import width_rule
+from edgeprune.train.distill import fine_tuned_against
 from edgeprune.train.fit import fit, initialised_copy, load_data, scale_of, task_of, validate
 from edgeprune.train.presets import Preset, preset
 from edgeprune.core.timing import PhaseTimes
@@ -192,7 +193,8 @@ def prepare(options: PruneOptions, hardware: Hardware | None = None, echo=None, 
     task = task_of(resolved.model)
     settings = preset(o.preset_name, task).with_overrides(dict(o.overrides))
     loop = LoopSettings.from_preset(settings, o.loop_target_mac, Tolerance(o.tolerance_psnr, o.tolerance_ssim),
-                                    o.method, o.importance, strategy=o.loop_strategy, gate=o.gate, **o.search)
+                                    o.method, o.importance, strategy=o.loop_strategy, gate=o.gate, **o.search,
+                                    distill=o.distill)
     coupling = Coupling(resolved.model)
     if not coupling.groups:
         why = "; ".join(coupling.frozen_reasons) or "all its channels reach a model input or output"
@@ -428,6 +430,8 @@ def build_report(ctx: RunContext, base: Baseline, base_quality: dict, loop: Loop
         "control": {**control, "psnr_gap_to_pruned": control["psnr"] - pruned_quality["psnr"],
                     "ssim_gap_to_pruned": control["ssim"] - pruned_quality["ssim"]},
         "strategy": strategy_report(ctx, loop, mac_ratio),
+        "fine_tuned_against": fine_tuned_against(ctx.loop.distill,
+                                                 trained=ctx.strategy != "qr" or ctx.recover_steps > 0),
         "iterations": state.iterations,
         "finetune_steps": {"lineage": state.lineage_steps, "spent": state.spent_steps},
         "target_met": state.level.target_met,
@@ -536,7 +540,8 @@ def _control_part(record: dict) -> str:
 def pruned_line(report: dict) -> str:
     pruned, control = report["pruned"], report["control"]
     return (f"pruned: MAC {pruned['mac_ratio']:.3f} of the baseline, PSNR {pruned['psnr']:.3f} dB "
-            f"({-pruned['psnr_drop']:+.3f}), control {control['psnr']:.3f} dB after {control['steps']} steps")
+            f"({-pruned['psnr_drop']:+.3f}), control {control['psnr']:.3f} dB after {control['steps']} steps; "
+            f"fine-tuned against {report['fine_tuned_against']['text']}")
 
 
 def _latency_part(record: dict) -> str:

@@ -1,6 +1,7 @@
 """The one-shot QR strategy (``edgeprune prune --strategy qr``): pivoted-QR channel selection with least-squares
 reconstruction (:mod:`edgeprune.prune.qr`), once, to a cost target, then optionally fine-tuned under
-its channel masks for ``recover_steps`` (``--recover-steps``; the pipeline's control then has as many steps).
+its channel masks for ``recover_steps`` (``--recover-steps``; the pipeline's control then has as many steps), against
+the ground truth and, with ``settings.distill``, the baseline's output too (``--distill``).
 
 How many units each group keeps comes from the same allocation as the loop's: units are scored by their pivoted-QR
 independence (:func:`~edgeprune.prune.qr.qr_rows`, through the method's options: B's depth floor, C's cost per unit,
@@ -94,7 +95,7 @@ def qr_one_shot(baseline, train_pool, val, settings: LoopSettings, baseline_qual
         masks = ChannelMasks(coupling, PruningPlan(baseline.name, full.fingerprint, full.sizes, keep))
         with times.phase("loop.finetune"):
             model, _ = fit(model, train_pool, replace(settings.finetune, steps=recover_steps, seed=seed + 1),
-                           masks=masks, verbose=verbose)
+                           masks=masks, verbose=verbose, teacher=baseline, distill=settings.distill)
     with times.phase("loop.validate"):
         quality = {k: v for k, v in validate(model, val).items() if k in ("psnr", "ssim")}
     mac = oracle.mac_ratio(keep)

@@ -16,6 +16,7 @@ from edgeprune.prune.criteria import METHOD_OPTIONS, METHODS, importance
 from edgeprune.prune.level import LevelPolicy
 from edgeprune.prune.proposers import CANDIDATES, PROPOSERS
 from edgeprune.prune.widths import WidthRule
+from edgeprune.train.distill import check_weight
 from edgeprune.train.fit import TrainConfig
 from edgeprune.train.presets import Preset
 
@@ -70,6 +71,7 @@ class LoopSettings:
     granularity: str = "both"  # coarse: feature maps, kernels or both (edgeprune.prune.coarse)
     candidates: int = CANDIDATES  # coarse: random masks compared per iteration
     gate: str = "baseline"  # one of GATES
+    distill: float | None = None  # fine-tune against the baseline's output too, at this weight (train.distill)
 
     @property
     def measure(self) -> str:
@@ -98,17 +100,21 @@ class LoopSettings:
         if not 0 < self.depth_floor <= 1:
             raise InvalidArgumentError(f"depth floor must be in (0, 1], got {self.depth_floor!r}")
         self.finetune.validate()
+        if self.distill is not None:
+            check_weight(self.distill, "the --distill weight")
 
     @classmethod
     def from_preset(cls, preset: Preset, target_mac: float | None, tolerance: Tolerance, method: str | None = None,
                     importance: str | None = None, widths: WidthRule | None = None, profile=None,
                     target_latency: float | None = None, strategy: str = "threshold", granularity: str = "both",
-                    candidates: int = CANDIDATES, gate: str = "baseline") -> "LoopSettings":
+                    candidates: int = CANDIDATES, gate: str = "baseline",
+                    distill: float | None = None) -> "LoopSettings":
         """The loop a preset describes; ``method`` and ``importance`` (None: the preset's) choose the ranking;
         ``widths``, ``profile`` and ``target_latency`` what it prunes for (None: any width, MAC only);
-        ``strategy``, ``granularity`` and ``candidates`` how it proposes; ``gate`` what it is judged against."""
+        ``strategy``, ``granularity`` and ``candidates`` how it proposes; ``gate`` what it is judged against;
+        ``distill`` the weight of the baseline's output beside the ground truth in fine-tuning (None: not used)."""
         return cls(method=preset.method if method is None else method, target_mac=target_mac, tolerance=tolerance,
-                   strategy=strategy, granularity=granularity, candidates=candidates, gate=gate,
+                   strategy=strategy, granularity=granularity, candidates=candidates, gate=gate, distill=distill,
                    finetune=preset.finetune_config(),
                    importance=preset.importance if importance is None else importance,
                    widths=widths or WidthRule(), profile=profile, target_latency=target_latency,
@@ -122,6 +128,7 @@ class LoopSettings:
                 "importance": self.importance, "widths": self.widths.to_dict(), "measure": self.measure,
                 "target_latency": self.target_latency, "latency_profile": profile_identity(self.profile),
                 "strategy": self.strategy, **({"gate": self.gate} if self.gate != "baseline" else {}),
+                **({"distill": self.distill} if self.distill is not None else {}),
                 **({"granularity": self.granularity, "candidates": self.candidates}
                    if self.strategy == "coarse" else {})}
 

@@ -21,6 +21,7 @@ from edgeprune.core.runtime import keras, tf
 from edgeprune.core.checks import integer_at_least
 from edgeprune.data.pairs import PairSet, random_crops
 from edgeprune.core.errors import InvalidArgumentError
+from edgeprune.train.distill import Distiller
 
 
 @dataclass
@@ -156,34 +157,43 @@ def _train(trained: keras.Model, pool: PairSet, config: TrainConfig, callbacks: 
 
 
 def _record(history, strategy, steps_per_epoch: int, epochs: int) -> dict:
+    distillation = history.history.get("distillation")
     return {"loss": [float(v) for v in history.history.get("loss", [])],
+            **({"distillation": [float(v) for v in distillation]} if distillation is not None else {}),
             "replicas": strategy.num_replicas_in_sync, "epochs": epochs, "steps": steps_per_epoch * epochs}
 
 
 def fit(model: keras.Model, pool: PairSet, config: TrainConfig, strategy=None, workdir=None, resume: bool = False,
-        callbacks=(), verbose: int = 1, masks=None) -> tuple[keras.Model, dict]:
+        callbacks=(), verbose: int = 1, masks=None, teacher=None, distill: float | None = None
+        ) -> tuple[keras.Model, dict]:
     """Trains a copy of ``model`` for ``config.steps`` steps; returns it (unwrapped) and the loss history.
+
+    With ``distill`` (a weight >= 0) the copy learns from the ground truth and from ``teacher``'s output, L1 at
+    that weight (:class:`edgeprune.train.distill.Distiller`); the history then has a ``distillation`` entry.
 
     With ``masks`` the copy is fine-tuned with those channels masked out, and the returned model has them exactly 0.
     ``masks`` (:class:`edgeprune.prune.masking.ChannelMasks`) brings its own hooks: ``wrap_for_training(model)`` (called
-    inside the strategy's scope), ``training_callbacks()`` and ``unwrap(trained, model)``. The prune loop does not
-    call this once per iteration: it trains one wrapped model in one ``fit`` under changing masks
+    inside the strategy's scope), ``training_callbacks(wrapped)`` and ``unwrap(trained, model)``. The prune loop does
+    not call this once per iteration: it trains one wrapped model in one ``fit`` under changing masks
     (:mod:`edgeprune.prune.gating`), which computes the same chunk by chunk.
     """
     config.validate()
+    if distill is not None and teacher is None:
+        raise InvalidArgumentError("distillation needs the teacher whose output the copy learns from: pass teacher=")
     strategy = strategy or strategy_for_this_machine()
     backup = Path(workdir) / "backup" if workdir else None
     if backup and backup.exists() and not resume:
         shutil.rmtree(backup)  # a fresh run never picks up a stale checkpoint silently
     with strategy.scope():
         trained = plain_copy(model) if masks is None else masks.wrap_for_training(model)
-        trained.compile(optimizer=_optimizer(config), loss="mae")
+        trainer = trained if distill is None else Distiller(trained, teacher, distill)
+        trainer.compile(optimizer=_optimizer(config), loss="mae")
     cbs = list(callbacks)
     if masks is not None:
-        cbs += masks.training_callbacks()
+        cbs += masks.training_callbacks(trained)
     if backup:  # first, so an epoch is saved before any other callback can stop the run
         cbs.insert(0, keras.callbacks.BackupAndRestore(str(backup)))
-    history, steps_per_epoch, epochs = _train(trained, pool, config, cbs, verbose)
+    history, steps_per_epoch, epochs = _train(trainer, pool, config, cbs, verbose)
     if backup and backup.exists():
         shutil.rmtree(backup)
     if masks is not None:
