@@ -342,8 +342,9 @@ def bench(model_paths, host, device, parse_log, num_threads, warmup_runs, num_ru
 @click.option("--adb", "adb_path", type=click.Path(), default=None, help="Device: path of the adb client.")
 @click.option("--quantize", type=click.Choice(["none", "fp16", "int8"]), default="none", show_default=True,
               help="What the single-layer models are converted to, and so the dtype the profile prices (bytes at "
-                   "that dtype's size): none = fp32; int8 = full integer with float input/output (as 'edgeprune "
-                   "export --quantize int8'); fp16 = fp16 weights, on a device only (this host's XNNPACK runs fp16 "
+                   "that dtype's size): none = fp32; int8 = full integer, for models exported by 'edgeprune "
+                   "export --quantize int8' (each single-layer model with int8 input and output, its op alone, and "
+                   "the float input's QUANTIZE and output's DEQUANTIZE timed apart); fp16 = fp16 weights, on a device only (this host's XNNPACK runs fp16 "
                    "models in fp32).")
 def calibrate(host, device, out_path, models, input_size, num_threads, runs, only_given_models, benchmark_binary,
               adb_path, quantize):

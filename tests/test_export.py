@@ -179,3 +179,17 @@ def test_a_fault_of_the_program_during_conversion_is_not_called_a_failed_convers
     monkeypatch.setattr(type(tf.lite.TFLiteConverter.from_keras_model(model)), "convert", broken)
     with pytest.raises(AttributeError, match="no attribute 'graph_def'"):
         convert(model)
+
+
+def test_an_int8_model_with_integer_input_and_output_has_no_conversions():
+    inputs = keras.Input((8, 8, 4), batch_size=1)
+    model = keras.Model(inputs, keras.layers.Conv2D(8, 3, padding="same")(inputs))
+    samples = [np.random.default_rng(seed).random((1, 8, 8, 4), dtype=np.float32) for seed in range(4)]
+    float_io = TfliteGraph(convert(model, "int8", samples))
+    assert float_io.op_counts() == {"CONV_2D": 1, "DEQUANTIZE": 1, "QUANTIZE": 1}
+    integer_io = TfliteGraph(convert(model, "int8", samples, integer_io=True))
+    assert integer_io.op_counts() == {"CONV_2D": 1}
+    conv = integer_io.ops[0]
+    assert conv.input_types[0] == conv.output_types[0] == "INT8"
+    with pytest.raises(InvalidArgumentError, match="integer input and output are for int8 models, not quantize='none'"):
+        convert(model, "none", integer_io=True)

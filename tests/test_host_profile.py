@@ -21,6 +21,24 @@ def test_the_host_key_names_the_cpu_litert_and_threads():
     assert hp.host_profile_path(1).parent == hp.cache_dir() / "latency"
 
 
+def test_an_int8_profile_of_the_earlier_calibration_is_not_reused_and_fp32_keys_stay(monkeypatch):
+    """int8 calibrations changed (single-layer models with int8 input and output, conversions timed alone): their
+    key moved on from calibration 3; fp32 ones did not, and keep the key they always had."""
+    import hashlib
+    from importlib.metadata import version
+
+    from edgeprune.graph.latency_profile import PROFILE_SCHEMA
+
+    def key(calibration, **dtype):
+        identity = {"cpu": hp.cpu_description(), "litert": version("ai-edge-litert"), "threads": 1,
+                    "schema": PROFILE_SCHEMA, "calibration": calibration, **dtype}
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+    assert hp.CALIBRATIONS == {"fp32": 3, "int8": 4}
+    assert hp.host_key(1) == key(3)
+    assert hp.host_key(1, "int8") == key(4, dtype="int8") != key(3, dtype="int8")
+
+
 def test_the_host_profile_is_calibrated_once_then_read_from_the_cache(tmp_path, monkeypatch):
     from edgeprune.deploy import latency
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from edgeprune.core.errors import FileFormatError, InvalidArgumentError
+from edgeprune.deploy.conversion_models import CONVERSION_GRID
 from edgeprune.deploy.export import convert, fixed_shape_model, random_samples
 from edgeprune.deploy.latency import op_features
 from edgeprune.deploy.tflite_reader import TfliteGraph
@@ -31,8 +32,33 @@ def test_a_profile_prices_bytes_at_its_dtype():
     assert layer_bytes(conv, "int8") == conv.weights + conv.other_params + conv.activations + 4 * conv.bias
     by_name = {l["name"]: l for l in int8["layers"]}
     assert by_name[conv.name]["bytes"] == layer_bytes(conv, "int8")
-    assert [l["name"] for l in fp32["layers"]] == [l["name"] for l in int8["layers"]]
-    assert all(a["bytes"] > b["bytes"] for a, b in zip(fp32["layers"], int8["layers"]) if a["bytes"])
+    layers = int8["layers"][1:-1]  # between the int8 model's conversions of its input and output
+    assert [l["name"] for l in fp32["layers"]] == [l["name"] for l in layers]
+    assert all(a["bytes"] > b["bytes"] for a, b in zip(fp32["layers"], layers) if a["bytes"])
+
+
+def test_an_int8_prediction_prices_the_models_own_input_and_output_conversions():
+    """A float-input int8 x2 model at 16x16 converts its 16x16x3 input (4 + 1 bytes an element: 3,840) and its
+    32x32x3 output (15,360); with no roofline of their own they take the default one: 2e10 B/s, 5 us."""
+    report = model_cost(_tiny(), (16, 16))
+    fp32 = predict_report(LatencyProfile(**TEST_HOST_PROFILE), report)
+    assert not {"QUANTIZE", "DEQUANTIZE"} & {l["op"] for l in fp32["layers"]}
+    int8 = predict_report(LatencyProfile(**TEST_HOST_PROFILE, dtype="int8"), report)
+    first, last = int8["layers"][0], int8["layers"][-1]
+    assert (first["op"], first["mac"], first["bytes"], first["name"]) == ("QUANTIZE", 0, 3_840, "(quantize 16x16x3)")
+    assert (last["op"], last["bytes"], last["name"]) == ("DEQUANTIZE", 15_360, "(dequantize 32x32x3)")
+    assert first["us"] == pytest.approx(5 + 3_840 / 2e10 * 1e6) and last["us"] == pytest.approx(5 + 15_360 / 2e10 * 1e6)
+    assert [l["op"] for l in int8["layers"]].count("QUANTIZE") == 1
+    assert int8["total_us"] == pytest.approx(sum(l["us"] for l in int8["layers"]))
+
+
+def test_an_int8_tflite_prediction_prices_the_output_dequantize():
+    from edgeprune.deploy.latency import predict_tflite
+
+    model = _tiny()
+    graph = TfliteGraph(convert(model, "int8", random_samples(model)))
+    ops = [o["op"] for o in predict_tflite(LatencyProfile(**TEST_HOST_PROFILE, dtype="int8"), graph)["ops"]]
+    assert ops.count("QUANTIZE") == ops.count("DEQUANTIZE") == 1
 
 
 def test_tflite_tensors_are_counted_at_their_element_sizes():
@@ -67,10 +93,18 @@ def test_the_host_calibrates_int8_models_and_refuses_fp16():
     profile = calibrate_host([build_edsr(num_blocks=1, num_features=8)], (16, 16), runs=1, width_multipliers=(1.0,),
                              workers=1, dtype="int8")
     assert profile.dtype == "int8" and profile.target == "host"
-    conv = next(s for s in profile.samples if s["op"] == "CONV_2D" and "tile sweep" not in s["layer"])
-    assert "QUANTIZE" in conv["ops"]  # a full-integer single-layer model: float input quantised, output dequantised
-    adds = [s for s in profile.samples if "ADD" in s["ops"]]  # fitted under the layer's op, not the QUANTIZE around it
-    assert adds and all(s["op"] == "ADD" for s in adds)
+    # each single-layer model is its layer's op alone (int8 input and output: no conversion around it) ...
+    layers = [s for s in profile.samples if not s["layer"].endswith("(conversion)")]
+    assert layers and all(s["ops"] == [s["op"]] for s in layers)
+    assert {s["op"] for s in layers} == {"CONV_2D", "ADD", "DEPTH_TO_SPACE"}
+    # ... and a float-input model's conversions are timed alone, at the model's input (16x16x3) and output (32x32x3,
+    # one of the grid's shapes) and at the grid's shapes, each fitted under its own roofline
+    conversions = [s for s in profile.samples if s["layer"].endswith("(conversion)")]
+    shapes = 1 + len(CONVERSION_GRID)
+    assert [s["op"] for s in conversions] == ["QUANTIZE", "DEQUANTIZE"] * shapes
+    assert all(s["ops"] == [s["op"]] and s["mac"] == 0 for s in conversions)
+    assert conversions[0]["layer"] == "QUANTIZE 16x16x3 (conversion)" and conversions[0]["bytes"] == 16 * 16 * 3 * 5
+    assert {"QUANTIZE", "DEQUANTIZE"} <= set(profile.ops)
     with pytest.raises(InvalidArgumentError, match="runs an fp16 model in fp32"):
         calibrate_host([build_edsr(num_blocks=1, num_features=8)], (16, 16), dtype="fp16")
 

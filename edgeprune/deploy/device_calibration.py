@@ -8,13 +8,16 @@ folder is removed at the end, also when a run fails. Each layer's time is the me
 binary's output has no median, for every layer alike).
 """
 
+import itertools
 import tempfile
 from pathlib import Path
 
 from edgeprune.deploy.bench.adb import Adb, DeviceError
 from edgeprune.deploy.bench.device import DeviceOptions, device_workdir, prepare_device, push_binary
 from edgeprune.deploy.bench.parse import BenchmarkParseError, parse_benchmark_output
-from edgeprune.deploy.latency import calibration_set, converted_layers, fit_profile, layer_sample
+from edgeprune.deploy.conversion_models import conversion_shapes
+from edgeprune.deploy.latency import (calibrated_models, calibration_set, converted_conversions, converted_layers,
+                                      fit_profile, layer_sample)
 from edgeprune.core.errors import InvalidArgumentError
 from edgeprune.graph.latency_profile import LatencyProfile
 
@@ -44,11 +47,16 @@ def calibrate_device(models=None, input_size=(128, 128), num_threads: int = 1, r
     device, abi, binary = prepare_device(adb, serial, binary)
     name = adb.getprop("ro.product.model") or device.serial
     sdk = adb.getprop("ro.build.version.sdk")
+    models = calibrated_models(models)
     layers = calibration_set(models, input_size, width_multipliers)
-    total = 2 * len(layers)
+    # int8: the single-layer models have int8 input and output, and a float-input model's conversions are timed apart
+    shapes = conversion_shapes(models, input_size) if dtype == "int8" else []
+    count = len(layers) + 2 * len(shapes)
+    total = 2 * count
     with tempfile.TemporaryDirectory(prefix="edgeprune-calibrate-") as local:
         converted = []
-        for i, (desc, content, features) in enumerate(converted_layers(layers, quantize=DEVICE_DTYPES[dtype])):
+        stream = itertools.chain(converted_layers(layers, quantize=DEVICE_DTYPES[dtype]), converted_conversions(shapes))
+        for i, (desc, content, features) in enumerate(stream):
             path = Path(local) / MODEL_FILE_NAME.format(index=i)
             path.write_bytes(content)
             converted.append((desc, path, features))
@@ -62,7 +70,7 @@ def calibrate_device(models=None, input_size=(128, 128), num_threads: int = 1, r
             for i, (desc, path, _) in enumerate(converted):
                 results.append(_run_layer(adb, remote_bin, f"{workdir}/{path.name}", options, desc))
                 if progress:
-                    progress(len(layers) + i + 1, total)
+                    progress(count + i + 1, total)
     statistic = "median" if all(r.median_us is not None for r in results) else "avg"
     samples = [layer_sample(desc, features, getattr(r, f"{statistic}_us"))
                for (desc, _, features), r in zip(converted, results)]

@@ -101,8 +101,12 @@ def random_samples(model: keras.Model, count: int = 4, seed: int = 0) -> list[li
             for _ in range(count)]
 
 
-def convert(model: keras.Model, quantize: str = "none", calib_samples=None) -> bytes:
-    """TFLite flatbuffer bytes of a fixed-shape model, builtin ops only."""
+def convert(model: keras.Model, quantize: str = "none", calib_samples=None, integer_io: bool = False) -> bytes:
+    """TFLite flatbuffer bytes of a fixed-shape model, builtin ops only. An int8 model takes and gives float tensors
+    (a QUANTIZE after each input, a DEQUANTIZE before each output), or int8 ones with ``integer_io`` (no
+    conversions: what a calibration times to price a layer's op alone)."""
+    if integer_io and quantize != "int8":
+        raise InvalidArgumentError(f"integer input and output are for int8 models, not quantize={quantize!r}")
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantize in ("fp16", "dynamic", "int8"):
@@ -116,6 +120,8 @@ def convert(model: keras.Model, quantize: str = "none", calib_samples=None) -> b
         converter.representative_dataset = lambda: (list(s) if isinstance(s, (list, tuple)) else [s]
                                                      for s in calib_samples)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if integer_io:
+            converter.inference_input_type = converter.inference_output_type = tf.int8
     from tensorflow.lite.python.convert_phase import ConverterError  # what the converter raises for a model
 
     try:

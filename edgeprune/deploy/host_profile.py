@@ -3,7 +3,7 @@ for pruning with, and Keras models' latency measured here (fp32, fp16 or int8 TF
 
 The cache lives in ``$EDGEPRUNE_CACHE_DIR`` (default ``~/.cache/edgeprune``) under ``latency/``, one file per
 *host key*: the CPU model, the SIMD features XNNPACK chooses its kernels by, the machine type, the LiteRT version,
-the thread count, the profile schema and the calibration's version (:data:`CALIBRATION`). A machine of another
+the thread count, the profile schema and the calibration's version for the dtype (:data:`CALIBRATIONS`). A machine of another
 kind, another LiteRT or a changed calibration calibrates afresh.
 """
 
@@ -20,10 +20,12 @@ from edgeprune.core.errors import FileFormatError, InvalidArgumentError
 KERNEL_FEATURES = ("sse4_1", "sse4_2", "avx", "f16c", "fma", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq",
                    "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "asimd", "asimdhp", "asimddp", "fphp",
                    "sve", "sve2", "i8mm", "bf16")
-# how edgeprune.deploy.latency calibrates (part of the cache key: profiles of an earlier rule are calibrated afresh).
-# 3: the main conv tile is fitted on the widths above 16 only (four idle calibrations of one AVX-512 host chose 32
-# twice and 16 twice when every width of the sweep counted: BENCHMARKS.md, "The calibration's tile choice")
-CALIBRATION = 3
+# how edgeprune.deploy.latency calibrates each dtype (part of the cache key: profiles of an earlier rule are
+# calibrated afresh). 3: the main conv tile is fitted on the widths above 16 only (four idle calibrations of one
+# AVX-512 host chose 32 twice and 16 twice when every width of the sweep counted: BENCHMARKS.md, "The calibration's
+# tile choice"). int8 4: the single-layer models have int8 input and output, and the QUANTIZE and DEQUANTIZE of a
+# float-input model are timed alone (BENCHMARKS.md, "Host latency model: calibration and whole-model predictions")
+CALIBRATIONS = {"fp32": 3, "int8": 4}
 
 
 def cpu_description() -> dict:
@@ -55,7 +57,7 @@ def host_key(num_threads: int, dtype: str = "fp32") -> str:
     from edgeprune.graph.latency_profile import PROFILE_SCHEMA
 
     identity = {"cpu": cpu_description(), "litert": version("ai-edge-litert"), "threads": num_threads,
-                "schema": PROFILE_SCHEMA, "calibration": CALIBRATION,
+                "schema": PROFILE_SCHEMA, "calibration": CALIBRATIONS[dtype],
                 **({"dtype": dtype} if dtype != "fp32" else {})}  # fp32 keys are those of profiles before dtypes
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 

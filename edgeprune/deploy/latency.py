@@ -10,6 +10,7 @@ them with the same functions (``calibration_set``, ``converted_layers``, ``layer
 Predictions sum over the ops of a .tflite graph (``predict_tflite``).
 """
 
+import itertools
 import json
 import math
 import os
@@ -37,8 +38,11 @@ def op_features(graph) -> list[tuple[str, int, int, int]]:
 
 
 def predict_tflite(profile: LatencyProfile, graph) -> dict:
+    """Per-op and total latency of a TfliteGraph. A DEQUANTIZE of fp16 weights is left out (the runtime converts
+    weights once, when it loads the model); an int8 model's DEQUANTIZE of its output is priced like any op."""
     per_op = [{"op": name, "mac": mac, "bytes": nbytes, "us": profile.op_us(name, mac, nbytes, cout)}
-              for name, mac, nbytes, cout in op_features(graph) if name not in ("DEQUANTIZE",)]
+              for op, (name, mac, nbytes, cout) in zip(graph.ops, op_features(graph))
+              if not (name == "DEQUANTIZE" and op.input_types[:1] not in (("INT8",), ("UINT8",), ("INT16",)))]
     return {"total_us": sum(o["us"] for o in per_op), "ops": per_op}
 
 
@@ -190,13 +194,17 @@ def calibration_layers(models, input_size, width_multipliers=(1.0, 0.75, 0.5)) -
     return out
 
 
+def calibrated_models(models=None) -> list:
+    """The Keras models whose layers a calibration covers: ``models``, or by default the EDSR and SID references."""
+    import keras_models
+
+    return models or [keras_models.build_reference("edsr"), keras_models.build_reference("sid")]
+
+
 def calibration_set(models=None, input_size=(128, 128), width_multipliers=(1.0, 0.75, 0.5)) -> list:
     """The single-layer Keras models a calibration times: the layers of ``models`` (default: the EDSR and SID
     references) from :func:`calibration_layers`, then the tile sweep. Returns [(description, keras.Model)]."""
-    import keras_models
-
-    models = models or [keras_models.build_reference("edsr"), keras_models.build_reference("sid")]
-    return calibration_layers(models, input_size, width_multipliers) + tile_sweep_layers()
+    return calibration_layers(calibrated_models(models), input_size, width_multipliers) + tile_sweep_layers()
 
 
 def converted_layers(layers, workers: int | None = None, progress=None, quantize: str = "none"):
@@ -208,7 +216,10 @@ def converted_layers(layers, workers: int | None = None, progress=None, quantize
     no conversion runs while the caller times what it gets. Conversion is most of a calibration's time (about
     0.6 s a layer on a 2-core AVX2 host, for a few hundred layers). One worker converts each as it is asked for.
     ``progress(done, total)`` is called as each conversion ends. ``quantize``: ``none`` (fp32) or ``int8``
-    (full integer, calibrated on uniform noise: a layer's time does not depend on its values)."""
+    (full integer, calibrated on uniform noise: a layer's time does not depend on its values; int8 input and output,
+    so that the model is the layer's op alone, without the QUANTIZE and DEQUANTIZE a float-input model puts around
+    it: a whole int8 model converts once, at its input and output, which :mod:`edgeprune.deploy.conversion_models`
+    times apart)."""
     from edgeprune.deploy.export import convert, random_samples
     from edgeprune.deploy.tflite_reader import TfliteGraph
 
@@ -221,11 +232,23 @@ def converted_layers(layers, workers: int | None = None, progress=None, quantize
     if parallel:
         contents = _convert_in_processes([model.to_json() for _, model in layers], workers, report, quantize)
     else:
-        contents = (convert(model, quantize, random_samples(model) if quantize == "int8" else None)
-                    for _, model in layers)
+        contents = (convert(model, quantize, random_samples(model) if quantize == "int8" else None,
+                            integer_io=quantize == "int8") for _, model in layers)
     for i, ((desc, _), content) in enumerate(zip(layers, contents)):
         if not parallel:
             report(i + 1)
+        yield desc, content, op_features(TfliteGraph(content))
+
+
+def converted_conversions(shapes):
+    """Yields (description, .tflite content, :func:`op_features`) of an int8 model's input QUANTIZE and output
+    DEQUANTIZE alone at each (H, W, C) of ``shapes`` (:mod:`edgeprune.deploy.conversion_models`, whose
+    ``conversion_shapes`` gives those of a calibration's models): an int8 calibration times them beside its
+    single-layer models, two per shape."""
+    from edgeprune.deploy.conversion_models import conversion_models
+    from edgeprune.deploy.tflite_reader import TfliteGraph
+
+    for desc, content in conversion_models(shapes):
         yield desc, content, op_features(TfliteGraph(content))
 
 
@@ -275,8 +298,8 @@ def layer_sample(desc: str, features, measured_us: float) -> dict:
     """One calibration sample: a single-layer model's ops, summed MAC and bytes, the output channels of its one
     tiled op (0 if it has none or several), and its measured time; the op it is fitted under is its costliest."""
     tiled = [f[3] for f in features if f[3]]
-    # an int8 single-layer model quantises its float input and dequantises its output around the layer's op: the
-    # sample is fitted under the layer's op, not under those
+    # an int8 model with float input and output quantises its input and dequantises its output around the layer's
+    # op: such a sample is fitted under the layer's op, not under those (a model of a conversion alone, under it)
     own = [f for f in features if f[0] not in ("QUANTIZE", "DEQUANTIZE")] or features
     main_op = max(own, key=lambda f: (f[1], f[2]))[0]
     return {"layer": desc, "op": main_op, "ops": [f[0] for f in features], "mac": sum(f[1] for f in features),
@@ -310,9 +333,10 @@ def calibrate_host(models=None, input_size=(128, 128), num_threads: int = 1, run
     burst of load cannot make one width look like a tile boundary (a sweep timed one width after another under
     load once gave no tile at all on a host whose tile is 16). ``workers``: the conversion processes of
     :func:`converted_layers` (default one per core; all conversions end before the first layer is timed).
-    ``dtype``: what the single-layer models are converted to, fp32 or int8 (full integer, float input and output,
-    as ``edgeprune export --quantize int8`` writes them); fp16 is not calibrated on the host, whose XNNPACK runs an
-    fp16 model's weights dequantized to fp32."""
+    ``dtype``: what the single-layer models are converted to, fp32 or int8 (full integer; int8 input and output, so
+    each times its op alone, and the QUANTIZE and DEQUANTIZE with which a model exported by ``edgeprune export
+    --quantize int8`` converts its float input and output timed apart, :func:`converted_conversions`); fp16 is not
+    calibrated on the host, whose XNNPACK runs an fp16 model's weights dequantized to fp32."""
     from importlib.metadata import version
 
     from ai_edge_litert.interpreter import Interpreter
@@ -322,15 +346,24 @@ def calibrate_host(models=None, input_size=(128, 128), num_threads: int = 1, run
     if dtype not in CALIBRATED_DTYPES:
         raise InvalidArgumentError(f"the host is calibrated for {' or '.join(CALIBRATED_DTYPES)} models, not {dtype!r}:"
                                    " this host's XNNPACK runs an fp16 model in fp32 (calibrate fp32 for it)")
+    models = calibrated_models(models)
     layers = calibration_set(models, input_size, width_multipliers)
     samples, sweep = [], {}
     rng = np.random.default_rng(0)
-    for desc, content, features in converted_layers(layers, workers, progress, CALIBRATED_DTYPES[dtype]):
+    timed = converted_layers(layers, workers, progress, CALIBRATED_DTYPES[dtype])
+    if dtype == "int8":  # the single-layer models have int8 input and output: the conversions are timed apart
+        from edgeprune.deploy.conversion_models import conversion_shapes
+
+        timed = itertools.chain(timed, converted_conversions(conversion_shapes(models, input_size)))
+    for desc, content, features in timed:
         with quiet_native_stderr():
             interpreter = Interpreter(model_content=content, num_threads=num_threads)
             interpreter.allocate_tensors()
         for d in interpreter.get_input_details():
-            interpreter.set_tensor(d["index"], rng.random(d["shape"], dtype=np.float32).astype(d["dtype"]))
+            if np.issubdtype(d["dtype"], np.integer):  # an int8 model's input: noise over the whole int8 range
+                interpreter.set_tensor(d["index"], rng.integers(-128, 128, d["shape"]).astype(d["dtype"]))
+            else:
+                interpreter.set_tensor(d["index"], rng.random(d["shape"], dtype=np.float32).astype(d["dtype"]))
         interpreter.invoke()
         samples.append(layer_sample(desc, features, min(_timed(interpreter) for _ in range(runs))))
         if desc.endswith("(tile sweep)"):

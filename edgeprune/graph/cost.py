@@ -95,6 +95,9 @@ class CostReport:
     input_size: tuple[int, int] | None
     dtype: str
     layers: tuple[LayerCost, ...]
+    # the shapes of the model's own input and output tensors (where a deployed int8 model converts from and to float)
+    model_inputs: tuple[tuple[int, ...], ...] = ()
+    model_outputs: tuple[tuple[int, ...], ...] = ()
     totals: Totals = field(init=False)
     totals_all_layers: Totals = field(init=False)
 
@@ -192,7 +195,14 @@ def model_cost(model: keras.Model, input_size: Sequence[int] | None = None, dtyp
     shapes = graph.shapes_at(input_size)
     first = shapes[graph.input_ids[0]].outputs[0]
     size = (first[1], first[2]) if len(first) == 4 else None
-    return CostReport(name or graph.model.name, size, dtype, tuple(layer_costs(graph, shapes, nbytes)))
+    return CostReport(name or graph.model.name, size, dtype, tuple(layer_costs(graph, shapes, nbytes)),
+                      *_model_io(graph, shapes))
+
+
+def _model_io(graph: ModelGraph, shapes) -> tuple[tuple, tuple]:
+    """(shapes of the model's inputs, shapes of its outputs) from a graph's traced ``shapes``."""
+    return (tuple(shapes[i].outputs[0] for i in graph.input_ids),
+            tuple(shapes[ref.node].outputs[ref.index] for ref in graph.outputs))
 
 
 def predicted_cost(model: keras.Model, channels: dict, input_size: Sequence[int] | None = None,
@@ -220,7 +230,8 @@ def predicted_cost(model: keras.Model, channels: dict, input_size: Sequence[int]
             scale[node.id] = outs[0][-1] / s.outputs[0][-1]
     first = new_shapes[graph.input_ids[0]].outputs[0]
     size = (first[1], first[2]) if len(first) == 4 else None
-    return CostReport(name or graph.model.name, size, dtype, tuple(layer_costs(graph, new_shapes, nbytes, scale)))
+    return CostReport(name or graph.model.name, size, dtype, tuple(layer_costs(graph, new_shapes, nbytes, scale)),
+                      *_model_io(graph, new_shapes))
 
 
 def zero_kernels(model: keras.Model, report: CostReport) -> dict:

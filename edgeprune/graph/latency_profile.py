@@ -147,11 +147,27 @@ def layer_bytes(cost, dtype: str) -> int:
     return (cost.weights + cost.other_params + cost.activations) * element + cost.bias * bias
 
 
+def conversion_rows(profile: LatencyProfile, report) -> list[dict]:
+    """The QUANTIZE after each input and the DEQUANTIZE before each output of a model deployed in int8 with float
+    input and output (as ``edgeprune export --quantize int8`` writes it), priced by the profile: each moves its
+    tensor at 4 bytes (float) and 1 byte (int8) an element. None for other dtypes."""
+    if profile.dtype != "int8":
+        return []
+    rows = []
+    for op, shapes in (("QUANTIZE", report.model_inputs), ("DEQUANTIZE", report.model_outputs)):
+        for shape in shapes:
+            nbytes = math.prod(shape) * (ELEMENT_BYTES["fp32"] + ELEMENT_BYTES["int8"])
+            rows.append({"name": f"({op.lower()} {'x'.join(map(str, shape[1:]))})", "type": op, "op": op, "mac": 0,
+                         "bytes": nbytes, "us": profile.op_us(op, 0, nbytes)})
+    return rows
+
+
 def predict_report(profile: LatencyProfile, report) -> dict:
     """Per-layer and total latency of a CostReport (every layer that becomes an op; InputLayer excluded), deployed
     in the profile's dtype. Each layer is priced as the TFLite op the layer table names for its type (fused
     activations add no op); a type without a named op is priced under its upper-cased type name, which takes the
-    profile's default roofline."""
+    profile's default roofline. An int8 model's conversions of its float input and output come first and last
+    (:func:`conversion_rows`)."""
     from edgeprune.graph.layer_table import kind_named
 
     layers = []
@@ -164,6 +180,9 @@ def predict_report(profile: LatencyProfile, report) -> dict:
         op = kind.tflite_op or c.type.upper()
         layers.append({"name": c.name, "type": c.type, "op": op, "mac": c.mac, "bytes": nbytes,
                        "us": profile.op_us(op, c.mac, nbytes, cout)})
+    conversions = conversion_rows(profile, report)
+    layers = [r for r in conversions if r["op"] == "QUANTIZE"] + layers + [r for r in conversions
+                                                                          if r["op"] == "DEQUANTIZE"]
     return {"total_us": sum(l["us"] for l in layers), "layers": layers}
 
 
