@@ -513,7 +513,7 @@ def test_prune_with_a_corrupt_cache_file_is_one_error_line(tmp_path, monkeypatch
     (tmp_path / "run" / where).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / "run" / where).write_text(content)
     (tmp_path / "run" / "baseline.keras").write_bytes(b"")
-    result = run("prune", "--model", "edsr", "--out", "run", *(["--resume"] if resume else []))
+    result = run("prune", "--model", "edsr", "--baseline", "train", "--out", "run", *(["--resume"] if resume else []))
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), result.stderr

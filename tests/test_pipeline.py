@@ -193,7 +193,7 @@ def test_a_corrupt_or_foreign_cache_file_is_refused_before_anything_is_written(t
     (out / "baseline.keras").write_bytes(b"")  # a cached baseline beside its record
     before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     with pytest.raises(FileFormatError, match=message):
-        prune_command("edsr", out, resume=where.startswith(".work"), overrides=TINY, verbose=0)
+        prune_command("edsr", out, baseline="train", resume=where.startswith(".work"), overrides=TINY, verbose=0)
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before
 
 
