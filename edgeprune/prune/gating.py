@@ -40,6 +40,10 @@ def validation_pairs(data) -> list[tuple[np.ndarray, np.ndarray]]:
     batched arrays, or a ``tf.data.Dataset`` of (input, target) batches."""
     if isinstance(data, tuple) and len(data) == 2 and np.ndim(data[0]) == 4:
         data = [data]
+    cardinality = getattr(data, "cardinality", None)
+    if callable(cardinality) and int(cardinality()) == -1:  # tf.data.INFINITE_CARDINALITY: reading it never ends
+        raise ShapeError("the validation dataset repeats forever: give a finite one (drop .repeat(), or .take(N) "
+                         "batches of whole held-out images)")
     pairs = []
     for item in data:
         if not (isinstance(item, (tuple, list)) and len(item) >= 2):
