@@ -111,7 +111,7 @@ def run(args) -> int:
                   flush=True)
 
     if args.ship:
-        return ship(args, out, model, task, settings, val)
+        return ship(args, out, task, settings, val)
     start = time.perf_counter()
     start_model = initialised_copy(model, config.seed)
     if args.init:  # continue from a saved model's weights, with a fresh optimizer and this run's schedule
@@ -176,11 +176,12 @@ def write_photo_pack(data: Path, dest: Path) -> None:
     """``dest/train/*.jpg``: a centre crop (JPEG quality 95) of every training photo in ``data`` (registry_photos'
     folder), and ``dest/manifest.json`` naming each crop's source photo and its SHA-256: the default fine-tuning data
     when the shipped weights are pruned (``keras_models.shipped.PHOTOS_DIR``)."""
-    import hashlib
     import shutil
     import tempfile
 
     from PIL import Image
+
+    from keras_models.shipped import file_sha256
 
     photos = json.loads((data / "manifest.json").read_text())
     stage = Path(tempfile.mkdtemp(prefix=".photos-", dir=dest.parent))
@@ -197,7 +198,7 @@ def write_photo_pack(data: Path, dest: Path) -> None:
             image.crop(box).save(stage / name, quality=95, subsampling=0)
         crops.append({"file": name, "source": entry["file"], "package": entry["package"],
                       "version": entry["version"], "source_sha256": entry["sha256"], "box": list(box),
-                      "sha256": hashlib.sha256((stage / name).read_bytes()).hexdigest()})
+                      "sha256": file_sha256(stage / name)})
     (stage / "manifest.json").write_text(json.dumps({"created_by": "tools/train_reference.py --ship",
                                                      "crops": crops}, indent=1) + "\n")
     old = dest.with_name(dest.name + ".old")
@@ -207,7 +208,7 @@ def write_photo_pack(data: Path, dest: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def ship(args, out: Path, reference, task: str, settings, val) -> int:
+def ship(args, out: Path, task: str, settings, val) -> int:
     """Writes the finished run's model and its manifest into ``keras_models/weights/`` (``keras_models.shipped``)."""
     from edgeprune.core.atomic import staged_files
     from edgeprune.core.errors import EdgepruneError

@@ -6,7 +6,6 @@ model, load the saved file back with ``safe_mode=True`` and check it reproduces 
 only then move the model and its record (``MODEL.import.json``) into place together. Any failure writes nothing.
 """
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 from edgeprune.core.atomic import staged_files, write_json_atomic
 from edgeprune.core.errors import ImportVerificationError, InvalidArgumentError
 from edgeprune.core.modelio import load_model, save_model
+from keras_models.shipped import file_sha256
 
 RECORD_FORMAT = "edgeprune-import"
 
@@ -46,14 +46,6 @@ def record_path(out) -> Path:
     """Where the record of an import to ``out`` (a .keras path) is written: ``MODEL.import.json`` beside it."""
     out = Path(out)
     return out.with_name(out.stem + ".import.json")
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _check_out(out) -> Path:
@@ -94,7 +86,7 @@ def import_checkpoint(architecture: str, source, out, **options) -> dict:
     record = {
         "format": RECORD_FORMAT, "version": 1, "architecture": architecture, "model": out.name,
         "source": str(source),
-        "files": [{"path": str(f), "bytes": f.stat().st_size, "sha256": sha256(f)} for f in files],
+        "files": [{"path": str(f), "bytes": f.stat().st_size, "sha256": file_sha256(f)} for f in files],
         "config": converted.config, "conversions": converted.conversions, "ignored": converted.ignored,
         "verification": check,
     }

@@ -55,6 +55,14 @@ def _image_files(folder: Path) -> list[Path]:
                                    "permissions") from exc
 
 
+VALIDATION_DIRS = ("val", "valid", "validation")  # the names a DIV2K-style folder's held-out subfolder goes by
+
+
+def validation_folder(root) -> Path | None:
+    """``root``'s validation subfolder (one of VALIDATION_DIRS), or None."""
+    return next((Path(root) / n for n in VALIDATION_DIRS if (Path(root) / n).is_dir()), None)
+
+
 def split_folder(root) -> tuple[list[Path], list[Path]]:
     """(train files, validation files) of a DIV2K-style folder."""
     root = Path(root)
@@ -62,7 +70,7 @@ def split_folder(root) -> tuple[list[Path], list[Path]]:
         raise InvalidArgumentError(f"data folder '{root}' is a file: give a folder of HR images")
     if not root.is_dir():
         raise InvalidArgumentError(f"data folder '{root}' does not exist")
-    val_dir = next((root / n for n in ("val", "valid", "validation") if (root / n).is_dir()), None)
+    val_dir = validation_folder(root)
     if (root / "train").is_dir() and val_dir is not None:
         train, val = _image_files(root / "train"), _image_files(val_dir)
     else:

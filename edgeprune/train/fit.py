@@ -221,6 +221,7 @@ def load_data(task: str, data, settings, scale: int = 2):
     from pathlib import Path
 
     from edgeprune.data import pairs
+    from edgeprune.data.sr import validation_folder
 
     if isinstance(settings, Mapping):
         settings = SimpleNamespace(**{"ratios": None, "sensor": None, **settings})
@@ -234,8 +235,7 @@ def load_data(task: str, data, settings, scale: int = 2):
             options = {k: getattr(settings, k) for k in ("ratios", "sensor") if getattr(settings, k) is not None}
             return pairs.sid_rgb_folder(data, settings.val_side, settings.seed or 0, **options)
         return pairs.sid_folder(data, settings.train_images, settings.val_side)
-    if (Path(data) / "train").is_dir() and not any((Path(data) / n).is_dir() for n in ("val", "valid",
-                                                                                       "validation")):
+    if (Path(data) / "train").is_dir() and validation_folder(data) is None:
         return pairs.sr_train_folder(data, scale, settings.patch, settings.val_side)
     return pairs.sr_folder(data, scale, settings.patch, settings.val_side)
 
